@@ -1,0 +1,35 @@
+"""Helpers shared by the thin scripts in scripts/: argument parsing and clean error exits."""
+import argparse
+import json
+import sys
+
+from imgdag.errors import DataError
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    """An argparse parser whose --help shows defaults."""
+    return argparse.ArgumentParser(
+        description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+
+
+def json_object(text: str) -> dict:
+    """argparse type for --params: a JSON object (Snakemake passes a params.yaml section)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {e}") from e
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("expected a JSON object")
+    return value
+
+
+def run(main) -> None:
+    """Run main(); bad input exits 1 with one clear line instead of a traceback."""
+    try:
+        main()
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
