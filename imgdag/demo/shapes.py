@@ -1,9 +1,10 @@
 """Learnable synthetic class images: each class is one shape in one colour.
 
-Class k is SHAPES[k % 8] filled with PALETTE[(3k + k // 8) % 10] (distinct pairs for the
-first 80 classes), drawn at a random position and scale over a noisy, low-saturation
-background, with colour jitter and pixel noise, so a small CNN separates the classes
-within a few CPU epochs while no two images are alike. Grayscale copies keep the shape.
+Class k is SHAPES[k % 8] filled with PALETTE[(3 * (k % 8) + k // 8) % 10]: distinct pairs
+for the first 80 classes, distinct colours for the first 8. The shape is drawn at a random
+position and scale over a noisy, low-saturation background, with colour jitter and pixel
+noise, so a small CNN separates the classes within a few CPU epochs while no two images
+are alike. Grayscale copies keep the shape.
 """
 import io
 
@@ -17,7 +18,8 @@ PALETTE = ((220, 40, 40), (240, 240, 240), (200, 50, 200), (230, 210, 40), (120,
 
 def class_style(class_index: int) -> tuple[str, tuple[int, int, int]]:
     """(shape, RGB colour) of a class."""
-    return SHAPES[class_index % len(SHAPES)], PALETTE[(3 * class_index + class_index // 8) % len(PALETTE)]
+    shape, round_ = class_index % len(SHAPES), class_index // len(SHAPES)
+    return SHAPES[shape], PALETTE[(3 * shape + round_) % len(PALETTE)]
 
 
 def _background(rng: np.random.Generator, width: int, height: int) -> Image.Image:
