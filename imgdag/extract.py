@@ -149,7 +149,8 @@ def _extract_zip(archive: Path, dest: Path, summary, max_bytes, max_members) -> 
             try:
                 with zf.open(info) as src, open(target, "wb") as out:
                     shutil.copyfileobj(src, out, _COPY_CHUNK)
-            except (zipfile.BadZipFile, OSError, EOFError) as e:
+            except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError) as e:
+                # RuntimeError: encrypted member; NotImplementedError: unsupported compression
                 raise DataError(archive, f"member {info.filename!r}: unreadable ({e})") from e
             summary.files += 1
             summary.bytes += info.file_size

@@ -104,7 +104,9 @@ def test_tiny_counts_missing_val_images_and_unknown_wnids(demos, tmp_path):
     with open(root / "val/val_annotations.txt", "a") as f:
         f.write("val_999.JPEG\tn07749582\t1\t2\t30\t40\n")
         f.write("val_1.JPEG\tn00000001\t1\t2\t30\t40\n")
+    shutil.copytree(root / "train/n07749582", root / "train/n00000001")
     reading = read_tiny_imagenet(root)
+    assert reading.skipped["train: images in class folders not in wnids.txt"] == 30
     assert reading.skipped["val: annotations naming a missing image"] == 2  # val_0 and val_999
     assert reading.skipped["val: annotations with a WNID not in wnids.txt"] == 1
     assert len(reading.records("val")) == 49

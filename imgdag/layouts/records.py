@@ -50,10 +50,6 @@ class LayoutReading:
         """`N reason; M reason` or `none`."""
         return "; ".join(f"{n} {why}" for why, n in sorted(self.skipped.items())) or "none"
 
-    def summary(self) -> str:
-        counts = ", ".join(f"{name} {len(s.records)}" for name, s in self.splits.items())
-        return f"{len(self.classes)} classes; {counts}; skipped: {self.skipped_text()}"
-
     def close(self) -> None:
         for split in self.splits.values():
             if split.tree is not None:

@@ -16,7 +16,7 @@ Everything that does not fit is counted in `reading.skipped`: wnids without a tr
 folder, val annotations naming missing images, images without annotations, unknown WNIDs.
 Images are 64x64 JPEGs, some grayscale: decode them with `imgdag.layouts.images.load_rgb`.
 """
-from collections import Counter
+from collections import Counter, defaultdict
 
 from imgdag.errors import DataError
 from imgdag.layouts.records import UNLABELLED, ImageRecord, LayoutReading, Split, is_image_name
@@ -85,16 +85,25 @@ def parse_val_annotations(text: str, where: str) -> list[tuple[str, str, tuple[i
 
 
 def _read_train(tree, root, wnids, index, skipped) -> list[ImageRecord]:
+    images, boxes_files = defaultdict(list), {}
+    prefix = f"{root}train/"
+    for name in tree.names(prefix):
+        parts = name[len(prefix):].split("/")
+        if len(parts) == 3 and parts[1] == "images" and is_image_name(parts[2]):
+            images[parts[0]].append(name)
+        elif len(parts) == 2 and parts[1] == f"{parts[0]}_boxes.txt":
+            boxes_files[parts[0]] = name
+        else:
+            skipped["train: files outside <wnid>/images and <wnid>_boxes.txt"] += 1
     records = []
     for wnid in wnids:
-        images = [n for n in tree.names(f"{root}train/{wnid}/images") if is_image_name(n)]
-        if not images:
+        if not images[wnid]:
             skipped["train: wnids without train images"] += 1
             continue
-        boxes_name = f"{root}train/{wnid}/{wnid}_boxes.txt"
-        boxes = parse_boxes(tree.read_text(boxes_name), tree.where(boxes_name)) if tree.has_file(boxes_name) else {}
+        boxes_name = boxes_files.get(wnid)
+        boxes = parse_boxes(tree.read_text(boxes_name), tree.where(boxes_name)) if boxes_name else {}
         present = set()
-        for name in images:
+        for name in images[wnid]:
             base = name.rsplit("/", 1)[1]
             present.add(base)
             box = boxes.get(base)
@@ -102,9 +111,8 @@ def _read_train(tree, root, wnids, index, skipped) -> list[ImageRecord]:
                 skipped["train: images without a box line (kept, no box)"] += 1
             records.append(ImageRecord(name, index[wnid], wnid, {"box": box} if box else {}))
         skipped["train: box lines naming a missing image"] += len(set(boxes) - present)
-    known = set(wnids)
-    others = {n.split("/")[0] for n in (m[len(root) + 6:] for m in tree.names(f"{root}train"))}
-    skipped["train: class folders not in wnids.txt (ignored)"] += len(others - known)
+    skipped["train: images in class folders not in wnids.txt"] += sum(
+        len(names) for wnid, names in images.items() if wnid not in index)
     return records
 
 

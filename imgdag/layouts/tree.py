@@ -4,6 +4,7 @@ Layout readers see files by posix names relative to the root they were given (th
 an extraction of the archive would produce), so one reader serves the raw archive and its
 extracted folder alike. Archive names are checked as extraction checks them.
 """
+import bisect
 import os
 import tarfile
 import zipfile
@@ -26,14 +27,19 @@ class FileTree:
         if not under:
             return list(self._names)
         prefix = under.rstrip("/") + "/"
-        return [n for n in self._names if n.startswith(prefix)]
+        start = bisect.bisect_left(self._names, prefix)
+        end = start
+        while end < len(self._names) and self._names[end].startswith(prefix):
+            end += 1
+        return self._names[start:end]
 
     def has_file(self, name: str) -> bool:
         return name in self._set
 
     def has_dir(self, name: str) -> bool:
         prefix = name.rstrip("/") + "/"
-        return any(n.startswith(prefix) for n in self._names)
+        i = bisect.bisect_left(self._names, prefix)
+        return i < len(self._names) and self._names[i].startswith(prefix)
 
     def where(self, name: str = "") -> str:
         """How to name a file of this tree in a message: `dir/name` or `archive:name`."""
