@@ -13,7 +13,8 @@ DEMOS = {
     "imagenet8": make_demo_imagenet8,          # OUT/imagenet-8.tar
     "tiny_imagenet": make_demo_tiny_imagenet,  # OUT/tiny-imagenet-200.zip
     "dog_breed": make_demo_dog_breed,          # OUT/{train.zip,test.zip,labels.csv,sample_submission.csv}
-    "ilsvrc_val": make_demo_ilsvrc_val,        # OUT/{ILSVRC2012_img_val.tar,ILSVRC2012_devkit_t12.tar.gz,caffe_ilsvrc12/}
+    "ilsvrc_val": make_demo_ilsvrc_val,        # OUT/{ILSVRC2012_img_val.tar,ILSVRC2012_devkit_t12.tar.gz,
+                                               #      caffe_ilsvrc12/{val.txt,synset_words.txt}}
 }
 
 

@@ -11,7 +11,8 @@ MAP_NAMES = {"train": "train_map.txt", "validation": "val_map.txt"}
 
 def main() -> None:
     p = parser(__doc__)
-    p.add_argument("--raw", required=True, help="folder (or .tar) with train/<wnid>/*.JPEG and validation/<wnid>/*.JPEG")
+    p.add_argument("--raw", required=True,
+                   help="folder (or .tar) with train/<wnid>/*.JPEG and validation/<wnid>/*.JPEG")
     p.add_argument("--out", required=True, help="output folder for train_map.txt, val_map.txt, classes.txt")
     p.add_argument("--image-root", help="write absolute paths under this folder (the extracted --raw); "
                                         "default: paths relative to --raw")

@@ -189,7 +189,8 @@ def val_table_from_devkit(devkit, classes: list[str] | None = None, images=None)
     rows = []
     for number, ilsvrc_id in enumerate(truth, 1):
         if ilsvrc_id not in by_id:
-            raise DataError(devkit, f"{GROUND_TRUTH} line {number}: ILSVRC2012_ID {ilsvrc_id} is not a leaf synset of meta.mat")
+            raise DataError(devkit, f"{GROUND_TRUTH} line {number}: ILSVRC2012_ID {ilsvrc_id} "
+                                    "is not a leaf synset of meta.mat")
         rows.append((VAL_NAME.format(number), by_id[ilsvrc_id].wnid, ilsvrc_id))
     classes = classes if classes is not None else sorted(by_id[i].wnid for i in by_id)
     return _build_table(rows, classes, images, Counter())

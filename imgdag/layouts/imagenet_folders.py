@@ -50,6 +50,7 @@ def read_imagenet_folders(raw, splits=SPLITS, classes: list[str] | None = None) 
                 records.append(ImageRecord(name, index[parts[0]], parts[0]))
         if unknown:
             shown = ", ".join(sorted(unknown)[:5]) + (", ..." if len(unknown) > 5 else "")
-            skipped[f"{split}: images of {len(unknown)} classes not in the class list ({shown})"] += sum(unknown.values())
+            reason = f"{split}: images of {len(unknown)} classes not in the class list ({shown})"
+            skipped[reason] += sum(unknown.values())
         reading.splits[split] = Split(tree, records)
     return reading
