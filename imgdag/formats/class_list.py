@@ -1,0 +1,26 @@
+"""classes.txt: the class order of a written format, one class name (WNID or breed) a line.
+
+Line i (from 0) is the class with label i. The reader also takes synset_words.txt or
+wnids.txt style files: only the first whitespace-separated token of each line counts.
+"""
+from pathlib import Path
+
+from imgdag.atomic import atomic_open
+from imgdag.errors import DataError
+
+
+def write_class_list(path, classes: list[str]) -> None:
+    with atomic_open(path, "w", encoding="utf-8", newline="\n") as f:
+        f.writelines(f"{c}\n" for c in classes)
+
+
+def read_class_list(path) -> list[str]:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "missing (expected one class name a line)")
+    classes = [line.split()[0] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not classes:
+        raise DataError(path, "no classes (expected one class name a line)")
+    if len(set(classes)) != len(classes):
+        raise DataError(path, "a class appears twice")
+    return classes

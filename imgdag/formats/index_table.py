@@ -1,0 +1,93 @@
+"""CSV index tables: one image a row, with a header, UTF-8, `\\n` line ends.
+
+Tiny ImageNet (`train.csv`, `val.csv`, `test.csv`):
+    file,label,wnid,x0,y0,x1,y1
+  file: path relative to the dataset root the reader was given; label: class index in
+  sorted-WNID order (classes.txt), -1 for unlabelled test images (wnid empty); x0..y1:
+  the bounding box (inclusive pixel corners), empty when the image has none.
+ILSVRC2012 validation (`val.csv`):
+    file,ilsvrc2012_id,wnid,label
+  file: image name (or path inside the images folder/tar); ilsvrc2012_id: the devkit's
+  synset ID (empty when the table came from Caffe files without a devkit); label: index
+  of the WNID in the *model's* class list.
+`label` is always the model class index.
+"""
+import csv
+from pathlib import Path
+
+from imgdag.atomic import atomic_open
+from imgdag.errors import DataError
+from imgdag.layouts.records import ImageRecord
+
+TINY_COLUMNS = ["file", "label", "wnid", "x0", "y0", "x1", "y1"]
+ILSVRC_COLUMNS = ["file", "ilsvrc2012_id", "wnid", "label"]
+
+
+def _write(path, columns: list[str], rows) -> int:
+    count = 0
+    with atomic_open(path, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow(row)
+            count += 1
+    return count
+
+
+def _read(path, columns: list[str]):
+    """(line number, dict row) for each data row; DataError on a wrong header."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, f"missing (expected a CSV with header {','.join(columns)})")
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header != columns:
+            raise DataError(path, f"header {header} (expected {','.join(columns)})")
+        for line_no, row in enumerate(reader, 2):
+            if len(row) != len(columns):
+                raise DataError(path, f"line {line_no}: {len(row)} fields (expected {len(columns)})")
+            yield line_no, dict(zip(columns, row))
+
+
+def _int(path, line_no: int, column: str, text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise DataError(path, f"line {line_no}: {column} {text!r} is not an integer") from None
+
+
+def write_tiny_index(path, records: list[ImageRecord]) -> int:
+    """Write a Tiny ImageNet index table; returns rows written."""
+    def rows():
+        for r in records:
+            box = r.extras.get("box")
+            yield [r.path, r.label, r.wnid, *(box if box else ("", "", "", ""))]
+    return _write(path, TINY_COLUMNS, rows())
+
+
+def read_tiny_index(path) -> list[ImageRecord]:
+    records = []
+    for line_no, row in _read(path, TINY_COLUMNS):
+        corners = [row[c] for c in ("x0", "y0", "x1", "y1")]
+        extras = {}
+        if any(corners):
+            extras["box"] = tuple(_int(path, line_no, c, row[c]) for c in ("x0", "y0", "x1", "y1"))
+        records.append(ImageRecord(row["file"], _int(path, line_no, "label", row["label"]), row["wnid"], extras))
+    return records
+
+
+def write_ilsvrc_val_table(path, records: list[ImageRecord]) -> int:
+    """Write an ILSVRC val table; returns rows written."""
+    rows = ([r.path, "" if r.extras.get("ilsvrc2012_id") is None else r.extras["ilsvrc2012_id"], r.wnid, r.label]
+            for r in records)
+    return _write(path, ILSVRC_COLUMNS, rows)
+
+
+def read_ilsvrc_val_table(path) -> list[ImageRecord]:
+    records = []
+    for line_no, row in _read(path, ILSVRC_COLUMNS):
+        ilsvrc_id = _int(path, line_no, "ilsvrc2012_id", row["ilsvrc2012_id"]) if row["ilsvrc2012_id"] else None
+        records.append(ImageRecord(row["file"], _int(path, line_no, "label", row["label"]), row["wnid"],
+                                   {"ilsvrc2012_id": ilsvrc_id}))
+    return records

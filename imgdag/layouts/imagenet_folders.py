@@ -1,0 +1,56 @@
+"""ImageNet class folders: `train/<wnid>/*.JPEG` and `validation/<wnid>/*.JPEG`.
+
+The root is a folder or a .tar/.zip of one; `train/` may sit one folder down (for example
+`imagenet-8/train/...`). Classes are the WNID folders of train/ in sorted order (so
+imagenet-8 is n01440764 n01443537 n01484850 n01491361 n01494475 n01496331 n01498041
+n01514668 = labels 0..7), unless a class list is given. Images of classes outside that
+list, non-image files and files not inside a class folder are skipped and counted.
+"""
+from collections import Counter
+
+from imgdag.errors import DataError
+from imgdag.layouts.records import ImageRecord, LayoutReading, Split, is_image_name
+from imgdag.layouts.tree import open_tree
+
+SPLITS = ("train", "validation")
+EXPECTED = "expected train/<wnid>/*.JPEG and validation/<wnid>/*.JPEG"
+
+
+def _class_folders(names: list[str], prefix: str) -> list[str]:
+    return sorted({n[len(prefix):].split("/")[0] for n in names
+                   if n[len(prefix):].count("/") == 1 and is_image_name(n)})
+
+
+def read_imagenet_folders(raw, splits=SPLITS, classes: list[str] | None = None) -> LayoutReading:
+    """Read the class-folder splits of a folder or tar; labels index `classes` (default: sorted train WNIDs)."""
+    tree = open_tree(raw)
+    root = tree.find_root("train", EXPECTED)
+    if classes is None:
+        classes = _class_folders(tree.names(root + "train/"), root + "train/")
+        if not classes:
+            raise DataError(tree.where(root + "train/"), f"no class folders with images ({EXPECTED})")
+    index = {wnid: i for i, wnid in enumerate(classes)}
+    skipped: Counter = Counter()
+    reading = LayoutReading(list(classes), {}, skipped)
+    for split in splits:
+        prefix = f"{root}{split}/"
+        names = tree.names(prefix)
+        if not names:
+            raise DataError(tree.where(prefix), f"missing or empty {split}/ folder ({EXPECTED})")
+        records, unknown = [], Counter()
+        for name in names:
+            parts = name[len(prefix):].split("/")
+            if len(parts) != 2:
+                skipped[f"{split}: files not directly inside a class folder"] += 1
+            elif not is_image_name(parts[1]):
+                skipped[f"{split}: non-image files"] += 1
+            elif parts[0] not in index:
+                unknown[parts[0]] += 1
+            else:
+                records.append(ImageRecord(name, index[parts[0]], parts[0]))
+        if unknown:
+            shown = ", ".join(sorted(unknown)[:5]) + (", ..." if len(unknown) > 5 else "")
+            reason = f"{split}: images of {len(unknown)} classes not in the class list ({shown})"
+            skipped[reason] += sum(unknown.values())
+        reading.splits[split] = Split(tree, records)
+    return reading

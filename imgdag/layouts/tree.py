@@ -1,0 +1,157 @@
+"""A read-only view of a dataset root that is a directory, a .zip or a .tar(.gz).
+
+Layout readers see files by posix names relative to the root they were given (the names
+an extraction of the archive would produce), so one reader serves the raw archive and its
+extracted folder alike. Archive names are checked as extraction checks them.
+"""
+import bisect
+import os
+import tarfile
+import zipfile
+from pathlib import Path
+
+from imgdag.errors import DataError
+from imgdag.extract import archive_kind, check_member_name
+
+
+class FileTree:
+    """Files under a root, by relative posix name."""
+
+    def __init__(self, path, names: list[str]):
+        self.path = Path(path)
+        self._names = sorted(names)
+        self._set = set(self._names)
+
+    def names(self, under: str = "") -> list[str]:
+        """Sorted names of all files, or of those under the folder `under`."""
+        if not under:
+            return list(self._names)
+        prefix = under.rstrip("/") + "/"
+        start = bisect.bisect_left(self._names, prefix)
+        end = start
+        while end < len(self._names) and self._names[end].startswith(prefix):
+            end += 1
+        return self._names[start:end]
+
+    def has_file(self, name: str) -> bool:
+        return name in self._set
+
+    def has_dir(self, name: str) -> bool:
+        prefix = name.rstrip("/") + "/"
+        i = bisect.bisect_left(self._names, prefix)
+        return i < len(self._names) and self._names[i].startswith(prefix)
+
+    def where(self, name: str = "") -> str:
+        """How to name a file of this tree in a message: `dir/name` or `archive:name`."""
+        return str(self.path / name) if name else str(self.path)
+
+    def find_root(self, marker: str, expected: str) -> str:
+        """Shallowest prefix ('' or 'dir/') holding a file or folder named `marker`."""
+        candidates = set()
+        for name in self._names:
+            parts = name.split("/")
+            if marker in parts:
+                i = parts.index(marker)
+                candidates.add("".join(p + "/" for p in parts[:i]))
+        if not candidates:
+            raise DataError(self.where(), f"no {marker} found anywhere in it ({expected})")
+        return min(candidates, key=lambda p: (p.count("/"), p))
+
+    def read_bytes(self, name: str) -> bytes:
+        raise NotImplementedError
+
+    def read_text(self, name: str) -> str:
+        try:
+            return self.read_bytes(name).decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise DataError(self.where(name), f"not UTF-8 text: {e}") from e
+
+    def local_path(self, name: str) -> Path | None:
+        """The file's path on disk when the tree is a directory, else None."""
+        return None
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class DirTree(FileTree):
+    def __init__(self, path):
+        path = Path(path)
+        names = []
+        for folder, dirs, files in os.walk(path):
+            dirs.sort()
+            rel = Path(folder).relative_to(path).as_posix()
+            names += [f if rel == "." else f"{rel}/{f}" for f in files
+                      if os.path.isfile(os.path.join(folder, f))]
+        super().__init__(path, names)
+
+    def read_bytes(self, name: str) -> bytes:
+        try:
+            return (self.path / name).read_bytes()
+        except OSError as e:
+            raise DataError(self.path / name, f"unreadable: {e}") from e
+
+    def local_path(self, name: str) -> Path:
+        return self.path / name
+
+
+class ZipTree(FileTree):
+    def __init__(self, path):
+        try:
+            self._zip = zipfile.ZipFile(path)
+        except zipfile.BadZipFile as e:
+            raise DataError(path, f"corrupt zip: {e}") from e
+        self._info = {check_member_name(path, i.filename): i for i in self._zip.infolist() if not i.is_dir()}
+        super().__init__(path, list(self._info))
+
+    def where(self, name: str = "") -> str:
+        return f"{self.path}:{name}" if name else str(self.path)
+
+    def read_bytes(self, name: str) -> bytes:
+        try:
+            return self._zip.read(self._info[name])
+        except (KeyError, zipfile.BadZipFile, OSError) as e:
+            raise DataError(self.where(name), f"unreadable zip member: {e}") from e
+
+    def close(self) -> None:
+        self._zip.close()
+
+
+class TarTree(FileTree):
+    def __init__(self, path):
+        try:
+            self._tar = tarfile.open(path)
+            members = self._tar.getmembers()
+        except (tarfile.TarError, EOFError) as e:
+            raise DataError(path, f"corrupt or truncated tar: {e}") from e
+        self._info = {check_member_name(path, m.name): m for m in members if m.isreg()}
+        super().__init__(path, list(self._info))
+
+    def where(self, name: str = "") -> str:
+        return f"{self.path}:{name}" if name else str(self.path)
+
+    def read_bytes(self, name: str) -> bytes:
+        try:
+            with self._tar.extractfile(self._info[name]) as f:
+                return f.read()
+        except (KeyError, tarfile.TarError, OSError, EOFError) as e:
+            raise DataError(self.where(name), f"unreadable tar member: {e}") from e
+
+    def close(self) -> None:
+        self._tar.close()
+
+
+def open_tree(path) -> FileTree:
+    """A FileTree over a directory, a zip or a tar; DataError if it is none of these."""
+    path = Path(path)
+    if path.is_dir():
+        return DirTree(path)
+    if not path.exists():
+        raise DataError(path, "not found (expected a folder, a .zip or a .tar)")
+    return ZipTree(path) if archive_kind(path) == "zip" else TarTree(path)

@@ -1,0 +1,23 @@
+"""Reorganise Kaggle dog-breed data into train/, valid/, train_valid/, test/unknown/ class folders."""
+from imgdag.cli import parser, run
+from imgdag.formats.class_folders import write_class_folders
+from imgdag.layouts.dog_breed import read_dog_breed
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument("--raw", required=True, help="folder with train.zip (or train/), test.zip (or test/), "
+                                                "labels.csv(.zip), sample_submission.csv(.zip)")
+    p.add_argument("--out", required=True, help="output folder (replaced atomically)")
+    p.add_argument("--valid-ratio", type=float, default=0.1,
+                   help="valid images per class = max(1, floor(rarest class count * ratio))")
+    p.add_argument("--seed", type=int, default=0, help="seed of the validation pick")
+    args = p.parse_args()
+    reading = read_dog_breed(args.raw)
+    counts = write_class_folders(reading, args.out, args.valid_ratio, args.seed)
+    print(f"{args.raw} -> {args.out}: {counts.line()}; {len(reading.classes)} classes; "
+          f"skipped: {reading.skipped_text()}")
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,32 @@
+"""Write CNTK map files (train_map.txt, val_map.txt, classes.txt) from ImageNet class folders."""
+from pathlib import Path
+
+from imgdag.cli import parser, run
+from imgdag.formats.class_list import read_class_list, write_class_list
+from imgdag.formats.cntk_map import write_cntk_map
+from imgdag.layouts.imagenet_folders import read_imagenet_folders
+
+MAP_NAMES = {"train": "train_map.txt", "validation": "val_map.txt"}
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument("--raw", required=True,
+                   help="folder (or .tar) with train/<wnid>/*.JPEG and validation/<wnid>/*.JPEG")
+    p.add_argument("--out", required=True, help="output folder for train_map.txt, val_map.txt, classes.txt")
+    p.add_argument("--image-root", help="write absolute paths under this folder (the extracted --raw); "
+                                        "default: paths relative to --raw")
+    p.add_argument("--classes", help="class list file (one WNID a line); default: sorted train/ WNIDs")
+    args = p.parse_args()
+    classes = read_class_list(args.classes) if args.classes else None
+    reading = read_imagenet_folders(args.raw, classes=classes)
+    out = Path(args.out)
+    written = [f"{name} {write_cntk_map(out / name, reading.records(split), args.image_root)} lines"
+               for split, name in MAP_NAMES.items()]
+    write_class_list(out / "classes.txt", reading.classes)
+    print(f"{args.raw} -> {out}: {', '.join(written)}, {len(reading.classes)} classes; "
+          f"skipped: {reading.skipped_text()}")
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,127 @@
+"""Safe extraction: traversal, absolute names, symlink escapes and caps are refused."""
+import io
+import stat
+import tarfile
+import zipfile
+from collections import Counter
+
+import pytest
+
+from imgdag.errors import DataError
+from imgdag.extract import extract_archive, iter_tar_members
+
+
+def make_tar(path, members, mode="w"):
+    """members: (name, bytes) for files, (name, '->target') for symlinks."""
+    with tarfile.open(path, mode) as tf:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            if isinstance(data, str):
+                info.type, info.linkname = tarfile.SYMTYPE, data[2:]
+                tf.addfile(info)
+            else:
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+    return path
+
+
+def make_zip(path, members):
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members:
+            info = zipfile.ZipInfo(name)
+            if isinstance(data, str):
+                info.create_system = 3
+                info.external_attr = (stat.S_IFLNK | 0o777) << 16
+                data = data[2:].encode()
+            zf.writestr(info, data)
+    return path
+
+
+GOOD = [("top/a.txt", b"alpha"), ("top/sub/b.txt", b"beta" * 10)]
+
+
+@pytest.mark.parametrize("make, suffix", [(make_tar, ".tar"), (make_zip, ".zip")])
+def test_good_archive_extracts(tmp_path, make, suffix):
+    archive = make(tmp_path / f"good{suffix}", GOOD)
+    summary = extract_archive(archive, tmp_path / "out")
+    assert (tmp_path / "out/top/a.txt").read_bytes() == b"alpha"
+    assert (tmp_path / "out/top/sub/b.txt").read_bytes() == b"beta" * 10
+    assert (summary.files, summary.bytes) == (2, 45)
+    assert "2 files" in summary.line()
+
+
+def test_tar_gz_extracts(tmp_path):
+    archive = make_tar(tmp_path / "good.tar.gz", GOOD, "w:gz")
+    extract_archive(archive, tmp_path / "out")
+    assert (tmp_path / "out/top/a.txt").read_bytes() == b"alpha"
+
+
+BAD = {
+    "dotdot": ([("ok.txt", b"x"), ("../evil.txt", b"x")], "../evil.txt", "'..'"),
+    "nested dotdot": ([("a/../../evil.txt", b"x")], "a/../../evil.txt", "'..'"),
+    "absolute": ([("/tmp/evil-abs.txt", b"x")], "/tmp/evil-abs.txt", "absolute"),
+    "symlink out": ([("link", "->../outside"), ("link/evil.txt", b"x")], "link", "link"),
+    "absolute symlink": ([("link", "->{tmp}/deep"), ("link/evil.txt", b"x")], "link", "link"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+@pytest.mark.parametrize("make, suffix", [(make_tar, ".tar"), (make_zip, ".zip")])
+def test_unsafe_member_refused(tmp_path, make, suffix, case):
+    members, member, reason = BAD[case]
+    members = [(name, data.format(tmp=tmp_path) if isinstance(data, str) else data) for name, data in members]
+    archive = make(tmp_path / f"bad{suffix}", members)
+    out = tmp_path / "deep" / "out"
+    with pytest.raises(DataError) as e:
+        extract_archive(archive, out)
+    message = str(e.value)
+    assert str(archive) in message and repr(member) in message and reason in message
+    assert not (tmp_path / "deep" / "evil.txt").exists() and not (tmp_path / "evil.txt").exists()
+    assert not out.exists() and list((tmp_path / "deep").iterdir()) == []  # no half-extracted folder left
+
+
+def test_tar_link_inside_is_kept(tmp_path):
+    archive = make_tar(tmp_path / "links.tar", [("d/a.txt", b"alpha"), ("d/alias", "->a.txt")])
+    extract_archive(archive, tmp_path / "out")
+    assert (tmp_path / "out/d/alias").read_bytes() == b"alpha"
+
+
+@pytest.mark.parametrize("make, suffix", [(make_tar, ".tar"), (make_zip, ".zip")])
+def test_size_cap(tmp_path, make, suffix):
+    archive = make(tmp_path / f"big{suffix}", [("a.bin", b"\0" * 1000), ("b.bin", b"\0" * 1000)])
+    with pytest.raises(DataError, match=r"'b.bin'.*1500-byte cap"):
+        extract_archive(archive, tmp_path / "out", max_bytes=1500)
+    assert not (tmp_path / "out").exists()
+    extract_archive(archive, tmp_path / "out", max_bytes=2000)
+
+
+@pytest.mark.parametrize("make, suffix", [(make_tar, ".tar"), (make_zip, ".zip")])
+def test_member_count_cap(tmp_path, make, suffix):
+    archive = make(tmp_path / f"many{suffix}", [(f"f{i}", b"x") for i in range(5)])
+    with pytest.raises(DataError, match="member-count cap"):
+        extract_archive(archive, tmp_path / "out", max_members=4)
+
+
+def test_not_an_archive(tmp_path):
+    (tmp_path / "x.tar").write_bytes(b"this is not an archive" * 40)
+    with pytest.raises(DataError, match="not a tar or zip"):
+        extract_archive(tmp_path / "x.tar", tmp_path / "out")
+    with pytest.raises(DataError, match="not found"):
+        extract_archive(tmp_path / "missing.zip", tmp_path / "out")
+
+
+def test_iter_tar_members_streams_regular_files(tmp_path):
+    archive = make_tar(tmp_path / "s.tar.gz", [*GOOD, ("top/link", "->a.txt")], "w:gz")
+    skipped = Counter()
+    got = {name: f.read() for name, f in iter_tar_members(archive, skipped=skipped)}
+    assert got == dict(GOOD)
+    assert skipped == {"tar links and special files": 1}
+
+
+def test_iter_tar_members_refuses_traversal(tmp_path):
+    archive = make_tar(tmp_path / "s.tar", [("ok", b"1"), ("../evil", b"2")])
+    names = []
+    with pytest.raises(DataError, match="'../evil'"):
+        for name, _ in iter_tar_members(archive):
+            names.append(name)
+    assert names == ["ok"]

@@ -1,0 +1,272 @@
+"""Layout readers on the demo archives; wrong layouts give errors that name the file."""
+import shutil
+import zipfile
+
+import numpy as np
+import pytest
+import scipy.io
+from PIL import Image
+
+from imgdag.demo.dog_breed import DOG_BREEDS, make_demo_dog_breed
+from imgdag.demo.ilsvrc import make_demo_ilsvrc_val
+from imgdag.demo.imagenet import IMAGENET8_WNIDS, make_demo_imagenet8
+from imgdag.demo.tiny_imagenet import TINY_WNIDS, make_demo_tiny_imagenet
+from imgdag.errors import DataError
+from imgdag.extract import extract_archive
+from imgdag.layouts.dog_breed import read_dog_breed
+from imgdag.layouts.ilsvrc_val import (Synset, leaf_synsets, parse_meta_mat, read_devkit, val_table_from_caffe,
+                                       val_table_from_devkit, write_meta_mat)
+from imgdag.layouts.imagenet_folders import read_imagenet_folders
+from imgdag.layouts.images import load_rgb
+from imgdag.layouts.tiny_imagenet import read_tiny_imagenet
+from imgdag.layouts.tree import open_tree
+
+
+@pytest.fixture(scope="module")
+def demos(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demos")
+    make_demo_imagenet8(root / "imagenet8")
+    make_demo_tiny_imagenet(root / "tiny")
+    make_demo_dog_breed(root / "dog")
+    make_demo_ilsvrc_val(root / "ilsvrc")
+    extract_archive(root / "imagenet8/imagenet-8.tar", root / "imagenet8/extracted")
+    extract_archive(root / "tiny/tiny-imagenet-200.zip", root / "tiny/extracted")
+    return root
+
+
+# --- ImageNet class folders ---------------------------------------------------------------
+
+def test_imagenet_folders_tar_and_dir_agree(demos):
+    from_tar = read_imagenet_folders(demos / "imagenet8/imagenet-8.tar")
+    from_dir = read_imagenet_folders(demos / "imagenet8/extracted")
+    assert from_tar.classes == from_dir.classes == IMAGENET8_WNIDS == sorted(IMAGENET8_WNIDS)
+    for split, count in (("train", 320), ("validation", 80)):
+        assert from_tar.records(split) == from_dir.records(split)
+        assert len(from_tar.records(split)) == count
+    for record in from_dir.records("validation"):
+        assert record.path.split("/")[1] == record.wnid == IMAGENET8_WNIDS[record.label]
+        assert (demos / "imagenet8/extracted" / record.path).is_file()
+    assert from_tar.skipped == {}
+
+
+def test_imagenet_folders_given_classes_and_unknown(demos, tmp_path):
+    root = tmp_path / "raw"
+    shutil.copytree(demos / "imagenet8/extracted", root)
+    shutil.copytree(root / "validation/n01514668", root / "validation/n09999999")
+    (root / "train/n01440764/notes.txt").write_text("hi")
+    reading = read_imagenet_folders(root, classes=IMAGENET8_WNIDS[:4])
+    assert reading.classes == IMAGENET8_WNIDS[:4]
+    assert {r.label for r in reading.records("train")} == {0, 1, 2, 3}
+    assert reading.skipped["train: non-image files"] == 1
+    unknown = [k for k in reading.skipped if k.startswith("validation: images of 5 classes")]
+    assert unknown and "n09999999" in unknown[0] and reading.skipped[unknown[0]] == 50
+
+
+def test_imagenet_folders_wrong_layout_names_what_is_missing(demos, tmp_path):
+    with pytest.raises(DataError, match="no train found.*train/<wnid>"):
+        read_imagenet_folders(tmp_path)
+    shutil.copytree(demos / "imagenet8/extracted/train", tmp_path / "only/train")
+    with pytest.raises(DataError) as e:
+        read_imagenet_folders(tmp_path / "only")
+    assert str(tmp_path / "only" / "validation") in str(e.value)
+
+
+# --- Tiny ImageNet ---------------------------------------------------------------------------
+
+def test_tiny_imagenet_demo(demos):
+    reading = read_tiny_imagenet(demos / "tiny/tiny-imagenet-200.zip")
+    assert reading.classes == sorted(TINY_WNIDS) != TINY_WNIDS
+    assert [len(reading.records(s)) for s in ("train", "val", "test")] == [300, 50, 20]
+    assert reading.skipped == {}
+    for record in reading.records("train") + reading.records("val"):
+        assert reading.classes[record.label] == record.wnid
+        x0, y0, x1, y1 = record.extras["box"]
+        assert 0 <= x0 < x1 <= 63 and 0 <= y0 < y1 <= 63
+    assert all(r.label == -1 for r in reading.records("test"))
+    assert reading.class_words["n07749582"] == "lemon"
+    extracted = read_tiny_imagenet(demos / "tiny/extracted")
+    assert extracted.records("val") == reading.records("val")
+
+
+def test_tiny_grayscale_loads_as_rgb(demos):
+    reading = read_tiny_imagenet(demos / "tiny/extracted")
+    gray = [r for r in reading.records("train")
+            if Image.open(demos / "tiny/extracted" / r.path).mode == "L"]
+    assert gray, "the demo should hold some grayscale images"
+    image = load_rgb(reading.read_bytes("train", gray[0]))
+    assert image.mode == "RGB" and np.asarray(image).shape == (64, 64, 3)
+
+
+def test_tiny_counts_missing_val_images_and_unknown_wnids(demos, tmp_path):
+    root = tmp_path / "tiny"
+    shutil.copytree(demos / "tiny/extracted/tiny-imagenet-200", root)
+    (root / "val/images/val_0.JPEG").unlink()
+    with open(root / "val/val_annotations.txt", "a") as f:
+        f.write("val_999.JPEG\tn07749582\t1\t2\t30\t40\n")
+        f.write("val_1.JPEG\tn00000001\t1\t2\t30\t40\n")
+    shutil.copytree(root / "train/n07749582", root / "train/n00000001")
+    reading = read_tiny_imagenet(root)
+    assert reading.skipped["train: images in class folders not in wnids.txt"] == 30
+    assert reading.skipped["val: annotations naming a missing image"] == 2  # val_0 and val_999
+    assert reading.skipped["val: annotations with a WNID not in wnids.txt"] == 1
+    assert len(reading.records("val")) == 49
+
+
+@pytest.mark.parametrize("remove, named", [("wnids.txt", "wnids.txt"), ("words.txt", "words.txt"),
+                                           ("val/val_annotations.txt", "val_annotations.txt"),
+                                           ("test", "test/images")])
+def test_tiny_wrong_layout_names_the_file(demos, tmp_path, remove, named):
+    root = tmp_path / "tiny"
+    shutil.copytree(demos / "tiny/extracted/tiny-imagenet-200", root)
+    target = root / remove
+    shutil.rmtree(target) if target.is_dir() else target.unlink()
+    with pytest.raises(DataError, match=named.replace(".", r"\.")):
+        read_tiny_imagenet(root)
+
+
+def test_tiny_bad_box_line_names_file_and_line(demos, tmp_path):
+    root = tmp_path / "tiny"
+    shutil.copytree(demos / "tiny/extracted/tiny-imagenet-200", root)
+    boxes = root / "train/n07749582/n07749582_boxes.txt"
+    lines = boxes.read_text().splitlines()
+    lines[2] = "n07749582_2.JPEG\t1\t2\tthree\t4"
+    boxes.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"n07749582_boxes\.txt: line 3"):
+        read_tiny_imagenet(root)
+
+
+# --- Dog breed -------------------------------------------------------------------------------
+
+def test_dog_breed_demo(demos):
+    reading = read_dog_breed(demos / "dog")
+    assert reading.classes == DOG_BREEDS
+    labels = dict(line.split(",") for line in (demos / "dog/labels.csv").read_text().splitlines()[1:])
+    assert len(reading.records("train")) == len(labels)
+    for record in reading.records("train"):
+        assert labels[record.extras["id"]] == record.wnid == DOG_BREEDS[record.label]
+        assert record.path == f"train/{record.extras['id']}.jpg"
+    assert len(reading.records("test")) == 20 and reading.skipped == {}
+
+
+def test_dog_breed_counts_rows_without_image_and_images_without_row(demos, tmp_path):
+    raw = tmp_path / "dog"
+    shutil.copytree(demos / "dog", raw)
+    with zipfile.ZipFile(raw / "train.zip") as zf:
+        zf.extractall(raw)
+    (raw / "train.zip").unlink()
+    images = sorted((raw / "train").iterdir())
+    images[0].unlink()
+    images[1].unlink()
+    shutil.copy(images[2], raw / "train/ffffffffffffffffffffffffffffffff.jpg")
+    with zipfile.ZipFile(raw / "labels.csv.zip", "w") as zf:  # the zipped labels variant
+        zf.write(raw / "labels.csv", "labels.csv")
+    (raw / "labels.csv").unlink()
+    reading = read_dog_breed(raw)
+    assert reading.skipped["labels.csv: rows without a train image"] == 2
+    assert reading.skipped["train: images without a labels.csv row"] == 1
+    assert len(reading.records("train")) == len(images) - 2
+
+
+@pytest.mark.parametrize("remove", ["labels.csv", "sample_submission.csv", "train.zip", "test.zip"])
+def test_dog_breed_wrong_layout_names_the_file(demos, tmp_path, remove):
+    raw = tmp_path / "dog"
+    shutil.copytree(demos / "dog", raw)
+    (raw / remove).unlink()
+    with pytest.raises(DataError, match=remove.split(".")[0]):
+        read_dog_breed(raw)
+
+
+def test_dog_breed_unknown_breed_counted(demos, tmp_path):
+    raw = tmp_path / "dog"
+    shutil.copytree(demos / "dog", raw)
+    lines = (raw / "labels.csv").read_text().splitlines()
+    lines[1] = lines[1].split(",")[0] + ",not_a_breed"
+    (raw / "labels.csv").write_text("\n".join(lines) + "\n")
+    assert read_dog_breed(raw).skipped == {"train: images of a breed not in sample_submission.csv": 1}
+
+
+# --- ILSVRC2012 validation ---------------------------------------------------------------------
+
+def test_ilsvrc_demo_devkit_structure(demos):
+    synsets, truth = read_devkit(demos / "ilsvrc/ILSVRC2012_devkit_t12.tar.gz")
+    leaves = leaf_synsets(synsets)
+    assert len(leaves) == 1000 and len(synsets) > 1000
+    assert sorted(s.ilsvrc2012_id for s in leaves) == list(range(1, 1001))
+    by_id = [s.wnid for s in sorted(leaves, key=lambda s: s.ilsvrc2012_id)]
+    assert by_id != sorted(by_id), "IDs must not follow sorted WNID order"
+    assert set(IMAGENET8_WNIDS) <= {s.wnid for s in leaves}
+    assert all(s.wnid.startswith("n9") for s in leaves if s.wnid not in IMAGENET8_WNIDS)
+    parents = [s for s in synsets if s.num_children]
+    assert parents and all(len(p.children) == p.num_children for p in parents)
+    assert len(truth) == 96
+
+
+def test_meta_mat_reads_like_torchvision(demos, tmp_path):
+    """torchvision's parse_devkit_archive reads meta.mat by field position with squeeze_me=True."""
+    synsets, _ = read_devkit(demos / "ilsvrc/ILSVRC2012_devkit_t12.tar.gz")
+    write_meta_mat(tmp_path / "meta.mat", synsets)
+    meta = scipy.io.loadmat(tmp_path / "meta.mat", squeeze_me=True)["synsets"]
+    nums_children = list(zip(*meta))[4]
+    meta = [meta[i] for i, n in enumerate(nums_children) if n == 0]
+    idcs, wnids = list(zip(*meta))[:2]
+    assert dict(zip(wnids, (int(i) for i in idcs))) == {s.wnid: s.ilsvrc2012_id for s in leaf_synsets(synsets)}
+    assert parse_meta_mat(str(tmp_path / "meta.mat"), "meta.mat") == synsets
+
+
+def test_meta_mat_round_trip_and_bad_file(tmp_path):
+    synsets = [Synset(1, "n00000002", "b", "gloss b", 0, (), 0, 10),
+               Synset(2, "n00000001", "a", "gloss a", 0, (), 0, 12),
+               Synset(3, "n00000003", "ab", "both", 2, (1, 2), 1, 22),
+               Synset(4, "n00000004", "one", "one child", 1, (3,), 2, 22)]
+    write_meta_mat(tmp_path / "meta.mat", synsets)
+    assert parse_meta_mat((tmp_path / "meta.mat").read_bytes(), "meta.mat") == synsets
+    scipy.io.savemat(tmp_path / "other.mat", {"x": np.zeros(3)})
+    with pytest.raises(DataError, match="synsets"):
+        parse_meta_mat(str(tmp_path / "other.mat"), tmp_path / "other.mat")
+
+
+def test_ilsvrc_devkit_and_caffe_give_the_same_table(demos):
+    d = demos / "ilsvrc"
+    devkit, images = d / "ILSVRC2012_devkit_t12.tar.gz", d / "ILSVRC2012_img_val.tar"
+    caffe = (d / "caffe_ilsvrc12/val.txt", d / "caffe_ilsvrc12/synset_words.txt")
+    for classes in (None, IMAGENET8_WNIDS):
+        a = val_table_from_devkit(devkit, classes, images)
+        b = val_table_from_caffe(*caffe, classes, images, devkit)
+        assert a.classes == b.classes and a.records("val") == b.records("val") and a.skipped == b.skipped
+        c = val_table_from_caffe(*caffe, classes)
+        plain = lambda table: [(r.path, r.label, r.wnid) for r in table.records("val")]
+        assert plain(c) == plain(a)
+        assert all(r.extras["ilsvrc2012_id"] is None for r in c.records("val"))
+    eight = val_table_from_devkit(devkit, IMAGENET8_WNIDS)
+    assert len(eight.records("val")) == 80
+    assert eight.skipped == {"val: images of classes not in the class list (excluded)": 16}
+
+
+def test_ilsvrc_ground_truth_naming_a_non_leaf_is_an_error(demos, tmp_path):
+    kit = tmp_path / "kit"
+    extract_archive(demos / "ilsvrc/ILSVRC2012_devkit_t12.tar.gz", kit)
+    truth = kit / "ILSVRC2012_devkit_t12/data/ILSVRC2012_validation_ground_truth.txt"
+    truth.write_text(truth.read_text() + "1005\n")
+    with pytest.raises(DataError, match="line 97: ILSVRC2012_ID 1005 is not a leaf"):
+        val_table_from_devkit(kit)
+    truth.unlink()
+    with pytest.raises(DataError, match="ILSVRC2012_validation_ground_truth.txt"):
+        val_table_from_devkit(kit)
+
+
+def test_caffe_label_out_of_range(demos, tmp_path):
+    val = tmp_path / "val.txt"
+    val.write_text("ILSVRC2012_val_00000001.JPEG 1000\n")
+    with pytest.raises(DataError, match="label 1000"):
+        val_table_from_caffe(val, demos / "ilsvrc/caffe_ilsvrc12/synset_words.txt")
+
+
+# --- FileTree ---------------------------------------------------------------------------------
+
+def test_tree_find_root_and_names(demos):
+    with open_tree(demos / "tiny/tiny-imagenet-200.zip") as tree:
+        assert tree.find_root("wnids.txt", "x") == "tiny-imagenet-200/"
+        assert len(tree.names("tiny-imagenet-200/test/images")) == 20
+        assert tree.where("a") == f"{demos / 'tiny/tiny-imagenet-200.zip'}:a"
+        with pytest.raises(DataError, match="no labels.csv found"):
+            tree.find_root("labels.csv", "x")
