@@ -11,24 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.transforms.v2 import functional as TF
 from tqdm import tqdm
 
-from imgdag.errors import DataError
+from imgdag.images import imagenet_normalize, read_rgb
 from imgdag.models.caffe_alexnet import INPUT_SIZE, caffe_normalize
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 CROP_MODES = (1, 5, 10)
-
-
-def imagenet_normalize(images: torch.Tensor) -> torch.Tensor:
-    """uint8 RGB (N, 3, H, W) -> float, scaled to [0, 1], minus ImageNet mean, over std."""
-    return TF.normalize(images.float() / 255, IMAGENET_MEAN, IMAGENET_STD)
 
 
 @dataclass(frozen=True)
@@ -62,16 +53,6 @@ def multi_crops(images: torch.Tensor, size: int, n: int) -> torch.Tensor:
     if n == 10:
         return torch.stack(TF.ten_crop(images, [size, size]))
     raise ValueError(f"crop count must be one of {CROP_MODES}, not {n}")
-
-
-def read_rgb(path) -> torch.Tensor:
-    """Decode an image file (any mode Pillow reads) to uint8 RGB (3, H, W)."""
-    try:
-        with Image.open(path) as image:
-            array = np.array(image.convert("RGB"))
-    except OSError as e:
-        raise DataError(path, f"not a decodable image ({e})") from e
-    return torch.from_numpy(array).permute(2, 0, 1)
 
 
 class ImageFiles(Dataset):

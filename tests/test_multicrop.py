@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader
 from torchvision.models import alexnet
 
 from imgdag.errors import DataError
+from imgdag.images import imagenet_normalize
 from imgdag.models import build_model
 from imgdag.multicrop import (
     CAFFE,
@@ -18,7 +19,6 @@ from imgdag.multicrop import (
     ImageFiles,
     center_square,
     evaluate_crops,
-    imagenet_normalize,
     multi_crops,
 )
 
