@@ -59,10 +59,12 @@ def read_state_dict(path) -> dict:
     return state
 
 
-def load_weights(model: nn.Module, path) -> nn.Module:
-    """Load a local weight file into `model` (strict); DataError names the file on mismatch."""
+def load_weights(model: nn.Module, path, skip: tuple[str, ...] = ()) -> nn.Module:
+    """Load a local weight file into `model` (strict), leaving out keys starting with a `skip`
+    prefix (parts the model was built without); DataError names the file on mismatch."""
+    state = {k: v for k, v in read_state_dict(path).items() if not k.startswith(skip)}
     try:
-        model.load_state_dict(read_state_dict(path))
+        model.load_state_dict(state)
     except RuntimeError as e:
         raise DataError(path, f"weights do not fit {type(model).__name__}: {e}") from e
     return model
