@@ -137,7 +137,8 @@ def test_wrong_shape_is_a_data_error_naming_the_file(tmp_path):
 
 
 def test_not_a_dict_is_a_data_error(tmp_path):
-    path = tmp_path / "array.npy"
-    np.save(path, np.zeros(3))
-    with pytest.raises(DataError, match="array.npy"):
-        state_dict_from_npy(path)
+    np.save(tmp_path / "array.npy", np.zeros(3))
+    (tmp_path / "junk.npy").write_bytes(b"junk")
+    for name in ("array.npy", "junk.npy"):
+        with pytest.raises(DataError, match=name):
+            state_dict_from_npy(tmp_path / name)

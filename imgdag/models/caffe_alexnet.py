@@ -16,6 +16,7 @@ Input: BGR, float, 0-255 scale minus the per-channel ImageNet mean `CAFFE_BGR_ME
 The `.npy` holds `{layer: [W, b]}` in TensorFlow layout: conv W is (kh, kw, in/groups, out),
 fc W is (in, out), and fc6's 9216 inputs are the pool5 output flattened as (H, W, C).
 """
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -99,11 +100,12 @@ def caffe_preprocess(images: torch.Tensor, resize: int = 256, crop: int = INPUT_
 def state_dict_from_npy(path) -> tuple[dict, int]:
     """Read a `bvlc_alexnet.npy` and return (CaffeAlexNet state_dict, class count).
 
-    Raises DataError naming the file when a layer is missing, unexpected or misshapen."""
+    The file is a pickle: load only files you trust. Raises DataError naming the file when
+    it is not such a dict or a layer is missing, unexpected or misshapen."""
     path = Path(path)
     try:
         layers = np.load(path, allow_pickle=True, encoding="latin1").item()
-    except (OSError, ValueError, EOFError) as e:
+    except (OSError, ValueError, EOFError, pickle.UnpicklingError) as e:
         raise DataError(path, f"not a pickled numpy dict of AlexNet layers ({e})") from e
     if not isinstance(layers, dict):
         raise DataError(path, f"expected a dict layer -> [W, b], found {type(layers).__name__}")
