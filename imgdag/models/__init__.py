@@ -1,0 +1,78 @@
+"""Model registry: `build_model(name, num_classes, **kw)` and local weight files.
+
+Weights only ever come from local files (`weights=PATH`): a bare state_dict, or a checkpoint
+dict whose "model" entry is one (as torchvision's reference scripts and
+scripts/convert_caffe_alexnet.py write). Nothing is downloaded.
+"""
+import pickle
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from imgdag.errors import DataError
+
+
+def _lenet5(num_classes, **kw):
+    from imgdag.models.lenet import LeNet5
+
+    return LeNet5(num_classes=num_classes, **kw)
+
+
+def _alexnet(num_classes, **kw):
+    from torchvision.models import alexnet
+
+    return alexnet(weights=None, num_classes=num_classes, **kw)
+
+
+def _resnet18_64px(num_classes, **kw):
+    from imgdag.models.resnet_small import resnet18_64px
+
+    return resnet18_64px(num_classes, **kw)
+
+
+def _caffe_alexnet(num_classes, **kw):
+    from imgdag.models.caffe_alexnet import CaffeAlexNet
+
+    return CaffeAlexNet(num_classes, **kw)
+
+
+BUILDERS = {
+    "lenet5": _lenet5,
+    "alexnet": _alexnet,
+    "resnet18_64px": _resnet18_64px,
+    "caffe_alexnet": _caffe_alexnet,
+}
+
+
+def read_state_dict(path) -> dict:
+    """The state_dict in a local `.pth` file (bare, or a checkpoint's "model" entry)."""
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, EOFError, RuntimeError, ValueError, pickle.UnpicklingError) as e:
+        raise DataError(path, f"not a PyTorch state_dict file ({e})") from e
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise DataError(path, "expected a state_dict (name -> tensor) or a checkpoint dict with a 'model' state_dict")
+    return state
+
+
+def load_weights(model: nn.Module, path, skip: tuple[str, ...] = ()) -> nn.Module:
+    """Load a local weight file into `model` (strict), leaving out keys starting with a `skip`
+    prefix (parts the model was built without); DataError names the file on mismatch."""
+    state = {k: v for k, v in read_state_dict(path).items() if not k.startswith(skip)}
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise DataError(path, f"weights do not fit {type(model).__name__}: {e}") from e
+    return model
+
+
+def build_model(name: str, num_classes: int, weights=None, **kw) -> nn.Module:
+    """Build a registered model with `num_classes` outputs; `weights` is an optional local file."""
+    if name not in BUILDERS:
+        raise ValueError(f"unknown model {name!r}; known: {sorted(BUILDERS)}")
+    model = BUILDERS[name](num_classes, **kw)
+    return load_weights(model, weights) if weights is not None else model
