@@ -1,10 +1,9 @@
 """Image decoding and ImageNet normalisation shared by evaluation and feature extraction."""
 import numpy as np
 import torch
-from PIL import Image
 from torchvision.transforms.v2 import functional as TF
 
-from imgdag.errors import DataError
+from imgdag.layouts.images import load_rgb
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -12,12 +11,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 def read_rgb(path) -> torch.Tensor:
     """Decode an image file (any mode Pillow reads) to uint8 RGB (3, H, W)."""
-    try:
-        with Image.open(path) as image:
-            array = np.array(image.convert("RGB"))
-    except OSError as e:
-        raise DataError(path, f"not a decodable image ({e})") from e
-    return torch.from_numpy(array).permute(2, 0, 1)
+    return torch.from_numpy(np.array(load_rgb(path))).permute(2, 0, 1)
 
 
 def imagenet_normalize(images: torch.Tensor) -> torch.Tensor:

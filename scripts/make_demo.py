@@ -7,9 +7,11 @@ from imgdag.cli import parser, run
 from imgdag.demo.dog_breed import make_demo_dog_breed
 from imgdag.demo.ilsvrc import make_demo_ilsvrc_val
 from imgdag.demo.imagenet import make_demo_imagenet8
+from imgdag.demo.mnist import make_demo_mnist
 from imgdag.demo.tiny_imagenet import make_demo_tiny_imagenet
 
 DEMOS = {
+    "mnist": make_demo_mnist,                  # OUT/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz
     "imagenet8": make_demo_imagenet8,          # OUT/imagenet-8.tar
     "tiny_imagenet": make_demo_tiny_imagenet,  # OUT/tiny-imagenet-200.zip
     "dog_breed": make_demo_dog_breed,          # OUT/{train.zip,test.zip,labels.csv,sample_submission.csv}

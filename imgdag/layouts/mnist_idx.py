@@ -83,6 +83,6 @@ def write_idx(path, array: np.ndarray) -> None:
     else:
         raise ValueError(f"idx arrays are (N,rows,cols) or (N,), got {array.shape}")
     with atomic_path(path) as tmp:
-        # mtime=0: the same array always gives the same bytes (stable DVC hashes)
-        with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
+        # no name, mtime=0: the same array always gives the same bytes (stable DVC hashes)
+        with open(tmp, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as f:
             f.write(header + array.tobytes())

@@ -14,9 +14,9 @@ from imgdag.errors import DataError
 
 
 def _lenet5(num_classes, **kw):
-    from imgdag.models.lenet import LeNet5
+    from imgdag.models.lenet import lenet5
 
-    return LeNet5(num_classes=num_classes, **kw)
+    return lenet5(num_classes=num_classes, **kw)
 
 
 def _alexnet(num_classes, **kw):
@@ -76,3 +76,29 @@ def build_model(name: str, num_classes: int, weights=None, **kw) -> nn.Module:
         raise ValueError(f"unknown model {name!r}; known: {sorted(BUILDERS)}")
     model = BUILDERS[name](num_classes, **kw)
     return load_weights(model, weights) if weights is not None else model
+
+
+def save_trained_model(path, model: nn.Module, arch: str, classes: list[str], input_spec: dict,
+                       params: dict) -> None:
+    """The trained-model file evaluation and prediction read: weights plus what rebuilds them.
+
+    input_spec: size [H, W], channels, mean and std (per channel, on a 0..1 scale).
+    """
+    from imgdag.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        torch.save({"model": model.state_dict(), "arch": arch, "classes": list(classes),
+                    "input": input_spec, "params": params}, tmp)
+
+
+def load_trained_model(path, device) -> tuple[nn.Module, dict]:
+    """Rebuild a model saved by save_trained_model; returns (model in eval mode, the file dict)."""
+    path = Path(path)
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        arch, classes = saved["arch"], saved["classes"]
+    except (OSError, EOFError, RuntimeError, KeyError, TypeError, pickle.UnpicklingError) as e:
+        raise DataError(path, f"not a trained-model file written by imgdag ({e})") from e
+    model = build_model(arch, len(classes), **saved["params"].get("model_args", {}))
+    model.load_state_dict(saved["model"])
+    return model.to(device).eval(), saved

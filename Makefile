@@ -1,0 +1,33 @@
+# Two commands on a fresh machine: `make demo` (set up + run every recipe on the demo data)
+# and `make test` (the whole test suite; .ci/run calls it).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export DVC_NO_ANALYTICS := 1
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: venv demo test lint dvc-yaml mxnet-env bench clean
+
+venv: $(BIN)/.installed
+
+$(BIN)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+demo: venv
+	$(BIN)/snakemake --cores all
+	$(BIN)/python scripts/show_metrics.py
+
+test: venv
+	$(BIN)/python -m pytest
+
+lint: venv
+	$(BIN)/snakemake --lint
+
+dvc-yaml: venv
+	$(BIN)/python scripts/write_dvc_yaml.py
+
+clean:
+	rm -rf data results logs .snakemake

@@ -1,0 +1,24 @@
+"""imgdag: every recipe's conversions, training and evaluation as one DAG.
+
+params.yaml is the one config (DVC reads it too); rules/*.smk hold one stage family each.
+"""
+from snakemake.utils import min_version, validate
+
+min_version("9.18")
+
+
+configfile: "params.yaml"
+
+
+validate(config, "schemas/params.schema.yaml")
+
+
+include: "rules/common.smk"
+include: "rules/mnist.smk"
+
+
+rule all:
+    input:
+        "results/mnist_lenet5/metrics.json",
+        "results/mnist_lenet5/predictions.csv",
+    default_target: True

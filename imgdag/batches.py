@@ -1,0 +1,52 @@
+"""Training batches sliced from a uint8 array cache as whole tensors (the small-image fast path).
+
+On CUDA the whole array moves to the GPU once; on CPU batches are gathered from the memory-map.
+Either way a batch is converted, normalised and augmented as one tensor. The order and the
+augmentation of epoch e depend only on (seed, e), so a resumed run repeats an uninterrupted one.
+"""
+from typing import Callable, Iterator, Optional
+
+import numpy as np
+import torch
+
+
+class ArrayBatches:
+    """Iterable of (images float (B,C,H,W), labels int64 (B,)) batches, one epoch at a time."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int,
+                 device: torch.device, mean, std, shuffle: bool = False, seed: int = 0,
+                 augment: Optional[Callable] = None):
+        self.device, self.batch_size, self.shuffle, self.seed = device, batch_size, shuffle, seed
+        self.augment = augment
+        self.labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+        # keep (N,H,W,C) uint8: on CUDA resident on the GPU, on CPU the memory-map itself
+        self.images = torch.from_numpy(np.ascontiguousarray(images)).to(device) \
+            if device.type == "cuda" else images
+        channels = images.shape[-1]
+        self.mean = torch.tensor(mean, device=device).view(1, channels, 1, 1) * 255
+        self.std = torch.tensor(std, device=device).view(1, channels, 1, 1) * 255
+
+    def __len__(self) -> int:
+        return -(-len(self.labels) // self.batch_size)
+
+    def _gather(self, idx: torch.Tensor) -> torch.Tensor:
+        if isinstance(self.images, torch.Tensor):
+            return self.images[idx.to(self.device)]
+        rows = np.sort(idx.numpy())  # sorted reads are sequential on the memory-map
+        order = torch.from_numpy(np.argsort(np.argsort(idx.numpy())))
+        return torch.from_numpy(self.images[rows])[order]
+
+    def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The batches of `epoch`, shuffled and augmented reproducibly from (seed, epoch)."""
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        n = len(self.labels)
+        order = torch.randperm(n, generator=generator) if self.shuffle else torch.arange(n)
+        for start in range(0, n, self.batch_size):
+            idx = order[start:start + self.batch_size]
+            x = self._gather(idx).to(self.device, non_blocking=True)
+            x = (x.permute(0, 3, 1, 2).float() - self.mean) / self.std
+            if self.augment is not None:
+                x = self.augment(x, generator)
+            if self.device.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last)
+            yield x, self.labels[idx].to(self.device, non_blocking=True)

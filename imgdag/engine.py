@@ -1,0 +1,243 @@
+"""The one training engine every recipe uses (after torchvision's classification reference).
+
+`train_one_epoch` and `evaluate` run one pass; `fit` adds the optimizer, the LR schedule, the
+per-epoch log and the checkpoint contract:
+
+- every `checkpoint_every` epochs (and after the last) `checkpoints/epoch_NNN.pt` and
+  `checkpoints/last.pt` are written atomically, each a dict: model, optimizer, scheduler,
+  epoch (epochs completed), params, history;
+- a rerun resumes from `last.pt` when its params equal the current ones (`checkpoint_every`
+  aside) and starts over otherwise. Epoch e is seeded from (seed, e), so a resumed run ends
+  with the same weights as an uninterrupted one.
+
+Batches are any object with `len()` and `epoch(e)` yielding (inputs, labels) on the device.
+"""
+import csv
+import math
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from imgdag.atomic import atomic_open, atomic_path
+
+HISTORY_FIELDS = ["epoch", "train_loss", "train_top1", "val_loss", "val_top1", "val_top5",
+                  "lr", "seconds"]
+
+
+def select_device(name: str = "auto") -> torch.device:
+    """'auto' picks CUDA when present, else CPU; 'cpu' or 'cuda[:N]' force one."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(name)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    return device
+
+
+def autocast(device: torch.device):
+    """bf16 autocast on CUDA; full precision on CPU."""
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+
+
+def prepare_model(model: nn.Module, device: torch.device, compile: bool = False) -> nn.Module:
+    """Move to the device (channels_last on CUDA) and optionally torch.compile."""
+    model = model.to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    return torch.compile(model) if compile else model
+
+
+def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks=(1, 5)) -> list[int]:
+    """How many rows have their label among the top-k logits, for each k (k capped at classes)."""
+    top = logits.topk(min(max(ks), logits.shape[1]), dim=1).indices
+    hit = top == labels.unsqueeze(1)
+    return [int(hit[:, :k].any(dim=1).sum()) for k in ks]
+
+
+def train_one_epoch(model, optimizer, scheduler, batches, device, desc: str = "train") -> dict:
+    """One pass over `batches` (already seeded for this epoch); mean loss and top-1."""
+    model.train()
+    loss_fn = nn.CrossEntropyLoss()
+    total_loss, correct, seen = 0.0, 0, 0
+    bar = tqdm(batches, total=getattr(batches, "total", None), desc=desc, leave=False,
+               mininterval=1)
+    for x, y in bar:
+        with autocast(device):
+            logits = model(x)
+            loss = loss_fn(logits.float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        total_loss += loss.item() * len(y)
+        correct += topk_correct(logits.detach(), y, ks=(1,))[0]
+        seen += len(y)
+        bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}",
+                        refresh=False)
+    return {"loss": total_loss / max(seen, 1), "top1": correct / max(seen, 1)}
+
+
+@torch.no_grad()
+def evaluate(model, batches, device, desc: str = "eval", keep_logits: bool = False) -> dict:
+    """Mean loss, top-1 and top-5 over `batches`; with keep_logits, all logits and labels too."""
+    model.eval()
+    loss_fn = nn.CrossEntropyLoss(reduction="sum")
+    total_loss, top1, top5, seen, all_logits, all_labels = 0.0, 0, 0, 0, [], []
+    for x, y in tqdm(batches, total=getattr(batches, "total", None), desc=desc, leave=False,
+                     mininterval=1):
+        with autocast(device):
+            logits = model(x).float()
+        total_loss += loss_fn(logits, y).item()
+        c1, c5 = topk_correct(logits, y)
+        top1, top5, seen = top1 + c1, top5 + c5, seen + len(y)
+        if keep_logits:
+            all_logits.append(logits.cpu())
+            all_labels.append(y.cpu())
+    result = {"loss": total_loss / max(seen, 1), "top1": top1 / max(seen, 1),
+              "top5": top5 / max(seen, 1), "count": seen}
+    if keep_logits:
+        result["logits"], result["labels"] = torch.cat(all_logits), torch.cat(all_labels)
+    return result
+
+
+def make_optimizer(model: nn.Module, params: dict) -> torch.optim.Optimizer:
+    """SGD (with momentum) or Adam, from params optimizer, lr, momentum, weight_decay."""
+    name, lr, wd = params["optimizer"], params["lr"], params.get("weight_decay", 0.0)
+    if name == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=lr, momentum=params.get("momentum", 0.9),
+                               weight_decay=wd)
+    if name == "adam":
+        return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=wd)
+    raise ValueError(f"unknown optimizer {name!r} (expected sgd or adam)")
+
+
+def make_scheduler(optimizer, params: dict, steps_per_epoch: int):
+    """Per-step LR schedule: 'none', 'cosine' (to 0 over all epochs) or 'step' (x gamma
+    every step_epochs epochs, as the Tiny ImageNet source)."""
+    kind, total = params.get("lr_schedule", "none"), params["epochs"] * steps_per_epoch
+    if kind == "none":
+        return None
+    if kind == "cosine":
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total)))
+    if kind == "step":
+        every, gamma = params["step_epochs"] * steps_per_epoch, params.get("gamma", 0.1)
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: gamma ** (step // every))
+    raise ValueError(f"unknown lr_schedule {kind!r} (expected none, cosine or step)")
+
+
+def _same_run(saved: dict, params: dict) -> bool:
+    ignore = {"checkpoint_every"}
+    return ({k: v for k, v in saved.items() if k not in ignore}
+            == {k: v for k, v in params.items() if k not in ignore})
+
+
+def save_checkpoint(path, **state) -> None:
+    """torch.save a checkpoint dict atomically."""
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def write_history(history: list[dict], csv_path, png_path=None) -> None:
+    """The per-epoch log as CSV (what `dvc plots` draws) and, optionally, a PNG of the curves."""
+    with atomic_open(csv_path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=HISTORY_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(history)
+    if png_path is None:
+        return
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [row["epoch"] for row in history]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    for key, ax in (("loss", ax_loss), ("top1", ax_acc)):
+        ax.plot(epochs, [row[f"train_{key}"] for row in history], "o-", label="train")
+        ax.plot(epochs, [row[f"val_{key}"] for row in history], "o-", label="val")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(key)
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(png_path) as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+
+
+def fit(model: nn.Module, train_batches, val_batches, params: dict, device: torch.device,
+        checkpoint_dir, log_csv, curves_png=None, stop_after: Optional[int] = None,
+        is_main: bool = True) -> list[dict]:
+    """Train for params['epochs'] epochs with checkpoints and resume; return the history.
+
+    stop_after: leave after this many epochs in this run (a time-boxed job; the next run
+    resumes). is_main: only the main process writes files (DDP).
+    """
+    checkpoint_dir = Path(checkpoint_dir)
+    optimizer = make_optimizer(model, params)
+    scheduler = make_scheduler(optimizer, params, len(train_batches))
+    start, history = 0, []
+    last = checkpoint_dir / "last.pt"
+    if last.exists():
+        saved = torch.load(last, map_location=device, weights_only=True)
+        if _same_run(saved["params"], params):
+            _unwrap(model).load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+            if scheduler is not None:
+                scheduler.load_state_dict(saved["scheduler"])
+            start, history = saved["epoch"], saved["history"]
+            print(f"resuming from {last} after epoch {start}")
+        else:
+            print(f"ignoring {last}: it was trained with other params")
+    epochs, every = params["epochs"], params.get("checkpoint_every", 1)
+    for epoch in range(start, epochs):
+        if stop_after is not None and epoch - start >= stop_after:
+            print(f"stopping after {stop_after} epoch(s) as asked; rerun to resume")
+            break
+        began = time.perf_counter()
+        torch.manual_seed(params.get("seed", 0) * 1_000_003 + epoch)  # dropout etc.
+        train = train_one_epoch(model, optimizer, scheduler, _Epoch(train_batches, epoch),
+                                device, desc=f"epoch {epoch + 1}/{epochs}")
+        val = evaluate(model, _Epoch(val_batches, 0), device, desc="val")
+        history.append({"epoch": epoch + 1, "train_loss": round(train["loss"], 6),
+                        "train_top1": round(train["top1"], 6), "val_loss": round(val["loss"], 6),
+                        "val_top1": round(val["top1"], 6), "val_top5": round(val["top5"], 6),
+                        "lr": optimizer.param_groups[0]["lr"],
+                        "seconds": round(time.perf_counter() - began, 3)})
+        row = history[-1]
+        print(f"epoch {row['epoch']}/{epochs}: train loss {row['train_loss']:.4f} "
+              f"top1 {row['train_top1']:.4f} | val loss {row['val_loss']:.4f} "
+              f"top1 {row['val_top1']:.4f} top5 {row['val_top5']:.4f} ({row['seconds']:.1f} s)",
+              flush=True)
+        if not is_main:
+            continue
+        write_history(history, log_csv, curves_png)
+        if (epoch + 1) % every == 0 or epoch + 1 == epochs:
+            state = dict(model=_unwrap(model).state_dict(), optimizer=optimizer.state_dict(),
+                         scheduler=scheduler.state_dict() if scheduler else None,
+                         epoch=epoch + 1, params=params, history=history)
+            save_checkpoint(checkpoint_dir / f"epoch_{epoch + 1:03d}.pt", **state)
+            save_checkpoint(last, **state)
+    return history
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    """The plain module inside DDP / torch.compile wrappers."""
+    model = getattr(model, "_orig_mod", model)
+    return getattr(model, "module", model)
+
+
+class _Epoch:
+    """Binds an epoch number to a batches object so it iterates like a loader."""
+
+    def __init__(self, batches, epoch: int):
+        self.batches, self.epoch_number, self.total = batches, epoch, len(batches)
+
+    def __iter__(self):
+        return iter(self.batches.epoch(self.epoch_number))

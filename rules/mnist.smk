@@ -1,0 +1,129 @@
+"""mnist_lenet5: MNIST idx -> PNG files + .lst -> RecordIO -> uint8 cache -> LeNet-5 -> metrics."""
+
+MNIST_RAW = config["datasets"]["mnist"]["raw_dir"]
+MNIST_FILES = {
+    "train": ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"],
+    "test": ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"],
+}
+MNIST_OUT = "results/mnist_lenet5"
+
+wildcard_constraints:
+    split="train|test",
+
+
+rule demo_mnist:
+    input:
+        code("scripts/make_demo.py"),
+    output:
+        [f"data/demo/mnist/{name}" for names in MNIST_FILES.values() for name in names],
+    log:
+        "logs/demo_mnist.log",
+    shell:
+        "{PYTHON} scripts/make_demo.py mnist data/demo/mnist > {log} 2>&1"
+
+
+rule mnist_pngs:
+    input:
+        raw=lambda w: [f"{MNIST_RAW}/{name}" for name in MNIST_FILES[w.split]],
+        code=code("scripts/mnist_to_pngs.py"),
+    output:
+        images=directory("data/mnist/images/{split}"),
+        lst="data/mnist/{split}.lst",
+    log:
+        "logs/mnist_pngs_{split}.log",
+    shell:
+        "{PYTHON} scripts/mnist_to_pngs.py --raw {MNIST_RAW} --split {wildcards.split}"
+        " --out-dir {output.images} --lst {output.lst} > {log} 2>&1"
+
+
+rule mnist_rec:
+    input:
+        lst="data/mnist/{split}.lst",  # the PNGs it lists come with it
+        code=code("scripts/make_rec.py"),
+    output:
+        rec="data/mnist/{split}.rec",
+        idx="data/mnist/{split}.idx",
+    params:
+        pack=section("recipes.mnist_lenet5.rec"),
+        flags=cli_flags("recipes.mnist_lenet5.rec"),
+    log:
+        "logs/mnist_rec_{split}.log",
+    threads: 2
+    shell:
+        "{PYTHON} scripts/make_rec.py {input.lst} data/mnist/images {params.flags}"
+        " --rec {output.rec} --idx {output.idx} --num-workers {threads} > {log} 2>&1"
+
+
+rule mnist_array:
+    input:
+        rec="data/mnist/{split}.rec",
+        idx="data/mnist/{split}.idx",
+        code=code("scripts/rec_to_array.py"),
+    output:
+        "data/mnist/cache/{split}.images.npy",
+        "data/mnist/cache/{split}.labels.npy",
+    log:
+        "logs/mnist_array_{split}.log",
+    shell:
+        "{PYTHON} scripts/rec_to_array.py --rec {input.rec} --idx {input.idx}"
+        " --out data/mnist/cache/{wildcards.split} > {log} 2>&1"
+
+
+rule mnist_train:
+    input:
+        "data/mnist/cache/train.images.npy",
+        "data/mnist/cache/train.labels.npy",
+        "data/mnist/cache/test.images.npy",
+        "data/mnist/cache/test.labels.npy",
+        code=code("scripts/train.py"),
+    output:
+        model=f"{MNIST_OUT}/model.pt",
+        log_csv=plot(f"{MNIST_OUT}/train_log.csv", x="epoch",
+                     y=["train_loss", "val_loss", "train_top1", "val_top1"]),
+        curves=f"{MNIST_OUT}/curves.png",
+    params:
+        train=section("recipes.mnist_lenet5.train"),
+    log:
+        "logs/mnist_train.log",
+    threads: workflow.cores
+    # checkpoints are not outputs: Snakemake deletes a failed job's outputs, and a killed
+    # run must find them to resume
+    shell:
+        "{PYTHON} scripts/train.py --train-cache data/mnist/cache/train"
+        " --val-cache data/mnist/cache/test --params {params.train:q}"
+        " --model-out {output.model} --log-csv {output.log_csv} --curves-png {output.curves}"
+        " --checkpoint-dir {MNIST_OUT}/checkpoints --threads {threads} > {log} 2>&1"
+
+
+rule mnist_evaluate:
+    input:
+        "data/mnist/cache/test.images.npy",
+        "data/mnist/cache/test.labels.npy",
+        model=f"{MNIST_OUT}/model.pt",
+        code=code("scripts/evaluate.py"),
+    output:
+        metrics=metrics(f"{MNIST_OUT}/metrics.json"),
+        confusion=f"{MNIST_OUT}/confusion.csv",
+    params:
+        evaluate=section("recipes.mnist_lenet5.evaluate"),
+    log:
+        "logs/mnist_evaluate.log",
+    threads: workflow.cores
+    shell:
+        "{PYTHON} scripts/evaluate.py --model {input.model} --test-cache data/mnist/cache/test"
+        " --params {params.evaluate:q} --metrics-out {output.metrics}"
+        " --confusion-out {output.confusion} --threads {threads} > {log} 2>&1"
+
+
+rule mnist_predict:
+    input:
+        lst="data/mnist/test.lst",  # stands for the test PNG folder
+        model=f"{MNIST_OUT}/model.pt",
+        code=code("scripts/predict.py"),
+    output:
+        f"{MNIST_OUT}/predictions.csv",
+    log:
+        "logs/mnist_predict.log",
+    shell:
+        "{PYTHON} scripts/predict.py --model {input.model} --images data/mnist/images/test"
+        " --out {output} > {log} 2>&1"

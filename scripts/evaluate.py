@@ -1,0 +1,64 @@
+"""Evaluate a trained model on a test array cache: accuracy, per-class accuracy, confusion
+matrix CSV and forward latency per batch, into a metrics JSON."""
+import json
+
+import torch
+
+from imgdag.arraycache import read_array_cache
+from imgdag.atomic import atomic_open
+from imgdag.batches import ArrayBatches
+from imgdag.cli import json_object, parser, run
+from imgdag.engine import evaluate, prepare_model, select_device
+from imgdag.metrics import (confusion_matrix, device_name, forward_latency_ms,
+                            per_class_accuracy, write_confusion_csv)
+from imgdag.models import load_trained_model
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument("--model", required=True, help="trained-model file (from train.py)")
+    p.add_argument("--test-cache", required=True, help="array cache stem of the test set")
+    p.add_argument("--params", type=json_object, default={},
+                   help="the recipe's evaluate section: latency_batch, latency_repeats, device")
+    p.add_argument("--metrics-out", required=True, help="metrics JSON to write")
+    p.add_argument("--confusion-out", required=True, help="confusion matrix CSV to write")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = select_device(args.params.get("device", "auto"))
+    model, saved = load_trained_model(args.model, device)
+    model = prepare_model(model, device)
+    spec, classes = saved["input"], saved["classes"]
+    images, labels = read_array_cache(args.test_cache)
+    batches = ArrayBatches(images, labels, 256, device, spec["mean"], spec["std"])
+    result = evaluate(model, _Once(batches), device, desc="test", keep_logits=True)
+    confusion = confusion_matrix(result["logits"].argmax(1), result["labels"], len(classes))
+    write_confusion_csv(args.confusion_out, confusion, classes)
+    batch = args.params.get("latency_batch", 64)
+    latency = forward_latency_ms(model, (batch, spec["channels"], *spec["size"]), device,
+                                 repeats=args.params.get("latency_repeats", 30))
+    metrics = {
+        "test_accuracy": round(result["top1"], 6),
+        "test_top5": round(result["top5"], 6),
+        "test_loss": round(result["loss"], 6),
+        "test_images": result["count"],
+        "per_class_accuracy": per_class_accuracy(confusion, classes),
+        "latency": {f"ms_per_batch_{batch}": round(latency, 4), "device": device_name(device)},
+    }
+    with atomic_open(args.metrics_out, "w") as f:
+        json.dump(metrics, f, indent=2)
+    print(f"test accuracy {metrics['test_accuracy']:.4f} on {result['count']} images; "
+          f"forward {latency:.2f} ms per batch of {batch} on {device_name(device)}")
+
+
+class _Once:
+    def __init__(self, batches):
+        self.batches, self.total = batches, len(batches)
+
+    def __iter__(self):
+        return iter(self.batches.epoch(0))
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,20 @@
+"""Rule code inputs: a script plus the imgdag modules it imports, transitively."""
+from imgdag.codedeps import code_files
+
+
+def test_train_script_depends_on_engine_and_models():
+    files = code_files("scripts/train.py")
+    assert files[0] == "imgdag/__init__.py"
+    for module in ("scripts/train.py", "imgdag/engine.py", "imgdag/batches.py",
+                   "imgdag/models/__init__.py", "imgdag/models/lenet.py",
+                   "imgdag/atomic.py"):
+        assert module in files
+    assert "imgdag/layouts/mnist_idx.py" not in files  # not imported by training
+
+
+def test_transitive_imports_are_followed():
+    files = code_files("scripts/mnist_to_pngs.py")
+    # mnist_to_pngs imports image_files, which imports the .lst writer
+    assert "imgdag/formats/image_files.py" in files
+    assert "imgdag/formats/lst.py" in files
+    assert "imgdag/engine.py" not in files
