@@ -325,7 +325,7 @@ def decode_image(image_bytes: bytes, channels: int | None = None) -> np.ndarray:
         with Image.open(io.BytesIO(image_bytes)) as image:
             image = ImageOps.exif_transpose(image)
             mode = {None: _stored_mode(image), 1: "L", 3: "RGB", 4: "RGBA"}[channels]
-            array = np.asarray(image.convert(mode))
+            array = np.array(image.convert(mode))
     except (OSError, EOFError, SyntaxError, Image.DecompressionBombError) as e:
         raise ValueError(f"not a readable image: {e}") from None
     return array[:, :, None] if array.ndim == 2 else array
