@@ -317,15 +317,17 @@ class RecordReader:
 def decode_image(image_bytes: bytes, channels: int | None = None) -> np.ndarray:
     """Decode JPEG/PNG bytes to an (H, W, C) uint8 array in RGB(A) order (OpenCV's is BGR).
 
-    channels None keeps what is stored: grayscale (H, W, 1), RGB (H, W, 3), with alpha
-    (H, W, 4); 1, 3 or 4 converts to grayscale, RGB or RGBA. The EXIF orientation is applied,
-    as OpenCV's imdecode does. Raises ValueError when the bytes are not a readable image.
+    channels None keeps what is stored, as OpenCV's IMREAD_UNCHANGED: grayscale (H, W, 1),
+    RGB (H, W, 3), with alpha (H, W, 4), EXIF orientation ignored. 1, 3 or 4 converts to
+    grayscale, RGB or RGBA and applies the EXIF orientation, as IMREAD_GRAYSCALE and
+    IMREAD_COLOR do. Raises ValueError when the bytes are not a readable image.
     """
     try:
         with Image.open(io.BytesIO(image_bytes)) as image:
-            image = ImageOps.exif_transpose(image)
-            mode = {None: _stored_mode(image), 1: "L", 3: "RGB", 4: "RGBA"}[channels]
-            array = np.array(image.convert(mode))
+            if channels is None:
+                array = np.array(image.convert(_stored_mode(image)))
+            else:
+                array = np.array(ImageOps.exif_transpose(image).convert({1: "L", 3: "RGB", 4: "RGBA"}[channels]))
     except (OSError, EOFError, SyntaxError, Image.DecompressionBombError) as e:
         raise ValueError(f"not a readable image: {e}") from None
     return array[:, :, None] if array.ndim == 2 else array
