@@ -235,6 +235,19 @@ def test_decode_image_keeps_or_converts_channels(tmp_path):
         decode_image(b"not an image")
 
 
+def test_exif_orientation_is_applied_as_opencv_does_except_as_stored(tmp_path):
+    image = Image.fromarray(np.zeros((6, 10, 3), np.uint8))
+    exif = image.getexif()
+    exif[0x0112] = 6  # display rotated a quarter turn clockwise
+    image.save(tmp_path / "e.jpg", exif=exif)
+    data = (tmp_path / "e.jpg").read_bytes()
+    assert decode_image(data).shape == (6, 10, 3) and decode_image(data, channels=1).shape == (10, 6, 1)
+    write_lst(tmp_path / "e.lst", [LstEntry(0, (0.0,), "e.jpg")])
+    for color, shape in [(1, (10, 6, 3)), (0, (10, 6, 1)), (-1, (6, 10, 3))]:
+        pack(tmp_path / "e.lst", tmp_path, tmp_path / "e.rec", tmp_path / "e.idx", PackOptions(color=color))
+        assert decode_image(RecordReader(tmp_path / "e.rec")[0].image).shape == shape
+
+
 def test_pack_png_round_trips_ids_labels_and_pixels(image_folder, tmp_path):
     root, lst, entries, pixels = image_folder
     summary = pack(lst, root, tmp_path / "out.rec", tmp_path / "out.idx", PackOptions(encoding=".png", color=-1))
@@ -267,9 +280,9 @@ def test_pack_with_workers_writes_the_same_bytes_in_lst_order(image_folder, tmp_
 
 def test_pack_center_crop_resize_and_grayscale_follow_im2rec(image_folder, tmp_path):
     root, lst, _, _ = image_folder
-    pack(lst, root, tmp_path / "r.rec", tmp_path / "r.idx", PackOptions(resize=6))
-    # shorter side to 6, the other scaled with integer division: (10,14) -> (6,8), (16,8) -> (12,6)
-    assert [decode_image(r.image).shape for r in RecordReader(tmp_path / "r.rec")] == [(6, 8, 3), (12, 6, 3), (6, 6, 3)]
+    pack(lst, root, tmp_path / "r.rec", tmp_path / "r.idx", PackOptions(resize=7))
+    # shorter side to 7, the other scaled with integer division: (10,14) -> (7,9), (16,8) -> (14,7)
+    assert [decode_image(r.image).shape for r in RecordReader(tmp_path / "r.rec")] == [(7, 9, 3), (14, 7, 3), (7, 7, 3)]
     pack(lst, root, tmp_path / "c.rec", tmp_path / "c.idx", PackOptions(resize=5, center_crop=True, color=0))
     assert [decode_image(r.image).shape for r in RecordReader(tmp_path / "c.rec")] == [(5, 5, 1)] * 3
 
