@@ -1,5 +1,6 @@
 """MXNet .lst and RecordIO: exact layout, round trips, damaged files, packing, real files, CLIs."""
 import random
+import runpy
 import struct
 import subprocess
 import sys
@@ -351,13 +352,23 @@ def run_script(name, *args, cwd):
     )
 
 
+def run_script_here(monkeypatch, name, *args):
+    """Run a script in this process (no interpreter start-up); returns its exit code."""
+    monkeypatch.setattr(sys, "argv", [name, *map(str, args)])
+    try:
+        runpy.run_path(str(ROOT / "scripts" / name), run_name="__main__")
+    except SystemExit as e:
+        return e.code
+    return 0
+
+
 @pytest.mark.parametrize("name", ["make_lst.py", "make_rec.py"])
 def test_cli_help(name, tmp_path):
     result = run_script(name, "--help", cwd=tmp_path)
     assert result.returncode == 0 and "usage:" in result.stdout
 
 
-def test_cli_make_lst_then_make_rec_then_rebuild_index(image_folder, tmp_path):
+def test_cli_make_lst_then_make_rec(image_folder, tmp_path):
     root = image_folder[0]
     result = run_script("make_lst.py", tmp_path / "data", root, "--recursive", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -369,13 +380,19 @@ def test_cli_make_lst_then_make_rec_then_rebuild_index(image_folder, tmp_path):
     assert f"packed 3 of 3 images into {tmp_path / 'data.rec'}" in result.stdout
     assert sorted(RecordReader(tmp_path / "data.rec").keys) == [0, 1, 2]
 
-    result = run_script("make_rec.py", "--rebuild-index", tmp_path / "data.rec", "--idx", tmp_path / "re.idx", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert (tmp_path / "re.idx").read_text() == (tmp_path / "data.idx").read_text()
+
+def test_cli_rebuild_index(image_folder, tmp_path, monkeypatch, capsys):
+    root, lst, _, _ = image_folder
+    pack(lst, root, tmp_path / "p.rec", tmp_path / "p.idx")
+    assert run_script_here(monkeypatch, "make_rec.py", "--rebuild-index", tmp_path / "p.rec", "--idx", tmp_path / "re.idx") == 0
+    assert capsys.readouterr().out == f"indexed 3 records of {tmp_path / 'p.rec'} in {tmp_path / 're.idx'}\n"
+    assert (tmp_path / "re.idx").read_text() == (tmp_path / "p.idx").read_text()
+    assert run_script_here(monkeypatch, "make_rec.py", "--rebuild-index", tmp_path / "p.rec", lst) == 2
+    assert "--rebuild-index takes no LST or ROOT" in capsys.readouterr().err
 
 
-def test_cli_bad_lst_exits_1_with_one_line(tmp_path):
+def test_cli_bad_lst_exits_1_with_one_line(tmp_path, monkeypatch, capsys):
     (tmp_path / "bad.lst").write_text("0\tonly-two\n")
-    result = run_script("make_rec.py", tmp_path / "bad.lst", tmp_path, cwd=tmp_path)
-    assert result.returncode == 1
-    assert result.stderr.strip() == f"error: {tmp_path / 'bad.lst'}: line 1: expected index<TAB>label(s)<TAB>path, got '0\\tonly-two'"
+    assert run_script_here(monkeypatch, "make_rec.py", tmp_path / "bad.lst", tmp_path) == 1
+    expected = f"error: {tmp_path / 'bad.lst'}: line 1: expected index<TAB>label(s)<TAB>path, got '0\\tonly-two'"
+    assert capsys.readouterr().err.strip() == expected

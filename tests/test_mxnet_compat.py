@@ -245,3 +245,28 @@ def test_mxnet_reads_the_real_classification_rec_as_we_do(tmp_path):
     for mx_record, record in zip(seen, ours):
         assert mx_record["header"] == record.header and mx_record["labels"] == record.labels.tolist()
         assert np.abs(decode_image(record.image, channels=1).astype(int) - rgb(mx_record["image"])).max() <= 1
+
+
+@pytest.mark.parametrize("flags, options, tolerance", [
+    ([], {}, 0),
+    (["--resize", 7], {"resize": 7}, 1),
+    (["--resize", 9, "--center-crop"], {"resize": 9, "center_crop": True}, 1),
+    (["--resize", 30], {"resize": 30}, 1),
+    (["--color", 0], {"color": 0}, 1),
+    (["--color", 0, "--resize", 7], {"color": 0, "resize": 7}, 2),
+    (["--color", -1], {"color": -1}, 0),
+])
+def test_pack_gives_im2rec_pixels(images, im2rec, tmp_path, flags, options, tolerance):
+    """Same options, lossless PNG output on both sides: the same shapes, and pixels equal up to
+    rounding: OpenCV's fixed-point bilinear weights (1 grey level) and, for a colour PNG read
+    as grayscale, libpng's RGB-to-gray inside OpenCV against Pillow's (1 more). JPEGs decode
+    the same on both sides (libjpeg-turbo; grayscale as luma)."""
+    root, base = images
+    rec, _ = run_im2rec(im2rec, tmp_path / "mx", base / "mixed.lst", root, "--pack-label", "--encoding", ".png", *flags)
+    pack(base / "mixed.lst", root, tmp_path / "ours.rec", tmp_path / "ours.idx", PackOptions(encoding=".png", **options))
+    entries = read_lst(base / "mixed.lst")
+    for entry, theirs, ours in zip(entries, RecordReader(rec), RecordReader(tmp_path / "ours.rec"), strict=True):
+        assert theirs.header == ours.header
+        a, b = decode_image(theirs.image), decode_image(ours.image)
+        assert a.shape == b.shape, entry.path
+        assert np.abs(a.astype(int) - b).max() <= (tolerance if entry.path.endswith(".png") else min(tolerance, 1))

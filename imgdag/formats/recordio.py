@@ -27,10 +27,11 @@ Index (`.idx`, mxnet.recordio.MXIndexedRecordIO): one text line per record,
 `key<TAB>byte offset of its first part`, in the order written; im2rec's key is the `.lst`
 index.
 
-Packing (`pack`) follows im2rec.py's options: see PackOptions. Images are re-encoded with
-Pillow where im2rec uses OpenCV, so encoded bytes and resized pixels differ slightly; with
-pass_through the image files' bytes are copied and the `.rec` and `.idx` are byte-identical
-to `im2rec.py --pass-through --pack-label`.
+Packing (`pack`) follows im2rec.py's options: see PackOptions. Images are decoded and
+encoded with Pillow where im2rec uses OpenCV (both libjpeg-turbo and zlib) and resized with
+OpenCV's bilinear rule, so pixels agree within a grey level or two and encoded bytes may
+differ; with pass_through the image files' bytes are copied and the `.rec` and `.idx` are
+byte-identical to `im2rec.py --pass-through --pack-label`.
 """
 import io
 import multiprocessing
@@ -45,6 +46,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from PIL import Image, ImageOps
 from tqdm import tqdm
 
@@ -348,14 +351,15 @@ def _stored_mode(image: Image.Image) -> str:
 class PackOptions:
     """How `pack` turns image files into records; im2rec.py's flags of the same names.
 
-    resize: scale so the shorter side is this many pixels (0: keep the size; im2rec also
-        enlarges), after center_crop: cut the central square.
+    resize: scale so the shorter side is this many pixels, the other side scaled with integer
+        division (0: keep the size; it also enlarges), bilinear as OpenCV's INTER_LINEAR (no
+        antialiasing); after center_crop: cut the central square.
     quality: JPEG quality 1-100, or for '.png' the zlib compression level (clipped to 0-9, as
         OpenCV does, so the default 95 means 9).
     encoding: '.jpg' or '.png'.
-    color: 1 colour (RGB, alpha dropped), 0 grayscale, -1 as stored (alpha kept; a JPEG
-        cannot hold alpha, so it is dropped there). EXIF orientation is applied except for -1,
-        as OpenCV's imread.
+    color: 1 colour (RGB, alpha dropped), 0 grayscale (a colour JPEG's luma, as OpenCV),
+        -1 as stored (alpha kept, except in a JPEG, which cannot hold it). EXIF orientation
+        is applied except for -1, as OpenCV's imread.
     pass_through: copy each file's bytes unchanged (no decode, no other option applies).
     """
 
@@ -392,36 +396,53 @@ class PackSummary:
         )
 
 
+def resize_bilinear(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize an (H, W, C) uint8 array as OpenCV's INTER_LINEAR, im2rec's cv2.resize: bilinear
+    at half-pixel centres, no antialiasing (within 1 grey level of OpenCV's rounding)."""
+    tensor = torch.from_numpy(pixels).permute(2, 0, 1)[None]
+    resized = F.interpolate(tensor, size=(height, width), mode="bilinear", align_corners=False)
+    return np.ascontiguousarray(resized[0].permute(1, 2, 0).numpy())
+
+
 def encode_image(image_bytes: bytes, options: PackOptions) -> bytes:
     """Re-encode one image file's bytes the way im2rec.py does with `options` (not pass_through)."""
     with Image.open(io.BytesIO(image_bytes)) as image:
+        if options.color == 0:
+            image.draft("L", image.size)  # a colour JPEG decodes its luma only, as OpenCV's grayscale read
         if options.color != -1:
             image = ImageOps.exif_transpose(image)
         mode = {1: "RGB", 0: "L", -1: _stored_mode(image)}[options.color]
         if options.encoding == ".jpg" and mode == "RGBA":
             mode = "RGB"
-        image = image.convert(mode)
-    width, height = image.size
+        pixels = np.array(image.convert(mode))
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    height, width = pixels.shape[:2]
     if options.center_crop:
         if height > width:
             margin = (height - width) // 2
-            image = image.crop((0, margin, width, margin + width))
+            pixels = pixels[margin : margin + width]
         else:
             margin = (width - height) // 2
-            image = image.crop((margin, 0, margin + height, height))
-        width, height = image.size
+            pixels = pixels[:, margin : margin + height]
+        height, width = pixels.shape[:2]
     if options.resize:
         if height > width:
-            size = (options.resize, height * options.resize // width)
+            pixels = resize_bilinear(pixels, height * options.resize // width, options.resize)
         else:
-            size = (width * options.resize // height, options.resize)
-        image = image.resize(size, Image.Resampling.BILINEAR)
+            pixels = resize_bilinear(pixels, options.resize, width * options.resize // height)
+    image = Image.fromarray(np.ascontiguousarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels))
     out = io.BytesIO()
     if options.encoding == ".jpg":
         image.save(out, "JPEG", quality=options.quality)
     else:
         image.save(out, "PNG", compress_level=min(max(options.quality, 0), 9))
     return out.getvalue()
+
+
+def _init_worker():
+    """One thread per pack worker process: the processes are the parallelism."""
+    torch.set_num_threads(1)
 
 
 def _pack_entry(entry: LstEntry, image_root: str, options: PackOptions):
@@ -458,7 +479,7 @@ def pack(lst_path, image_root, rec_path, idx_path, options=PackOptions(), num_wo
     skipped, skipped_files, written = Counter(), [], 0
     with ExitStack() as stack:
         if num_workers > 1:
-            pool = stack.enter_context(multiprocessing.Pool(num_workers))
+            pool = stack.enter_context(multiprocessing.Pool(num_workers, _init_worker))
             results = pool.imap(encode, entries, chunksize=16)
         else:
             results = map(encode, entries)
