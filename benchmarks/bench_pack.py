@@ -1,11 +1,14 @@
 """Packing speed: our scripts/make_rec.py against MXNet 1.9.1's tools/im2rec.py.
 
 Generates N JPEGs (size x size, 10 class folders), lists them once, then packs the same .lst
-with each tool from the command line (start-up and import included), same worker count,
-resize and quality. One run each; writes benchmarks/out/pack.json and prints it. im2rec runs
-in .venv-mxnet (bash scripts/setup_mxnet_env.sh); without it only ours is measured.
+with each tool from the command line, same worker count, resize and quality. One run each,
+whole (start-up and imports included), and the start-up alone (the same command on an empty
+.lst), so the rate after start-up is shown too. Writes benchmarks/out/pack.json and prints
+it. im2rec runs in .venv-mxnet (bash scripts/setup_mxnet_env.sh); without it only ours is
+measured.
 """
 import argparse
+import filecmp
 import json
 import os
 import platform
@@ -44,12 +47,25 @@ def make_images(root: Path, count: int, size: int) -> None:
 
 
 def timed(command, cwd) -> float:
+    """Wall-clock seconds of one command run (exits with its output if it fails)."""
     start = time.perf_counter()
     result = subprocess.run([str(c) for c in command], cwd=cwd, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if result.returncode != 0:
         sys.exit(f"failed: {' '.join(map(str, command))}\n{result.stdout}\n{result.stderr}")
     return seconds
+
+
+def measured(tool, images, seconds, start_up, rec) -> dict:
+    """One tool's figures: whole run, start-up (the same command on an empty .lst), the rest."""
+    return {
+        f"{tool}_seconds": round(seconds, 2),
+        f"{tool}_images_per_s": round(images / seconds, 1),
+        f"{tool}_start_up_seconds": round(start_up, 2),
+        f"{tool}_images_per_s_after_start_up": round(images / (seconds - start_up), 1),
+        f"{tool}_records": len(RecordReader(rec)),
+        f"{tool}_rec_bytes": rec.stat().st_size,
+    }
 
 
 def main():
@@ -66,31 +82,42 @@ def main():
     try:
         make_images(work / "images", args.images, args.size)
         write_lst(work / "images.lst", list_image_folder(work / "images", recursive=True))
-        options = ["--resize", args.resize, "--quality", args.quality]
+        write_lst(work / "empty.lst", [])
+        options = ["--resize", args.resize, "--quality", args.quality, "--num-workers", args.workers]
 
-        ours_rec = work / "ours" / "images.rec"
-        ours = timed([sys.executable, ROOT / "scripts" / "make_rec.py", work / "images.lst", work / "images",
-                      "--rec", ours_rec, "--num-workers", args.workers, *options], cwd=ROOT)
+        def ours(lst):
+            rec = work / "ours" / f"{lst.stem}.rec"
+            seconds = timed([sys.executable, ROOT / "scripts" / "make_rec.py", lst, work / "images", "--rec", rec, *options], ROOT)
+            return seconds, rec
+
+        start_up, _ = ours(work / "empty.lst")
+        seconds, our_rec = ours(work / "images.lst")
         result = {
             "images": args.images, "image_size": args.size, "resize": args.resize, "quality": args.quality,
             "workers": args.workers, "cpus": os.cpu_count(), "python": platform.python_version(),
-            "ours_seconds": round(ours, 2), "ours_images_per_s": round(args.images / ours, 1),
-            "ours_records": len(RecordReader(ours_rec)), "ours_rec_bytes": ours_rec.stat().st_size,
+            **measured("ours", args.images, seconds, start_up, our_rec),
         }
         if MXNET_PYTHON.exists():
-            (work / "mx").mkdir()
-            shutil.copy(work / "images.lst", work / "mx" / "images.lst")
-            im2rec = subprocess.run(
-                [MXNET_PYTHON, "-c", "import mxnet, os; print(os.path.dirname(mxnet.__file__))"],
+            tools = subprocess.run(
+                [MXNET_PYTHON, "-c", "import mxnet, os; print(os.path.join(os.path.dirname(mxnet.__file__), 'tools'))"],
                 capture_output=True, text=True, check=True,
             ).stdout.strip().splitlines()[-1]
-            theirs = timed([MXNET_PYTHON, Path(im2rec) / "tools" / "im2rec.py", work / "mx" / "images", work / "images",
-                            "--num-thread", args.workers, *options], cwd=work)
-            their_rec = work / "mx" / "images.rec"
-            result.update(
-                im2rec_seconds=round(theirs, 2), im2rec_images_per_s=round(args.images / theirs, 1),
-                im2rec_records=len(RecordReader(their_rec)), im2rec_rec_bytes=their_rec.stat().st_size,
-                speed_ratio_ours_over_im2rec=round(theirs / ours, 2),
+            options[-2] = "--num-thread"
+
+            def im2rec(lst):
+                folder = work / f"mx-{lst.stem}"
+                folder.mkdir()
+                shutil.copy(lst, folder / lst.name)
+                seconds = timed([MXNET_PYTHON, Path(tools) / "im2rec.py", folder / lst.stem, work / "images", *options], work)
+                return seconds, folder / f"{lst.stem}.rec"
+
+            start_up, _ = im2rec(work / "empty.lst")
+            seconds, their_rec = im2rec(work / "images.lst")
+            result.update(measured("im2rec", args.images, seconds, start_up, their_rec))
+            result["rec_files_identical"] = filecmp.cmp(their_rec, our_rec, shallow=False)
+            result["speed_ratio_ours_over_im2rec"] = round(result["im2rec_seconds"] / result["ours_seconds"], 2)
+            result["speed_ratio_after_start_up"] = round(
+                result["ours_images_per_s_after_start_up"] / result["im2rec_images_per_s_after_start_up"], 2
             )
         else:
             result["im2rec"] = f"not measured: {MXNET_PYTHON} is absent (bash scripts/setup_mxnet_env.sh)"

@@ -410,11 +410,11 @@ def encode_image(image_bytes: bytes, options: PackOptions) -> bytes:
         if options.color == 0:
             image.draft("L", image.size)  # a colour JPEG decodes its luma only, as OpenCV's grayscale read
         if options.color != -1:
-            image = ImageOps.exif_transpose(image)
+            ImageOps.exif_transpose(image, in_place=True)
         mode = {1: "RGB", 0: "L", -1: _stored_mode(image)}[options.color]
         if options.encoding == ".jpg" and mode == "RGBA":
             mode = "RGB"
-        pixels = np.array(image.convert(mode))
+        pixels = np.array(image if image.mode == mode else image.convert(mode))
     if pixels.ndim == 2:
         pixels = pixels[:, :, None]
     height, width = pixels.shape[:2]
