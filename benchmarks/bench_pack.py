@@ -87,28 +87,47 @@ def main():
 
         def ours(lst):
             rec = work / "ours" / f"{lst.stem}.rec"
-            seconds = timed([sys.executable, ROOT / "scripts" / "make_rec.py", lst, work / "images", "--rec", rec, *options], ROOT)
+            seconds = timed(
+                [sys.executable, ROOT / "scripts" / "make_rec.py", lst, work / "images", "--rec", rec, *options], ROOT
+            )
             return seconds, rec
 
         start_up, _ = ours(work / "empty.lst")
         seconds, our_rec = ours(work / "images.lst")
         result = {
-            "images": args.images, "image_size": args.size, "resize": args.resize, "quality": args.quality,
-            "workers": args.workers, "cpus": os.cpu_count(), "python": platform.python_version(),
+            "images": args.images,
+            "image_size": args.size,
+            "resize": args.resize,
+            "quality": args.quality,
+            "workers": args.workers,
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
             **measured("ours", args.images, seconds, start_up, our_rec),
         }
         if MXNET_PYTHON.exists():
-            tools = subprocess.run(
-                [MXNET_PYTHON, "-c", "import mxnet, os; print(os.path.join(os.path.dirname(mxnet.__file__), 'tools'))"],
-                capture_output=True, text=True, check=True,
-            ).stdout.strip().splitlines()[-1]
+            tools = (
+                subprocess.run(
+                    [
+                        MXNET_PYTHON,
+                        "-c",
+                        "import mxnet, os; print(os.path.join(os.path.dirname(mxnet.__file__), 'tools'))",
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                .stdout.strip()
+                .splitlines()[-1]
+            )
             options[-2] = "--num-thread"
 
             def im2rec(lst):
                 folder = work / f"mx-{lst.stem}"
                 folder.mkdir()
                 shutil.copy(lst, folder / lst.name)
-                seconds = timed([MXNET_PYTHON, Path(tools) / "im2rec.py", folder / lst.stem, work / "images", *options], work)
+                seconds = timed(
+                    [MXNET_PYTHON, Path(tools) / "im2rec.py", folder / lst.stem, work / "images", *options], work
+                )
                 return seconds, folder / f"{lst.stem}.rec"
 
             start_up, _ = im2rec(work / "empty.lst")

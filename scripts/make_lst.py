@@ -14,11 +14,18 @@ def main():
     p.add_argument("prefix", help="output path without .lst (PREFIX.lst, PREFIX_train.lst, PREFIX_0.lst, ...)")
     p.add_argument("root", help="folder of images; .lst paths are relative to it")
     p.add_argument("--exts", nargs="+", default=list(IM2REC_EXTS), help="image suffixes, lower case")
-    p.add_argument("--recursive", action="store_true",
-                   help="walk subfolders; each folder with images is one class, labelled 0, 1, ... "
-                   "in sorted order (otherwise: the images directly in root, all label 0)")
-    p.add_argument("--no-shuffle", dest="shuffle", action="store_false",
-                   help="keep the sorted order (im2rec shuffles with random.seed(100))")
+    p.add_argument(
+        "--recursive",
+        action="store_true",
+        help="walk subfolders; each folder with images is one class, labelled 0, 1, ... "
+        "in sorted order (otherwise: the images directly in root, all label 0)",
+    )
+    p.add_argument(
+        "--no-shuffle",
+        dest="shuffle",
+        action="store_false",
+        help="keep the sorted order (im2rec shuffles with random.seed(100))",
+    )
     p.add_argument("--chunks", type=int, default=1, help="number of chunks")
     p.add_argument("--train-ratio", type=float, default=1.0, help="fraction of each chunk for _train.lst")
     p.add_argument("--test-ratio", type=float, default=0.0, help="fraction of each chunk for _test.lst")

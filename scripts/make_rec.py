@@ -22,8 +22,9 @@ def main():
     p.add_argument("--quality", type=int, default=95, help="JPEG quality 1-100, or PNG compression level 0-9")
     p.add_argument("--encoding", choices=[".jpg", ".png"], default=".jpg", help="image encoding in the records")
     p.add_argument("--pass-through", action="store_true", help="copy the image files' bytes unchanged")
-    p.add_argument("--color", type=int, choices=[-1, 0, 1], default=1,
-                   help="1: colour, 0: grayscale, -1: as stored, alpha kept")
+    p.add_argument(
+        "--color", type=int, choices=[-1, 0, 1], default=1, help="1: colour, 0: grayscale, -1: as stored, alpha kept"
+    )
     p.add_argument("--num-workers", type=int, default=1, help="processes reading and encoding images")
     args = p.parse_args()
 

@@ -135,7 +135,10 @@ def write_records(tmp_path, payloads, idx=True):
 
 
 def test_writer_frames_pads_and_indexes_records(tmp_path):
-    payloads = {10: pack_record(IRHeader(0, 1.0, 10, 0), None, b"abc"), 4: pack_record(IRHeader(0, 2.0, 4, 0), None, b"")}
+    payloads = {
+        10: pack_record(IRHeader(0, 1.0, 10, 0), None, b"abc"),
+        4: pack_record(IRHeader(0, 2.0, 4, 0), None, b""),
+    }
     rec, idx = write_records(tmp_path, payloads)
     assert rec.read_bytes() == frame(0, payloads[10]) + frame(0, payloads[4])
     assert idx.read_text() == f"10\t0\n4\t{len(frame(0, payloads[10]))}\n"
@@ -175,7 +178,9 @@ def test_bad_magic_is_a_data_error_naming_file_and_offset(tmp_path):
     rec.write_bytes(bytes(data))
     reader = RecordReader(rec, idx)
     assert reader[0].header.id == 0
-    with pytest.raises(DataError, match=rf"r\.rec: bad magic 0x[0-9a-f]{{8}} at byte offset {second}, expected 0xced7230a"):
+    with pytest.raises(
+        DataError, match=rf"r\.rec: bad magic 0x[0-9a-f]{{8}} at byte offset {second}, expected 0xced7230a"
+    ):
         reader[1]
     with pytest.raises(DataError, match=f"bad magic .* at byte offset {second}"):
         list(reader)
@@ -256,7 +261,7 @@ def test_pack_png_round_trips_ids_labels_and_pixels(image_folder, tmp_path):
     reader = RecordReader(tmp_path / "out.rec")
     assert reader.keys == [7, 3, 11] and [r.header.id for r in reader] == [7, 3, 11]
     assert [r.header.flag for r in reader] == [0, 3, 0]
-    for entry, record in zip(entries, reader):
+    for entry, record in zip(entries, reader, strict=True):
         assert record.labels.tolist() == list(entry.labels)
         assert np.array_equal(decode_image(record.image), pixels[entry.path])
     color = pack(lst, root, tmp_path / "c.rec", tmp_path / "c.idx", PackOptions(encoding=".png"))
@@ -267,7 +272,7 @@ def test_pack_png_round_trips_ids_labels_and_pixels(image_folder, tmp_path):
 def test_pack_pass_through_copies_image_bytes(image_folder, tmp_path):
     root, lst, entries, _ = image_folder
     pack(lst, root, tmp_path / "p.rec", tmp_path / "p.idx", PackOptions(pass_through=True))
-    for entry, record in zip(entries, RecordReader(tmp_path / "p.rec")):
+    for entry, record in zip(entries, RecordReader(tmp_path / "p.rec"), strict=True):
         assert record.image == (root / entry.path).read_bytes()
 
 
@@ -293,13 +298,19 @@ def test_pack_counts_and_names_skipped_images(image_folder, tmp_path):
     good = (root / "cat/a.png").read_bytes()
     (root / "cut.png").write_bytes(good[: len(good) // 2])
     (root / "text.jpg").write_text("not an image")
-    entries = [LstEntry(0, (0.0,), "cat/a.png"), LstEntry(1, (0.0,), "cut.png"),
-               LstEntry(2, (0.0,), "gone.jpg"), LstEntry(3, (1.0,), "text.jpg")]
+    entries = [
+        LstEntry(0, (0.0,), "cat/a.png"),
+        LstEntry(1, (0.0,), "cut.png"),
+        LstEntry(2, (0.0,), "gone.jpg"),
+        LstEntry(3, (1.0,), "text.jpg"),
+    ]
     write_lst(tmp_path / "bad.lst", entries)
     with pytest.warns(UserWarning, match=r"skipped 3 images .*cut\.png \(corrupt\).*gone\.jpg \(missing\)"):
         summary = pack(tmp_path / "bad.lst", root, tmp_path / "b.rec", tmp_path / "b.idx")
     assert (summary.written, summary.skipped) == (1, {"corrupt": 2, "missing": 1})
-    assert str(summary).endswith("packed 1 of 4 images into " + str(tmp_path / "b.rec") + "; skipped 2 corrupt, 1 missing")
+    assert str(summary).endswith(
+        "packed 1 of 4 images into " + str(tmp_path / "b.rec") + "; skipped 2 corrupt, 1 missing"
+    )
     assert RecordReader(tmp_path / "b.rec").keys == [0]
 
 
@@ -334,13 +345,17 @@ def test_real_detection_rec_has_multi_label_headers_matching_its_idx_and_lst():
     entries = read_lst(folder / "train.lst")
     assert reader.idx_path == folder / "train.idx"
     assert reader.keys == [e.index for e in entries] == list(range(12))
-    for entry, record in zip(entries, reader):
+    for entry, record in zip(entries, reader, strict=True):
         assert record.header.flag == 9 and record.header.label == 0.0
         assert record.labels.tolist() == np.float32(entry.labels).tolist()
         assert record.image[:2] == b"\xff\xd8"  # pass-through JPEG
     assert decode_image(reader[0].image).shape[2] == 3
     assert [r.header.id for r in reader] == reader.keys
-    assert scan_index(folder / "train.rec") == read_idx(folder / "train.idx") == list(zip(reader.keys, reader.offsets))
+    assert (
+        scan_index(folder / "train.rec")
+        == read_idx(folder / "train.idx")
+        == list(zip(reader.keys, reader.offsets, strict=True))
+    )
 
 
 # command lines
@@ -384,7 +399,10 @@ def test_cli_make_lst_then_make_rec(image_folder, tmp_path):
 def test_cli_rebuild_index(image_folder, tmp_path, monkeypatch, capsys):
     root, lst, _, _ = image_folder
     pack(lst, root, tmp_path / "p.rec", tmp_path / "p.idx")
-    assert run_script_here(monkeypatch, "make_rec.py", "--rebuild-index", tmp_path / "p.rec", "--idx", tmp_path / "re.idx") == 0
+    assert (
+        run_script_here(monkeypatch, "make_rec.py", "--rebuild-index", tmp_path / "p.rec", "--idx", tmp_path / "re.idx")
+        == 0
+    )
     assert capsys.readouterr().out == f"indexed 3 records of {tmp_path / 'p.rec'} in {tmp_path / 're.idx'}\n"
     assert (tmp_path / "re.idx").read_text() == (tmp_path / "p.idx").read_text()
     assert run_script_here(monkeypatch, "make_rec.py", "--rebuild-index", tmp_path / "p.rec", lst) == 2

@@ -126,7 +126,7 @@ def test_mxnet_reads_every_record_we_pack(images, tmp_path, encoding, tolerance)
     seen = mx_records(mx_read(tmp_path, tmp_path / "ours.rec", tmp_path / "ours.idx", iscolor=1))
     assert [r["key"] for r in seen] == [e.index for e in entries]
     ours = RecordReader(tmp_path / "ours.rec")
-    for entry, mx_record, record in zip(entries, seen, ours):
+    for entry, mx_record, record in zip(entries, seen, ours, strict=True):
         flag = len(entry.labels) if len(entry.labels) > 1 else 0
         assert mx_record["header"] == record.header == (flag, 0.0 if flag else entry.labels[0], entry.index, 0)
         assert mx_record["labels"] == list(entry.labels)
@@ -165,8 +165,18 @@ def test_image_record_iter_iterates_our_rec(images, tmp_path, lst, label_width):
     pack(base / f"{lst}.lst", root, tmp_path / "u.rec", tmp_path / "u.idx", PackOptions(encoding=".png"))
     for idx in ([], ["--idx", tmp_path / "u.idx"]):
         out = tmp_path / "iter.npz"
-        mxnet(HELPERS / "image_record_iter.py", tmp_path / "u.rec", out, "--shape", "3,16,20",
-              "--batch-size", 2, "--label-width", label_width, *idx)
+        mxnet(
+            HELPERS / "image_record_iter.py",
+            tmp_path / "u.rec",
+            out,
+            "--shape",
+            "3,16,20",
+            "--batch-size",
+            2,
+            "--label-width",
+            label_width,
+            *idx,
+        )
         with np.load(out) as seen:
             data, labels = seen["data"], seen["label"]
         expected = np.stack([np.asarray(Image.open(root / e.path)).transpose(2, 0, 1) for e in entries])
@@ -177,16 +187,27 @@ def test_image_record_iter_iterates_our_rec(images, tmp_path, lst, label_width):
 def test_we_read_what_im2rec_writes(images, im2rec, tmp_path):
     root, base = images
     entries = read_lst(base / "mixed.lst")
-    rec, idx = run_im2rec(im2rec, tmp_path / "mx", base / "mixed.lst", root,
-                          "--pack-label", "--resize", 8, "--quality", 90, "--num-thread", 2)
+    rec, idx = run_im2rec(
+        im2rec,
+        tmp_path / "mx",
+        base / "mixed.lst",
+        root,
+        "--pack-label",
+        "--resize",
+        8,
+        "--quality",
+        90,
+        "--num-thread",
+        2,
+    )
     theirs = RecordReader(rec)
     assert theirs.idx_path == idx and theirs.keys == [e.index for e in entries]
     assert scan_index(rec) == read_idx(idx)
     seen = mx_records(mx_read(tmp_path, rec, idx, iscolor=1))
     pack(base / "mixed.lst", root, tmp_path / "ours.rec", tmp_path / "ours.idx", PackOptions(resize=8, quality=90))
-    for entry, record, mx_record, own in zip(entries, theirs, seen, RecordReader(tmp_path / "ours.rec")):
+    for entry, record, mx_record, own in zip(entries, theirs, seen, RecordReader(tmp_path / "ours.rec"), strict=True):
         assert record.header == mx_record["header"] and record.labels.tolist() == list(entry.labels)
-        assert record.image == mx_record["payload"][-len(record.image):]
+        assert record.image == mx_record["payload"][-len(record.image) :]
         pixels = decode_image(record.image, channels=3)
         assert np.abs(pixels.astype(int) - rgb(mx_record["image"])).max() <= 1, entry.path
         assert decode_image(own.image, channels=3).shape == pixels.shape  # same resize and EXIF rule
@@ -194,18 +215,29 @@ def test_we_read_what_im2rec_writes(images, im2rec, tmp_path):
     assert decode_image(theirs.read_key(15).image).shape == (8, 19, 3)
 
 
-@pytest.mark.parametrize("lst, flags", [("mixed", ["--pack-label"]), ("uniform", []), ("mixed", ["--pack-label", "--num-thread", 2])])
+@pytest.mark.parametrize(
+    "lst, flags", [("mixed", ["--pack-label"]), ("uniform", []), ("mixed", ["--pack-label", "--num-thread", 2])]
+)
 def test_pass_through_rec_and_idx_are_byte_identical_to_im2rec(images, im2rec, tmp_path, lst, flags):
     root, base = images
     rec, idx = run_im2rec(im2rec, tmp_path / "mx", base / f"{lst}.lst", root, "--pass-through", *flags)
     workers = 2 if "--num-thread" in flags else 1
-    pack(base / f"{lst}.lst", root, tmp_path / "ours.rec", tmp_path / "ours.idx", PackOptions(pass_through=True), workers)
+    pack(
+        base / f"{lst}.lst", root, tmp_path / "ours.rec", tmp_path / "ours.idx", PackOptions(pass_through=True), workers
+    )
     assert (tmp_path / "ours.rec").read_bytes() == rec.read_bytes()
     assert (tmp_path / "ours.idx").read_bytes() == idx.read_bytes()
 
 
-@pytest.mark.parametrize("flags", [["--recursive"], ["--recursive", "--train-ratio", 0.5, "--test-ratio", 0.25, "--chunks", 2],
-                                   ["--no-shuffle"], ["--recursive", "--exts", ".png"]])
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--recursive"],
+        ["--recursive", "--train-ratio", 0.5, "--test-ratio", 0.25, "--chunks", 2],
+        ["--no-shuffle"],
+        ["--recursive", "--exts", ".png"],
+    ],
+)
 def test_make_lst_matches_im2rec_list(images, im2rec, tmp_path, flags):
     root, _ = images
     (tmp_path / "mx").mkdir()
@@ -213,9 +245,14 @@ def test_make_lst_matches_im2rec_list(images, im2rec, tmp_path, flags):
     exts = tuple(flags[flags.index("--exts") + 1 :]) if "--exts" in flags else (".jpeg", ".jpg", ".png")
     entries = list_image_folder(root, exts, recursive="--recursive" in flags)
     ratio = {f: float(flags[flags.index(f) + 1]) for f in ("--train-ratio", "--test-ratio") if f in flags}
-    files = im2rec_lst_files(tmp_path / "ours" / "data", entries, shuffle="--no-shuffle" not in flags,
-                             chunks=int(flags[flags.index("--chunks") + 1]) if "--chunks" in flags else 1,
-                             train_ratio=ratio.get("--train-ratio", 1.0), test_ratio=ratio.get("--test-ratio", 0.0))
+    files = im2rec_lst_files(
+        tmp_path / "ours" / "data",
+        entries,
+        shuffle="--no-shuffle" not in flags,
+        chunks=int(flags[flags.index("--chunks") + 1]) if "--chunks" in flags else 1,
+        train_ratio=ratio.get("--train-ratio", 1.0),
+        test_ratio=ratio.get("--test-ratio", 0.0),
+    )
     for path, chunk in files.items():
         write_lst(path, chunk)
     theirs = sorted(p.name for p in (tmp_path / "mx").iterdir())
@@ -230,7 +267,7 @@ def test_mxnet_reads_the_real_detection_rec_as_we_do(tmp_path):
     seen = mx_records(mx_read(tmp_path, folder / "train.rec", folder / "train.idx"))
     ours = RecordReader(folder / "train.rec")
     assert [r["key"] for r in seen] == ours.keys
-    for mx_record, record in zip(seen, ours):
+    for mx_record, record in zip(seen, ours, strict=True):
         assert mx_record["header"] == record.header and record.header.flag == 9
         assert mx_record["labels"] == record.labels.tolist()
         assert mx_record["payload"] == pack_record(record.header, record.labels, record.image)
@@ -242,20 +279,23 @@ def test_mxnet_reads_the_real_classification_rec_as_we_do(tmp_path):
     seen = mx_records(mx_read(tmp_path, rec, iscolor=0))
     ours = list(RecordReader(rec))
     assert len(seen) == len(ours) == 392
-    for mx_record, record in zip(seen, ours):
+    for mx_record, record in zip(seen, ours, strict=True):
         assert mx_record["header"] == record.header and mx_record["labels"] == record.labels.tolist()
         assert np.abs(decode_image(record.image, channels=1).astype(int) - rgb(mx_record["image"])).max() <= 1
 
 
-@pytest.mark.parametrize("flags, options, tolerance", [
-    ([], {}, 0),
-    (["--resize", 7], {"resize": 7}, 1),
-    (["--resize", 9, "--center-crop"], {"resize": 9, "center_crop": True}, 1),
-    (["--resize", 30], {"resize": 30}, 1),
-    (["--color", 0], {"color": 0}, 1),
-    (["--color", 0, "--resize", 7], {"color": 0, "resize": 7}, 2),
-    (["--color", -1], {"color": -1}, 0),
-])
+@pytest.mark.parametrize(
+    "flags, options, tolerance",
+    [
+        ([], {}, 0),
+        (["--resize", 7], {"resize": 7}, 1),
+        (["--resize", 9, "--center-crop"], {"resize": 9, "center_crop": True}, 1),
+        (["--resize", 30], {"resize": 30}, 1),
+        (["--color", 0], {"color": 0}, 1),
+        (["--color", 0, "--resize", 7], {"color": 0, "resize": 7}, 2),
+        (["--color", -1], {"color": -1}, 0),
+    ],
+)
 def test_pack_gives_im2rec_pixels(images, im2rec, tmp_path, flags, options, tolerance):
     """Same options, lossless PNG output on both sides: the same shapes, and pixels equal up to
     rounding: OpenCV's fixed-point bilinear weights (1 grey level) and, for a colour PNG read
@@ -263,7 +303,9 @@ def test_pack_gives_im2rec_pixels(images, im2rec, tmp_path, flags, options, tole
     the same on both sides (libjpeg-turbo; grayscale as luma)."""
     root, base = images
     rec, _ = run_im2rec(im2rec, tmp_path / "mx", base / "mixed.lst", root, "--pack-label", "--encoding", ".png", *flags)
-    pack(base / "mixed.lst", root, tmp_path / "ours.rec", tmp_path / "ours.idx", PackOptions(encoding=".png", **options))
+    pack(
+        base / "mixed.lst", root, tmp_path / "ours.rec", tmp_path / "ours.idx", PackOptions(encoding=".png", **options)
+    )
     entries = read_lst(base / "mixed.lst")
     for entry, theirs, ours in zip(entries, RecordReader(rec), RecordReader(tmp_path / "ours.rec"), strict=True):
         assert theirs.header == ours.header

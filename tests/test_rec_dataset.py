@@ -88,7 +88,7 @@ def test_center_crop_and_mirror(batch):
     out = BatchAugment((10, 12), rand_crop=False)(batch, torch.Generator().manual_seed(2))
     mirrored = [torch.allclose(out[i], batch[i].flip(-1).float(), atol=1e-3) for i in range(6)]
     kept = [torch.allclose(out[i], batch[i].float(), atol=1e-3) for i in range(6)]
-    assert all(m != k for m, k in zip(mirrored, kept)) and any(mirrored) and any(kept)
+    assert all(m != k for m, k in zip(mirrored, kept, strict=True)) and any(mirrored) and any(kept)
 
 
 def test_rotation_by_a_quarter_turn_is_rot90_and_small_rotations_stay_close():

@@ -44,9 +44,7 @@ def read_lst(path) -> list[LstEntry]:
                 continue
             fields = [field.strip() for field in line.strip().split("\t")]
             if len(fields) < 3:
-                raise DataError(
-                    path, f"line {number}: expected index<TAB>label(s)<TAB>path, got {line.strip()!r}"
-                )
+                raise DataError(path, f"line {number}: expected index<TAB>label(s)<TAB>path, got {line.strip()!r}")
             try:
                 entries.append(LstEntry(int(fields[0]), tuple(float(x) for x in fields[1:-1]), fields[-1]))
             except ValueError:

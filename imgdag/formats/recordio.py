@@ -194,7 +194,8 @@ def _read_record(f, path, offset):
         data = f.read(padded)
         if len(data) < padded:
             raise DataError(
-                path, f"truncated: the record part at byte offset {offset} needs {padded} bytes, "
+                path,
+                f"truncated: the record part at byte offset {offset} needs {padded} bytes, "
                 f"the file has {len(data)} left",
             )
         pieces.append(data[:length])
@@ -485,7 +486,7 @@ def pack(lst_path, image_root, rec_path, idx_path, options=PackOptions(), num_wo
             results = map(encode, entries)
         writer = stack.enter_context(RecordWriter(rec_path, idx_path))
         for entry, (payload, reason) in tqdm(
-            zip(entries, results), total=len(entries), desc=f"pack {Path(rec_path).name}", unit="img"
+            zip(entries, results, strict=True), total=len(entries), desc=f"pack {Path(rec_path).name}", unit="img"
         ):
             if payload is None:
                 skipped[reason] += 1

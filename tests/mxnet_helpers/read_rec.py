@@ -36,7 +36,7 @@ arrays = {f"payload_{i}": np.frombuffer(payload, dtype=np.uint8) for i, payload 
 if not args.raw:
     headers = [mx.recordio.unpack(payload)[0] for payload in payloads]
     keys = keys if args.idx else [h.id for h in headers]
-    for i, (header, payload) in enumerate(zip(headers, payloads)):
+    for i, (header, payload) in enumerate(zip(headers, payloads, strict=True)):
         arrays[f"labels_{i}"] = np.atleast_1d(np.asarray(header.label, dtype=np.float32))
         if args.iscolor is not None:
             arrays[f"image_{i}"] = mx.recordio.unpack_img(payload, args.iscolor)[1]
