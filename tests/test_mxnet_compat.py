@@ -67,6 +67,15 @@ def mx_records(seen: dict) -> list[dict]:
     return records
 
 
+def image_record_iter(tmp_path, rec, idx, label_width):
+    """(data, labels) of one epoch of mx.io.ImageRecordIter over `rec`: 16x20 RGB, batches of 2."""
+    out = tmp_path / "iter.npz"
+    options = ["--shape", "3,16,20", "--batch-size", 2, "--label-width", label_width] + (["--idx", idx] if idx else [])
+    mxnet(HELPERS / "image_record_iter.py", rec, out, *options)
+    with np.load(out) as seen:
+        return seen["data"], seen["label"]
+
+
 @pytest.fixture(scope="module")
 def im2rec():
     """Path of tools/im2rec.py in the MXNet wheel."""
@@ -163,25 +172,29 @@ def test_image_record_iter_iterates_our_rec(images, tmp_path, lst, label_width):
     root, base = images
     entries = read_lst(base / f"{lst}.lst")
     pack(base / f"{lst}.lst", root, tmp_path / "u.rec", tmp_path / "u.idx", PackOptions(encoding=".png"))
-    for idx in ([], ["--idx", tmp_path / "u.idx"]):
-        out = tmp_path / "iter.npz"
-        mxnet(
-            HELPERS / "image_record_iter.py",
-            tmp_path / "u.rec",
-            out,
-            "--shape",
-            "3,16,20",
-            "--batch-size",
-            2,
-            "--label-width",
-            label_width,
-            *idx,
-        )
-        with np.load(out) as seen:
-            data, labels = seen["data"], seen["label"]
-        expected = np.stack([np.asarray(Image.open(root / e.path)).transpose(2, 0, 1) for e in entries])
+    expected = np.stack([np.asarray(Image.open(root / e.path)).transpose(2, 0, 1) for e in entries])
+    for idx in (None, tmp_path / "u.idx"):
+        data, labels = image_record_iter(tmp_path, tmp_path / "u.rec", idx, label_width)
         assert data.shape == (4, 3, 16, 20) and np.array_equal(data, expected.astype(np.float32))
         assert labels.tolist() == [list(e.labels) for e in entries]
+
+
+def test_image_record_iter_reads_our_split_records(images, tmp_path):
+    """ImageRecordIter's own chunked reader (not MXRecordIO) joins split records: each PNG
+    here carries trailing bytes (ignored by decoders) with the magic word at an aligned offset."""
+    root, base = images
+    entries = read_lst(base / "uniform.lst")
+    with RecordWriter(tmp_path / "s.rec", tmp_path / "s.idx") as writer:
+        for entry in entries:
+            png = (root / entry.path).read_bytes()
+            trailer = b"\0" * (-(24 + len(png)) % 4) + MAGIC_BYTES + b"after the magic"
+            writer.write(entry.index, pack_record(IRHeader(0, entry.labels[0], entry.index, 0), None, png + trailer))
+    assert len(RecordReader(tmp_path / "s.rec")) == 4
+    assert (tmp_path / "s.rec").read_bytes().count(MAGIC_BYTES) == 8  # two parts a record
+    data, labels = image_record_iter(tmp_path, tmp_path / "s.rec", None, 1)
+    expected = np.stack([np.asarray(Image.open(root / e.path)).transpose(2, 0, 1) for e in entries])
+    assert np.array_equal(data, expected.astype(np.float32))
+    assert labels[:, 0].tolist() == [e.labels[0] for e in entries]
 
 
 def test_we_read_what_im2rec_writes(images, im2rec, tmp_path):
