@@ -1,11 +1,13 @@
-"""Helpers every rule file uses: the Python to run, params sections, code inputs, DVC marks."""
+"""Helpers for all rule files (the Python to run, params sections, code inputs, DVC marks)."""
 import json
+import os
 import sys
 
 sys.path.insert(0, workflow.basedir)
 from imgdag.codedeps import code_files  # noqa: E402
 
-PYTHON = sys.executable
+# jobs run `python`: the interpreter running Snakemake (the project's venv) comes first on PATH
+shell.prefix(f'export PATH="{os.path.dirname(sys.executable)}:$PATH"; ')
 DVC_METRICS = {}  # path -> DVC options; read by scripts/write_dvc_yaml.py
 DVC_PLOTS = {}
 
@@ -49,7 +51,7 @@ def cli_flags(key):
     -> '--pass-through --resize 0' (false booleans are left out)."""
     flags = []
     for name, value in json.loads(section(key)).items():
-        flag = "--" + name.replace("_", "-")
+        flag = f"--{name.replace('_', '-')}"
         if value is True:
             flags.append(flag)
         elif value is not False:

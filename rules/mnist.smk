@@ -16,23 +16,29 @@ rule demo_mnist:
         code("scripts/make_demo.py"),
     output:
         [f"data/demo/mnist/{name}" for names in MNIST_FILES.values() for name in names],
+    conda:
+        "../envs/imgdag.yaml"
     log:
         "logs/demo_mnist.log",
     shell:
-        "{PYTHON} scripts/make_demo.py mnist data/demo/mnist > {log} 2>&1"
+        "python scripts/make_demo.py mnist data/demo/mnist > {log} 2>&1"
 
 
 rule mnist_pngs:
     input:
         raw=lambda w: [f"{MNIST_RAW}/{name}" for name in MNIST_FILES[w.split]],
         code=code("scripts/mnist_to_pngs.py"),
+    params:
+        raw=MNIST_RAW,
     output:
         images=directory("data/mnist/images/{split}"),
         lst="data/mnist/{split}.lst",
+    conda:
+        "../envs/imgdag.yaml"
     log:
         "logs/mnist_pngs_{split}.log",
     shell:
-        "{PYTHON} scripts/mnist_to_pngs.py --raw {MNIST_RAW} --split {wildcards.split}"
+        "python scripts/mnist_to_pngs.py --raw {params.raw} --split {wildcards.split}"
         " --out-dir {output.images} --lst {output.lst} > {log} 2>&1"
 
 
@@ -46,11 +52,13 @@ rule mnist_rec:
     params:
         pack=section("recipes.mnist_lenet5.rec"),
         flags=cli_flags("recipes.mnist_lenet5.rec"),
+    conda:
+        "../envs/imgdag.yaml"
     log:
         "logs/mnist_rec_{split}.log",
     threads: 2
     shell:
-        "{PYTHON} scripts/make_rec.py {input.lst} data/mnist/images {params.flags}"
+        "python scripts/make_rec.py {input.lst} data/mnist/images {params.flags}"
         " --rec {output.rec} --idx {output.idx} --num-workers {threads} > {log} 2>&1"
 
 
@@ -62,10 +70,12 @@ rule mnist_array:
     output:
         "data/mnist/cache/{split}.images.npy",
         "data/mnist/cache/{split}.labels.npy",
+    conda:
+        "../envs/imgdag.yaml"
     log:
         "logs/mnist_array_{split}.log",
     shell:
-        "{PYTHON} scripts/rec_to_array.py --rec {input.rec} --idx {input.idx}"
+        "python scripts/rec_to_array.py --rec {input.rec} --idx {input.idx}"
         " --out data/mnist/cache/{wildcards.split} > {log} 2>&1"
 
 
@@ -83,16 +93,19 @@ rule mnist_train:
         curves=f"{MNIST_OUT}/curves.png",
     params:
         train=section("recipes.mnist_lenet5.train"),
+        checkpoints=f"{MNIST_OUT}/checkpoints",
+    conda:
+        "../envs/imgdag.yaml"
     log:
         "logs/mnist_train.log",
     threads: workflow.cores
     # checkpoints are not outputs: Snakemake deletes a failed job's outputs, and a killed
     # run must find them to resume
     shell:
-        "{PYTHON} scripts/train.py --train-cache data/mnist/cache/train"
+        "python scripts/train.py --train-cache data/mnist/cache/train"
         " --val-cache data/mnist/cache/test --params {params.train:q}"
         " --model-out {output.model} --log-csv {output.log_csv} --curves-png {output.curves}"
-        " --checkpoint-dir {MNIST_OUT}/checkpoints --threads {threads} > {log} 2>&1"
+        " --checkpoint-dir {params.checkpoints} --threads {threads} > {log} 2>&1"
 
 
 rule mnist_evaluate:
@@ -106,11 +119,13 @@ rule mnist_evaluate:
         confusion=f"{MNIST_OUT}/confusion.csv",
     params:
         evaluate=section("recipes.mnist_lenet5.evaluate"),
+    conda:
+        "../envs/imgdag.yaml"
     log:
         "logs/mnist_evaluate.log",
     threads: workflow.cores
     shell:
-        "{PYTHON} scripts/evaluate.py --model {input.model} --test-cache data/mnist/cache/test"
+        "python scripts/evaluate.py --model {input.model} --test-cache data/mnist/cache/test"
         " --params {params.evaluate:q} --metrics-out {output.metrics}"
         " --confusion-out {output.confusion} --threads {threads} > {log} 2>&1"
 
@@ -122,8 +137,10 @@ rule mnist_predict:
         code=code("scripts/predict.py"),
     output:
         f"{MNIST_OUT}/predictions.csv",
+    conda:
+        "../envs/imgdag.yaml"
     log:
         "logs/mnist_predict.log",
     shell:
-        "{PYTHON} scripts/predict.py --model {input.model} --images data/mnist/images/test"
+        "python scripts/predict.py --model {input.model} --images data/mnist/images/test"
         " --out {output} > {log} 2>&1"

@@ -20,8 +20,9 @@ def test_crop_zooms_and_rotation_moves_pixels():
     bar = torch.zeros(1, 1, 28, 28)
     bar[..., 13:15, :] = 1.0  # a horizontal bar
     turned = random_crop_rotate(bar.repeat(64, 1, 1, 1), torch.Generator().manual_seed(1),
-                                28, 28, 15.0)
-    assert (turned - bar).abs().amax(dim=(1, 2, 3)).min() > 0.1  # every sample rotated
+                                28, 28, 45.0)
+    moved = (turned - bar).abs().amax(dim=(1, 2, 3))
+    assert moved.mean() > 0.5 and moved.max() > 0.9  # rotated bars leave their rows
 
 
 def test_batches_reproducible_per_epoch_and_cover_all():

@@ -1,0 +1,40 @@
+"""Helpers for end-to-end tests: a throw-away copy of the repository and running its CLIs."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def copy_repo(dest: Path) -> Path:
+    """Copy the repository's files (tracked and untracked-not-ignored) into a fresh git repo."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            cwd=ROOT, check=True, capture_output=True).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / name)
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "copy"]):
+        sh(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], dest)
+    return dest
+
+
+def env() -> dict:
+    """The environment for the CLIs: the project's venv first on PATH, no DVC analytics."""
+    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+
+
+def sh(args, cwd, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run a command; on failure the assertion shows its output."""
+    done = subprocess.run(args, cwd=cwd, env=env(), capture_output=True, text=True,
+                          timeout=timeout)
+    if check:
+        assert done.returncode == 0, (f"{' '.join(map(str, args))} exited {done.returncode}\n"
+                                      f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
+    return done

@@ -1,0 +1,104 @@
+"""mnist_lenet5 end to end through both doors, on the demo data, in a copy of the repository.
+
+The tests share one workspace and run in order: Snakemake first, then DVC on the same files.
+"""
+import csv
+import json
+import os
+
+import pytest
+import yaml
+
+from e2e import copy_repo, sh
+
+OUT = "results/mnist_lenet5"
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    return copy_repo(tmp_path_factory.mktemp("mnist"))
+
+
+def read_metrics(ws):
+    return json.loads((ws / OUT / "metrics.json").read_text())
+
+
+def test_snakemake_runs_the_recipe(ws):
+    sh(["snakemake", "--cores", "2"], ws)
+    for path in ["data/demo/mnist/train-images-idx3-ubyte.gz", "data/mnist/train.lst",
+                 "data/mnist/train.rec", "data/mnist/train.idx", "data/mnist/test.rec",
+                 "data/mnist/cache/train.images.npy", f"{OUT}/model.pt", f"{OUT}/curves.png",
+                 f"{OUT}/confusion.csv", f"{OUT}/predictions.csv"]:
+        assert (ws / path).stat().st_size > 0, path
+    metrics = read_metrics(ws)
+    assert metrics["test_accuracy"] > 0.8  # chance is 0.1
+    assert len(metrics["per_class_accuracy"]) == 10
+    assert metrics["latency"]["ms_per_batch_64"] > 0 and metrics["latency"]["device"]
+    epochs = yaml.safe_load((ws / "params.yaml").read_text())["recipes"]["mnist_lenet5"][
+        "train"]["epochs"]
+    with open(ws / OUT / "train_log.csv") as f:
+        assert [int(r["epoch"]) for r in csv.DictReader(f)] == list(range(1, epochs + 1))
+    with open(ws / OUT / "predictions.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == metrics["test_images"]
+    # files are named NNNNNN_<label>.png: predictions mostly agree with them
+    agree = sum(r["file"].split("_")[1].split(".")[0] == r["label"] for r in rows)
+    assert agree / len(rows) > 0.8
+    assert (ws / OUT / "checkpoints" / "last.pt").exists()
+    assert "Nothing to be done" in sh(["snakemake", "--cores", "2"], ws).stdout + \
+        sh(["snakemake", "-n"], ws).stdout
+
+
+def test_wrong_params_give_a_readable_error(ws):
+    params = yaml.safe_load((ws / "params.yaml").read_text())
+    params["recipes"]["mnist_lenet5"]["train"]["epoch"] = 3  # typo of epochs
+    params["recipes"]["mnist_lenet5"]["train"]["lr"] = "fast"
+    (ws / "bad.yaml").write_text(yaml.safe_dump(params))
+    done = sh(["snakemake", "-n", "--configfile", "bad.yaml"], ws, check=False)
+    assert done.returncode != 0
+    assert "'epoch' was unexpected" in done.stderr + done.stdout
+    (ws / "bad.yaml").unlink()
+
+
+def test_dvc_repro_agrees_and_second_runs_do_nothing(ws):
+    sh(["dvc", "repro"], ws)
+    assert read_metrics(ws)["test_accuracy"] > 0.8
+    assert "up to date" in sh(["dvc", "repro"], ws).stdout
+    assert "Nothing to be done" in sh(["snakemake", "-n"], ws).stdout
+    sh(["git", "add", "-A"], ws)
+    sh(["git", "commit", "-qm", "demo run"], ws)
+    tracked = sh(["git", "ls-files", OUT], ws).stdout.split()
+    # metrics and plots are cache: false: in git, not in DVC's cache
+    assert sorted(tracked) == [f"{OUT}/metrics.json", f"{OUT}/train_log.csv"]
+
+
+def test_snakemake_has_nothing_to_do_after_dvc_checkout(ws):
+    # DVC restores files with fresh modification times, upstream ones after downstream ones
+    for name in ["data/mnist/cache/train.images.npy", "data/mnist/train.rec",
+                 "data/mnist/train.lst", "data/demo/mnist/train-images-idx3-ubyte.gz"]:
+        (ws / name).unlink()
+    sh(["dvc", "checkout"], ws)
+    # the trap: restored inputs are now newer than the model trained from them
+    assert (ws / "data/mnist/train.rec").stat().st_mtime_ns > \
+        (ws / f"{OUT}/model.pt").stat().st_mtime_ns
+    assert "Nothing to be done" in sh(["snakemake", "-n"], ws).stdout
+    assert "up to date" in sh(["dvc", "status"], ws).stdout
+
+
+def test_exp_run_reruns_only_training_and_diffs_show_it(ws):
+    first_png = min((ws / "data/mnist/images/train").glob("*.png"))
+    formats = {p: (ws / p).stat().st_mtime_ns for p in
+               ["data/mnist/train.rec", "data/mnist/cache/train.images.npy", first_png]}
+    before = read_metrics(ws)
+    sh(["dvc", "exp", "run", "-S", "recipes.mnist_lenet5.train.epochs=2"], ws)
+    with open(ws / OUT / "train_log.csv") as f:
+        assert len(list(csv.DictReader(f))) == 2
+    for path, mtime in formats.items():  # nothing upstream of training was rebuilt
+        assert (ws / path).stat().st_mtime_ns == mtime, path
+    params_diff = sh(["dvc", "params", "diff"], ws).stdout
+    assert "recipes.mnist_lenet5.train.epochs" in params_diff and "2" in params_diff
+    metrics_diff = sh(["dvc", "metrics", "diff"], ws).stdout
+    assert "test_accuracy" in metrics_diff
+    assert read_metrics(ws)["test_loss"] != before["test_loss"]
+    assert "Nothing to be done" in sh(["snakemake", "-n"], ws).stdout
