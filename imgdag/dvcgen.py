@@ -39,8 +39,8 @@ def _stage_name(job) -> str:
     return "-".join([job.rule.name, *map(str, job.wildcards)])
 
 
-def stages_from_snakemake(root=".", targets=("all",)) -> dict:
-    """The `stages` mapping of dvc.yaml for the Snakemake DAG of `targets`."""
+def pipeline_from_snakemake(root=".", targets=("all",)) -> dict:
+    """dvc.yaml's content (stages, plots) for the Snakemake DAG of `targets`."""
     jobs, names = _snakemake_jobs(Path(root).resolve(), targets)
     metrics, plots = names["DVC_METRICS"], names["DVC_PLOTS"]
     stages = {}
@@ -61,13 +61,15 @@ def stages_from_snakemake(root=".", targets=("all",)) -> dict:
         if outs:
             stage["outs"] = outs
         for kind, marks in (("metrics", metrics), ("plots", plots)):
-            marked = [{f: dict(marks[f])} for f in outputs if f in marks]
+            marked = [{f: {"cache": False}} for f in outputs if f in marks]
             if marked:
                 stage[kind] = marked
         stages[_stage_name(job)] = stage
-    return stages
+    # what to draw (x and several y columns) belongs to the top-level plots section
+    drawn = [{path: {"x": opts["x"], "y": list(opts["y"])}} for path, opts in plots.items()]
+    return {"stages": stages, "plots": drawn}
 
 
-def render_dvc_yaml(stages: dict) -> str:
-    """dvc.yaml text for `stages`."""
-    return HEADER + yaml.safe_dump({"stages": stages}, sort_keys=False, width=100)
+def render_dvc_yaml(pipeline: dict) -> str:
+    """dvc.yaml text for the stages and plots of `pipeline`."""
+    return HEADER + yaml.safe_dump(pipeline, sort_keys=False, width=100)

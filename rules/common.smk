@@ -8,8 +8,8 @@ from imgdag.codedeps import code_files  # noqa: E402
 
 # jobs run `python`: the interpreter running Snakemake (the project's venv) comes first on PATH
 shell.prefix(f'export PATH="{os.path.dirname(sys.executable)}:$PATH"; ')
-DVC_METRICS = {}  # path -> DVC options; read by scripts/write_dvc_yaml.py
-DVC_PLOTS = {}
+DVC_METRICS = set()  # paths; read by scripts/write_dvc_yaml.py
+DVC_PLOTS = {}  # path -> {x, y}
 
 
 class ParamSection(str):
@@ -36,13 +36,13 @@ def code(script):
 
 def metrics(path):
     """Mark an output as a DVC metrics file (not cached, kept in git)."""
-    DVC_METRICS[path] = {"cache": False}
+    DVC_METRICS.add(path)
     return path
 
 
 def plot(path, x, y):
     """Mark an output CSV as a DVC plot of columns y against x (not cached)."""
-    DVC_PLOTS[path] = {"cache": False, "x": x, "y": y}
+    DVC_PLOTS[path] = {"x": x, "y": y}
     return path
 
 
