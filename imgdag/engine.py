@@ -217,13 +217,15 @@ def fit(model: nn.Module, train_batches, val_batches, params: dict, device: torc
               flush=True)
         if not is_main:
             continue
-        write_history(history, log_csv, curves_png)
+        write_history(history, log_csv, curves_png)  # progress is visible while training
         if (epoch + 1) % every == 0 or epoch + 1 == epochs:
             state = dict(model=_unwrap(model).state_dict(), optimizer=optimizer.state_dict(),
                          scheduler=scheduler.state_dict() if scheduler else None,
                          epoch=epoch + 1, params=params, history=history)
             save_checkpoint(checkpoint_dir / f"epoch_{epoch + 1:03d}.pt", **state)
             save_checkpoint(last, **state)
+    if is_main and history:  # also when a finished run was resumed: nothing left to train
+        write_history(history, log_csv, curves_png)
     return history
 
 

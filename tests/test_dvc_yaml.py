@@ -1,0 +1,39 @@
+"""dvc.yaml is generated from the Snakemake rules: it must be current, and say what DVC needs."""
+import yaml
+
+from e2e import ROOT, sh
+from imgdag.dvcgen import pipeline_from_snakemake, render_dvc_yaml
+
+
+def test_committed_dvc_yaml_is_current():
+    expected = render_dvc_yaml(pipeline_from_snakemake(ROOT))
+    assert (ROOT / "dvc.yaml").read_text() == expected, \
+        "dvc.yaml is stale: run `make dvc-yaml` and commit it"
+
+
+def test_stages_cover_every_output_once_and_metrics_are_uncached():
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    outs = []
+    for name, stage in stages.items():
+        assert stage["cmd"].startswith("snakemake --cores all "), name
+        for kind in ("outs", "metrics", "plots"):
+            for item in stage.get(kind, []):
+                path = item if isinstance(item, str) else next(iter(item))
+                outs.append(path)
+                if kind != "outs":
+                    assert item[path]["cache"] is False, (name, path)
+    assert len(outs) == len(set(outs))
+    assert "results/mnist_lenet5/metrics.json" in outs
+    train = stages["mnist_train"]
+    assert train["params"] == ["recipes.mnist_lenet5.train"]
+    assert "scripts/train.py" in train["deps"] and "imgdag/engine.py" in train["deps"]
+
+
+def test_check_mode_fails_on_a_stale_file(tmp_path):
+    from e2e import copy_repo
+
+    ws = copy_repo(tmp_path)
+    sh(["python", "scripts/write_dvc_yaml.py", "--check"], ws)
+    (ws / "dvc.yaml").write_text((ws / "dvc.yaml").read_text().replace("mnist_train", "x"))
+    done = sh(["python", "scripts/write_dvc_yaml.py", "--check"], ws, check=False)
+    assert done.returncode == 1 and "stale" in done.stderr

@@ -1,0 +1,63 @@
+"""A training run stopped after a checkpoint and rerun ends where an uninterrupted run ends."""
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from e2e import ROOT, sh
+
+PARAMS = {"model": "lenet5", "num_classes": 10, "epochs": 4, "batch_size": 32,
+          "optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 1e-4,
+          "lr_schedule": "cosine", "seed": 7, "checkpoint_every": 2, "device": "cpu",
+          "normalize": {"mean": [0.5], "std": [0.25]},
+          "augment": {"crop_min": 24, "crop_max": 28, "max_degrees": 15}}
+
+
+@pytest.fixture
+def caches(tmp_path):
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 192), ("val", 64)):
+        np.save(tmp_path / f"{split}.images.npy", rng.integers(0, 256, (n, 28, 28, 1), np.uint8))
+        np.save(tmp_path / f"{split}.labels.npy", rng.integers(0, 10, n).astype(np.int64))
+    return tmp_path
+
+
+def train(caches, out, *extra):
+    return sh(["python", ROOT / "scripts/train.py", "--train-cache", caches / "train",
+               "--val-cache", caches / "val", "--params", json.dumps(PARAMS),
+               "--model-out", out / "model.pt", "--log-csv", out / "log.csv",
+               "--checkpoint-dir", out / "ckpt", "--threads", "1", *extra], ROOT)
+
+
+def history(out):
+    with open(out / "log.csv") as f:
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(f)]
+
+
+def test_resume_matches_uninterrupted_run(caches, tmp_path):
+    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
+    train(caches, whole)
+    first = train(caches, resumed, "--stop-after", "2")
+    assert "stopping after 2 epoch(s)" in first.stdout
+    assert not (resumed / "model.pt").exists()
+    assert (resumed / "ckpt" / "epoch_002.pt").exists()
+    second = train(caches, resumed)
+    assert "resuming from" in second.stdout and "after epoch 2" in second.stdout
+    assert history(resumed) == history(whole) and len(history(whole)) == 4
+    a = torch.load(whole / "model.pt", weights_only=True)["model"]
+    b = torch.load(resumed / "model.pt", weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_checkpoint_of_other_params_is_not_resumed(caches, tmp_path):
+    out = tmp_path / "run"
+    train(caches, out, "--stop-after", "2")
+    PARAMS["lr"], lr = 0.01, PARAMS["lr"]
+    try:
+        done = train(caches, out)
+    finally:
+        PARAMS["lr"] = lr
+    assert "ignoring" in done.stdout and "resuming" not in done.stdout
+    assert len(history(out)) == 4
