@@ -29,5 +29,15 @@ lint: venv
 dvc-yaml: venv
 	$(BIN)/python scripts/write_dvc_yaml.py
 
+# the optional MXNet 1.9.1 judge (its own numpy 1 environment): compatibility tests, packing benchmark
+mxnet-env: .venv-mxnet/bin/python
+
+.venv-mxnet/bin/python: envs/mxnet-requirements.txt scripts/setup_mxnet_env.sh
+	bash scripts/setup_mxnet_env.sh
+
+bench: venv mxnet-env
+	$(BIN)/python benchmarks/bench_mnist_epoch.py
+	$(BIN)/python benchmarks/bench_pack.py
+
 clean:
 	rm -rf data results logs .snakemake
