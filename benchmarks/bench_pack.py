@@ -23,12 +23,11 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from imgdag.atomic import atomic_open
+from imgdag.formats.lst import list_image_folder, write_lst
+from imgdag.formats.recordio import RecordReader
 
-from imgdag.atomic import atomic_open  # noqa: E402
-from imgdag.formats.lst import list_image_folder, write_lst  # noqa: E402
-from imgdag.formats.recordio import RecordReader  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 MXNET_PYTHON = ROOT / ".venv-mxnet" / "bin" / "python"
 

@@ -1,12 +1,9 @@
 #!/usr/bin/env python3
 """Write MXNet .lst image lists for a folder of images, as `im2rec.py --list` does."""
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from imgdag.cli import parser, run  # noqa: E402
-from imgdag.formats.lst import IM2REC_EXTS, im2rec_lst_files, list_image_folder, write_lst  # noqa: E402
+from imgdag.cli import parser, run
+from imgdag.formats.lst import IM2REC_EXTS, im2rec_lst_files, list_image_folder, write_lst
 
 
 def main():

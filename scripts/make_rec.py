@@ -1,13 +1,10 @@
 #!/usr/bin/env python3
 """Pack the images of an MXNet .lst into RecordIO .rec + .idx, as im2rec.py does; or, with
 --rebuild-index, write the .idx of an existing .rec."""
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from imgdag.cli import parser, run  # noqa: E402
-from imgdag.formats.recordio import PackOptions, pack, rebuild_index  # noqa: E402
+from imgdag.cli import parser, run
+from imgdag.formats.recordio import PackOptions, pack, rebuild_index
 
 
 def main():

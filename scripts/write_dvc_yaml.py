@@ -2,6 +2,7 @@
 import sys
 from pathlib import Path
 
+from imgdag.atomic import atomic_open
 from imgdag.cli import parser, run
 from imgdag.dvcgen import render_dvc_yaml, pipeline_from_snakemake
 
@@ -21,7 +22,8 @@ def main() -> None:
             sys.exit(1)
         print(f"{path} matches the Snakemake rules")
         return
-    path.write_text(text)
+    with atomic_open(path, "w") as f:
+        f.write(text)
     print(f"{path}: {len(pipeline['stages'])} stages written from the Snakemake DAG")
 
 
