@@ -11,9 +11,15 @@ import torch.nn.functional as F
 
 
 def random_crop_rotate(x: torch.Tensor, generator: torch.Generator, crop_min: int,
-                       crop_max: int, max_degrees: float, mirror: bool = False) -> torch.Tensor:
-    """Augment a float batch (N,C,H,W); random numbers come from `generator` (on CPU)."""
-    n, _, h, w = x.shape
+                       crop_max: int, max_degrees: float, mirror: bool = False,
+                       shard: tuple[int, int] = (0, 1)) -> torch.Tensor:
+    """Augment a float batch (N,C,H,W); random numbers come from `generator` (on CPU).
+
+    shard=(rank, world): x is rows rank, rank + world, ... of a batch world times as large
+    (a DDP rank's share); the whole batch's random numbers are drawn and x gets its rows'.
+    """
+    rank, world = shard
+    n, (_, _, h, w) = len(x) * world, x.shape
     size = torch.randint(crop_min, crop_max + 1, (n,), generator=generator).float()
     scale = size / min(h, w)
     # crop centre: anywhere that keeps the crop inside the image, in [-1, 1] coordinates
@@ -25,6 +31,6 @@ def random_crop_rotate(x: torch.Tensor, generator: torch.Generator, crop_min: in
         flip = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
     cos, sin = torch.cos(angle) * scale, torch.sin(angle) * scale
     theta = torch.stack([torch.stack([cos * flip, -sin, shift[:, 0]], 1),
-                         torch.stack([sin * flip, cos, shift[:, 1]], 1)], 1)
+                         torch.stack([sin * flip, cos, shift[:, 1]], 1)], 1)[rank::world]
     grid = F.affine_grid(theta.to(x.device, x.dtype), list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)

@@ -3,6 +3,12 @@
 On CUDA the whole array moves to the GPU once; on CPU batches are gathered from the memory-map.
 Either way a batch is converted, normalised and augmented as one tensor. The order and the
 augmentation of epoch e depend only on (seed, e), so a resumed run repeats an uninterrupted one.
+
+Under DDP (`rank`, `world_size`) each process takes its share of every batch as
+`DistributedSampler` would: samples rank, rank + world_size, ... of the epoch's order, so
+`batch_size` stays the global batch and the ranks' batches together are one process's batches.
+`augment(x, generator, shard=(rank, world_size))` draws the random numbers of the whole batch
+and keeps this rank's, so each sample is augmented as in one process.
 """
 from typing import Callable, Iterator, Optional
 
@@ -11,13 +17,23 @@ import torch
 
 
 class ArrayBatches:
-    """Iterable of (images float (B,C,H,W), labels int64 (B,)) batches, one epoch at a time."""
+    """Iterable of (images float (B,C,H,W), labels int64 (B,)) batches, one epoch at a time.
+
+    pad (with world_size > 1): repeat the epoch's first samples so every rank gets as many and
+    the ranks step together (DistributedSampler's default; needed for training). Without it
+    the shards are disjoint and exact, as evaluation wants.
+    """
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int,
                  device: torch.device, mean, std, shuffle: bool = False, seed: int = 0,
-                 augment: Optional[Callable] = None):
-        self.device, self.batch_size, self.shuffle, self.seed = device, batch_size, shuffle, seed
-        self.augment = augment
+                 augment: Optional[Callable] = None, rank: int = 0, world_size: int = 1,
+                 pad: bool = True):
+        if batch_size % world_size:
+            raise ValueError(f"batch_size {batch_size} does not split evenly over "
+                             f"{world_size} processes")
+        self.device, self.shuffle, self.seed = device, shuffle, seed
+        self.batch_size = batch_size // world_size  # per rank
+        self.augment, self.rank, self.world_size, self.pad = augment, rank, world_size, pad
         self.labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
         # keep (N,H,W,C) uint8: on CUDA resident on the GPU, on CPU the memory-map itself
         self.images = torch.from_numpy(np.ascontiguousarray(images)).to(device) \
@@ -27,7 +43,14 @@ class ArrayBatches:
         self.std = torch.tensor(std, device=device).view(1, channels, 1, 1) * 255
 
     def __len__(self) -> int:
-        return -(-len(self.labels) // self.batch_size)
+        return -(-len(self._shard(torch.arange(len(self.labels)))) // self.batch_size)
+
+    def _shard(self, order: torch.Tensor) -> torch.Tensor:
+        """This rank's samples of the epoch's order (all of them in one process)."""
+        if self.pad:
+            total = -(-len(order) // self.world_size) * self.world_size
+            order = order.repeat(-(-total // max(len(order), 1)))[:total]
+        return order[self.rank::self.world_size]
 
     def _gather(self, idx: torch.Tensor) -> torch.Tensor:
         if isinstance(self.images, torch.Tensor):
@@ -41,12 +64,13 @@ class ArrayBatches:
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         n = len(self.labels)
         order = torch.randperm(n, generator=generator) if self.shuffle else torch.arange(n)
-        for start in range(0, n, self.batch_size):
+        order = self._shard(order)
+        for start in range(0, len(order), self.batch_size):
             idx = order[start:start + self.batch_size]
             x = self._gather(idx).to(self.device, non_blocking=True)
             x = (x.permute(0, 3, 1, 2).float() - self.mean) / self.std
             if self.augment is not None:
-                x = self.augment(x, generator)
+                x = self.augment(x, generator, shard=(self.rank, self.world_size))
             if self.device.type == "cuda":
                 x = x.contiguous(memory_format=torch.channels_last)
             yield x, self.labels[idx].to(self.device, non_blocking=True)

@@ -11,6 +11,8 @@ per-epoch log and the checkpoint contract:
   with the same weights as an uninterrupted one.
 
 Batches are any object with `len()` and `epoch(e)` yielding (inputs, labels) on the device.
+Under torchrun the model is DDP-wrapped, each rank trains on its shard of every batch and the
+logged metrics are over all ranks' samples; imgdag/distributed.py says how to launch.
 """
 import csv
 import math
@@ -24,6 +26,7 @@ from torch import nn
 from tqdm import tqdm
 
 from imgdag.atomic import atomic_open, atomic_path
+from imgdag.distributed import all_reduce_sum, wrap_ddp
 
 HISTORY_FIELDS = ["epoch", "train_loss", "train_top1", "val_loss", "val_top1", "val_top5",
                   "lr", "seconds"]
@@ -45,10 +48,12 @@ def autocast(device: torch.device):
 
 
 def prepare_model(model: nn.Module, device: torch.device, compile: bool = False) -> nn.Module:
-    """Move to the device (channels_last on CUDA) and optionally torch.compile."""
+    """Move to the device (channels_last on CUDA), wrap in DDP under torchrun, optionally
+    torch.compile (after DDP, as torch recommends)."""
     model = model.to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
+    model = wrap_ddp(model, device)
     return torch.compile(model) if compile else model
 
 
@@ -60,7 +65,7 @@ def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks=(1, 5)) -> list[
 
 
 def train_one_epoch(model, optimizer, scheduler, batches, device, desc: str = "train") -> dict:
-    """One pass over `batches` (already seeded for this epoch); mean loss and top-1."""
+    """One pass over `batches` (already seeded for this epoch); mean loss, top-1 and count."""
     model.train()
     loss_fn = nn.CrossEntropyLoss()
     total_loss, correct, seen = 0.0, 0, 0
@@ -80,7 +85,7 @@ def train_one_epoch(model, optimizer, scheduler, batches, device, desc: str = "t
         seen += len(y)
         bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}",
                         refresh=False)
-    return {"loss": total_loss / max(seen, 1), "top1": correct / max(seen, 1)}
+    return {"loss": total_loss / max(seen, 1), "top1": correct / max(seen, 1), "count": seen}
 
 
 @torch.no_grad()
@@ -205,18 +210,19 @@ def fit(model: nn.Module, train_batches, val_batches, params: dict, device: torc
         train = train_one_epoch(model, optimizer, scheduler, _Epoch(train_batches, epoch),
                                 device, desc=f"epoch {epoch + 1}/{epochs}")
         val = evaluate(model, _Epoch(val_batches, 0), device, desc="val")
+        train, val = _over_ranks(train), _over_ranks(val)
         history.append({"epoch": epoch + 1, "train_loss": round(train["loss"], 6),
                         "train_top1": round(train["top1"], 6), "val_loss": round(val["loss"], 6),
                         "val_top1": round(val["top1"], 6), "val_top5": round(val["top5"], 6),
                         "lr": optimizer.param_groups[0]["lr"],
                         "seconds": round(time.perf_counter() - began, 3)})
+        if not is_main:
+            continue
         row = history[-1]
         print(f"epoch {row['epoch']}/{epochs}: train loss {row['train_loss']:.4f} "
               f"top1 {row['train_top1']:.4f} | val loss {row['val_loss']:.4f} "
               f"top1 {row['val_top1']:.4f} top5 {row['val_top5']:.4f} ({row['seconds']:.1f} s)",
               flush=True)
-        if not is_main:
-            continue
         write_history(history, log_csv, curves_png)  # progress is visible while training
         if (epoch + 1) % every == 0 or epoch + 1 == epochs:
             state = dict(model=_unwrap(model).state_dict(), optimizer=optimizer.state_dict(),
@@ -227,6 +233,14 @@ def fit(model: nn.Module, train_batches, val_batches, params: dict, device: torc
     if is_main and history:  # also when a finished run was resumed: nothing left to train
         write_history(history, log_csv, curves_png)
     return history
+
+
+def _over_ranks(result: dict) -> dict:
+    """A train/evaluate result with its means taken over every DDP rank's samples."""
+    keys = [k for k in ("loss", "top1", "top5") if k in result]
+    *sums, count = all_reduce_sum([result[k] * result["count"] for k in keys] + [result["count"]])
+    return {**result, **{k: s / max(count, 1) for k, s in zip(keys, sums, strict=True)},
+            "count": int(count)}
 
 
 def _unwrap(model: nn.Module) -> nn.Module:

@@ -1,4 +1,8 @@
-"""Train a classifier on uint8 array caches with the imgdag engine (checkpoints, resume, log)."""
+"""Train a classifier on uint8 array caches with the imgdag engine (checkpoints, resume, log).
+
+Runs as one process, or as many under `torchrun --nproc_per_node=GPUS scripts/train.py ...`
+(DDP; see imgdag/distributed.py).
+"""
 from functools import partial
 
 import torch
@@ -7,6 +11,7 @@ from imgdag.arraycache import read_array_cache
 from imgdag.augment import random_crop_rotate
 from imgdag.batches import ArrayBatches
 from imgdag.cli import json_object, parser, run
+from imgdag.distributed import init_from_env, is_main, shutdown
 from imgdag.engine import fit, prepare_model, select_device
 from imgdag.models import build_model, save_trained_model
 
@@ -28,29 +33,29 @@ def main() -> None:
     params = args.params
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = select_device(params.get("device", "auto"))
+    rank, world, _, device = init_from_env(select_device(params.get("device", "auto")))
     train_x, train_y = read_array_cache(args.train_cache)
     val_x, val_y = read_array_cache(args.val_cache)
     norm, aug = params["normalize"], params.get("augment")
     augment = partial(random_crop_rotate, **aug) if aug else None
     batches = partial(ArrayBatches, device=device, mean=norm["mean"], std=norm["std"],
-                      batch_size=params["batch_size"])
+                      batch_size=params["batch_size"], rank=rank, world_size=world)
     train = batches(train_x, train_y, shuffle=True, seed=params["seed"], augment=augment)
-    val = batches(val_x, val_y)
+    val = batches(val_x, val_y, pad=False)
     torch.manual_seed(params["seed"])
     classes = [str(i) for i in range(params["num_classes"])]
     model = build_model(params["model"], len(classes), **params.get("model_args", {}))
-    model = prepare_model(model, device, compile=params.get("compile", False))
+    net = prepare_model(model, device, compile=params.get("compile", False))  # wraps model
     print(f"training {params['model']} on {len(train_y)} images ({device}), "
           f"validating on {len(val_y)}")
-    history = fit(model, train, val, params, device, args.checkpoint_dir, args.log_csv,
-                  args.curves_png, stop_after=args.stop_after)
-    if history and history[-1]["epoch"] == params["epochs"]:
+    history = fit(net, train, val, params, device, args.checkpoint_dir, args.log_csv,
+                  args.curves_png, stop_after=args.stop_after, is_main=is_main())
+    if is_main() and history and history[-1]["epoch"] == params["epochs"]:
         size = list(train_x.shape[1:3])
         input_spec = {"size": size, "channels": int(train_x.shape[3]), **norm}
-        save_trained_model(args.model_out, getattr(model, "_orig_mod", model), params["model"],
-                           classes, input_spec, params)
+        save_trained_model(args.model_out, model, params["model"], classes, input_spec, params)
         print(f"model written to {args.model_out}: val top-1 {history[-1]['val_top1']:.4f}")
+    shutdown()
 
 
 if __name__ == "__main__":
