@@ -10,12 +10,13 @@ BIN = Path(sys.executable).parent
 
 
 def copy_repo(dest: Path) -> Path:
-    """Copy the repository's files (tracked and untracked-not-ignored) into a fresh git repo."""
+    """Copy the repository's source files (tracked and untracked-not-ignored, but no pipeline
+    results) into a fresh git repo."""
     listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
                             cwd=ROOT, check=True, capture_output=True).stdout.decode()
     for name in filter(None, listed.split("\0")):
         source = ROOT / name
-        if source.is_file():
+        if source.is_file() and not name.startswith(("results/", "data/")):
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, dest / name)
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "copy"]):

@@ -31,11 +31,12 @@ def test_real_digits_reach_high_accuracy(tmp_path):
     write_idx(raw / "t10k-images-idx3-ubyte.gz", images[8000:])
     write_idx(raw / "t10k-labels-idx1-ubyte.gz", labels[8000:])
     ws = copy_repo(tmp_path / "ws")
-    override = {"datasets": {"mnist": {"raw_dir": str(raw)}},
-                "recipes": {"mnist_lenet5": {"train": {"epochs": 12}}}}
-    (ws / "real.yaml").write_text(yaml.safe_dump(override))
-    sh(["snakemake", "--cores", "2", "--configfile", "real.yaml",
-        "results/mnist_lenet5/metrics.json"], ws, timeout=1200)
+    params = yaml.safe_load((ws / "params.yaml").read_text())
+    params["datasets"]["mnist"]["raw_dir"] = str(raw)
+    params["recipes"]["mnist_lenet5"]["train"]["epochs"] = 12
+    (ws / "real.yaml").write_text(yaml.safe_dump(params))  # --configfile replaces sections
+    sh(["snakemake", "results/mnist_lenet5/metrics.json", "--cores", "2",
+        "--configfile", "real.yaml"], ws, timeout=1200)
     metrics = json.loads((ws / "results/mnist_lenet5/metrics.json").read_text())
     print(f"real MNIST (8,000 train / 2,000 test) test accuracy: {metrics['test_accuracy']}")
     assert metrics["test_images"] == 2000
