@@ -46,7 +46,7 @@ def image_folder_loader(images, labels, root: Path, batch_size: int, workers: in
     """Write the images as class-folder PNGs and build the ImageFolder DataLoader baseline."""
     for i, (image, label) in enumerate(zip(images, labels)):
         folder = root / str(label)
-        folder.mkdir(exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray(image).save(folder / f"{i:06d}.png")
     transform = transforms.Compose([
         transforms.Grayscale(),
