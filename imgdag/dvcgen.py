@@ -54,7 +54,7 @@ def stages_from_snakemake(root=".", targets=("all",)) -> dict:
         deps = sorted({str(f) for f in job.input})
         if deps:
             stage["deps"] = deps
-        keys = sorted(v.key for v in job.params if getattr(v, "key", ""))
+        keys = sorted(v.key for v in job.rule.params if getattr(v, "key", ""))  # job.params are plain str
         if keys:
             stage["params"] = keys
         outs = [f for f in outputs if f not in metrics and f not in plots]
