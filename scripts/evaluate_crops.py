@@ -57,7 +57,8 @@ def load_model(source: str, path, device, records, table):
 
 def main() -> None:
     p = parser(__doc__)
-    p.add_argument("--table", required=True, help="val table CSV (file,ilsvrc2012_id,wnid,label) in the model's class order")
+    p.add_argument("--table", required=True,
+                   help="val table CSV (file,ilsvrc2012_id,wnid,label) in the model's class order")
     p.add_argument("--images", required=True, help="folder of the val images the table's files are under")
     p.add_argument("--model", required=True,
                    help="weights file: a trained-model file (imagenet8_checkpoint), a torchvision AlexNet "

@@ -115,7 +115,8 @@ def test_train_script_checks_its_map_inputs(monkeypatch, capsys, images):
     assert "--train-map and --val-map" in capsys.readouterr().err
     common += ["--val-map", images / "map.txt"]
     (images / "classes.txt").write_text("a\nb\nc\n")
-    assert train_exit_code(monkeypatch, *common, "--params", json.dumps(params), "--classes", images / "classes.txt") == 1
+    classes = ["--classes", images / "classes.txt"]
+    assert train_exit_code(monkeypatch, *common, "--params", json.dumps(params), *classes) == 1
     assert "classes.txt: 3 classes but num_classes is 4" in capsys.readouterr().err
     assert train_exit_code(monkeypatch, *common, "--params", json.dumps({**params, "num_classes": 3})) == 1
     assert "map.txt: label 3 but num_classes is 3" in capsys.readouterr().err
