@@ -15,10 +15,16 @@ validate(config, "schemas/params.schema.yaml")
 
 include: "rules/common.smk"
 include: "rules/mnist.smk"
+include: "rules/imagenet8.smk"
+include: "rules/ilsvrc_eval.smk"
 
 
 rule all:
     input:
         "results/mnist_lenet5/metrics.json",
         "results/mnist_lenet5/predictions.csv",
+        "results/imagenet8_alexnet/metrics.json",
+        "results/imagenet8_alexnet/confusion.csv",
+        "results/ilsvrc_alexnet_eval/metrics.json",
+        "results/ilsvrc_alexnet_eval/predictions.csv",
     default_target: True

@@ -16,6 +16,8 @@ logged metrics are over all ranks' samples; imgdag/distributed.py says how to la
 """
 import csv
 import math
+import os
+import shutil
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -149,6 +151,16 @@ def save_checkpoint(path, **state) -> None:
         torch.save(state, tmp)
 
 
+def _link_or_copy(source: Path, target: Path) -> None:
+    """target becomes a hard link of source (a copy where links are not possible), atomically."""
+    with atomic_path(target) as tmp:
+        tmp.unlink()
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
+
+
 def write_history(history: list[dict], csv_path, png_path=None) -> None:
     """The per-epoch log as CSV (what `dvc plots` draws) and, optionally, a PNG of the curves."""
     with atomic_open(csv_path, "w", newline="") as f:
@@ -228,8 +240,8 @@ def fit(model: nn.Module, train_batches, val_batches, params: dict, device: torc
             state = dict(model=_unwrap(model).state_dict(), optimizer=optimizer.state_dict(),
                          scheduler=scheduler.state_dict() if scheduler else None,
                          epoch=epoch + 1, params=params, history=history)
-            save_checkpoint(checkpoint_dir / f"epoch_{epoch + 1:03d}.pt", **state)
             save_checkpoint(last, **state)
+            _link_or_copy(last, checkpoint_dir / f"epoch_{epoch + 1:03d}.pt")
     if is_main and history:  # also when a finished run was resumed: nothing left to train
         write_history(history, log_csv, curves_png)
     return history

@@ -7,9 +7,13 @@ DataError naming the archive and the member. Tar archives are also extracted wit
 tarfile's `filter="data"` (no device files, no links leaving the folder, no setuid bits).
 Output folders are built atomically: a killed run leaves no half-extracted folder.
 
+`write_sha256_listing` lists an extracted folder in `sha256sum` format: a file that changes
+exactly when the folder's files do, for rules to depend on instead of the folder.
+
 `iter_tar_members` streams the regular files of a (possibly huge, possibly compressed) tar
 one by one, for format writers that never need the extracted tree.
 """
+import hashlib
 import os
 import posixpath
 import shutil
@@ -23,7 +27,7 @@ from typing import IO, Iterator
 
 from tqdm import tqdm
 
-from imgdag.atomic import atomic_dir
+from imgdag.atomic import atomic_dir, atomic_open
 from imgdag.errors import DataError
 
 DEFAULT_MAX_BYTES = 300 * 2**30  # ImageNet's train tar is ~140 GiB
@@ -195,3 +199,18 @@ def iter_tar_members(path, max_bytes: int = DEFAULT_MAX_BYTES, max_members: int 
                 yield name, tf.extractfile(member)
     except (tarfile.TarError, EOFError) as e:
         raise DataError(path, f"corrupt or truncated tar: {e}") from e
+
+
+def write_sha256_listing(folder, path) -> int:
+    """Write `<sha256>  <name>` lines (names relative to `folder`, sorted; `sha256sum -c` checks
+    them from inside `folder`) for every file under `folder`. Returns the number of files."""
+    folder = Path(folder)
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    with atomic_open(path, "w", encoding="utf-8", newline="\n") as out:
+        for file in tqdm(files, desc=f"sha256 {folder.name}", unit=" files", leave=False):
+            name = file.relative_to(folder).as_posix()
+            if "\n" in name:
+                raise DataError(file, "a newline in the name cannot be listed")
+            with open(file, "rb") as f:
+                out.write(f"{hashlib.file_digest(f, 'sha256').hexdigest()}  {name}\n")
+    return len(files)

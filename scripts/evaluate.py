@@ -1,5 +1,5 @@
-"""Evaluate a trained model on a test array cache: accuracy, per-class accuracy, confusion
-matrix CSV and forward latency per batch, into a metrics JSON."""
+"""Evaluate a trained model on a test array cache or map file: accuracy, per-class accuracy,
+confusion matrix CSV and forward latency per batch, into a metrics JSON."""
 import json
 
 import torch
@@ -9,6 +9,8 @@ from imgdag.atomic import atomic_open
 from imgdag.batches import ArrayBatches
 from imgdag.cli import json_object, parser, run
 from imgdag.engine import evaluate, prepare_model, select_device
+from imgdag.errors import DataError
+from imgdag.mapdata import MapBatches
 from imgdag.metrics import (confusion_matrix, device_name, forward_latency_ms,
                             per_class_accuracy, write_confusion_csv)
 from imgdag.models import load_trained_model
@@ -17,7 +19,11 @@ from imgdag.models import load_trained_model
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--model", required=True, help="trained-model file (from train.py)")
-    p.add_argument("--test-cache", required=True, help="array cache stem of the test set")
+    test = p.add_mutually_exclusive_group(required=True)
+    test.add_argument("--test-cache", help="array cache stem of the test set")
+    test.add_argument("--test-map", help="CNTK map file of the test set (a model trained from map files)")
+    p.add_argument("--image-root", help="folder the map file's relative paths are under (default: the current folder)")
+    p.add_argument("--num-workers", type=int, default=2, help="map-file loader processes")
     p.add_argument("--params", type=json_object, default={},
                    help="the recipe's evaluate section: latency_batch, latency_repeats, device")
     p.add_argument("--metrics-out", required=True, help="metrics JSON to write")
@@ -30,8 +36,14 @@ def main() -> None:
     model, saved = load_trained_model(args.model, device)
     model = prepare_model(model, device)
     spec, classes = saved["input"], saved["classes"]
-    images, labels = read_array_cache(args.test_cache)
-    batches = ArrayBatches(images, labels, 256, device, spec["mean"], spec["std"])
+    if args.test_map:
+        if "resize" not in spec:
+            raise DataError(args.model, "not trained from map files (its input has no resize); use --test-cache")
+        batches = MapBatches(args.test_map, 256, device, spec["mean"], spec["std"], spec["size"][0],
+                             resize=spec["resize"], num_workers=args.num_workers, image_root=args.image_root)
+    else:
+        images, labels = read_array_cache(args.test_cache)
+        batches = ArrayBatches(images, labels, 256, device, spec["mean"], spec["std"])
     result = evaluate(model, _Once(batches), device, desc="test", keep_logits=True)
     confusion = confusion_matrix(result["logits"].argmax(1), result["labels"], len(classes))
     write_confusion_csv(args.confusion_out, confusion, classes)

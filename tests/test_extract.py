@@ -1,6 +1,9 @@
 """Safe extraction: traversal, absolute names, symlink escapes and caps are refused."""
+import hashlib
 import io
+import shutil
 import stat
+import subprocess
 import tarfile
 import zipfile
 from collections import Counter
@@ -8,7 +11,7 @@ from collections import Counter
 import pytest
 
 from imgdag.errors import DataError
-from imgdag.extract import extract_archive, iter_tar_members
+from imgdag.extract import extract_archive, iter_tar_members, write_sha256_listing
 
 
 def make_tar(path, members, mode="w"):
@@ -125,3 +128,15 @@ def test_iter_tar_members_refuses_traversal(tmp_path):
         for name, _ in iter_tar_members(archive):
             names.append(name)
     assert names == ["ok"]
+
+
+def test_sha256_listing_changes_with_the_files_and_sha256sum_checks_it(tmp_path):
+    extract_archive(make_tar(tmp_path / "good.tar", GOOD), tmp_path / "out")
+    assert write_sha256_listing(tmp_path / "out", tmp_path / "sums.txt") == 2
+    lines = (tmp_path / "sums.txt").read_text().splitlines()
+    assert lines == [f"{hashlib.sha256(data).hexdigest()}  {name}" for name, data in GOOD]
+    if shutil.which("sha256sum"):
+        subprocess.run(["sha256sum", "--check", "--quiet", tmp_path / "sums.txt"], cwd=tmp_path / "out", check=True)
+    (tmp_path / "out/top/a.txt").write_bytes(b"alphA")  # same name and size, other bytes
+    write_sha256_listing(tmp_path / "out", tmp_path / "sums.txt")
+    assert (tmp_path / "sums.txt").read_text().splitlines() != lines

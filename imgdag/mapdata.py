@@ -1,0 +1,158 @@
+"""Batches read from a CNTK map file (the large-image path: decode and crop in loader workers).
+
+A map file (`imgdag.formats.cntk_map`) lists `path<TAB>label`; relative paths are taken under
+`image_root`. Workers decode each image with Pillow and cut a `crop` x `crop` uint8 tensor:
+- training: a random-resized crop (area fraction min_scale..1 of the image, aspect ratio
+  3/4..4/3, as torchvision's RandomResizedCrop) and, with `mirror`, a random horizontal flip;
+- evaluation: the shorter side resized to `resize`, then the centre crop.
+Batches are normalised on the device. The order of epoch e and every image's crop are drawn
+from (seed, e, image index) alone: they do not depend on the number of workers, and a
+resumed run repeats an uninterrupted one.
+"""
+import math
+from pathlib import Path
+from typing import Iterator, NamedTuple, Optional
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
+
+from imgdag.errors import DataError
+from imgdag.formats.cntk_map import read_cntk_map
+from imgdag.layouts.images import load_rgb
+
+ASPECT_RANGE = (3 / 4, 4 / 3)
+
+
+def _rng(*keys: int) -> np.random.Generator:
+    return np.random.default_rng([k % 2**64 for k in keys])
+
+
+def random_resized_box(width: int, height: int, rng: np.random.Generator, min_scale: float):
+    """(left, top, right, bottom) of a random crop covering min_scale..1 of the image area with
+    aspect ratio in ASPECT_RANGE (10 tries, then the largest centred box), as torchvision."""
+    log_low, log_high = (math.log(r) for r in ASPECT_RANGE)
+    for _ in range(10):
+        area = width * height * rng.uniform(min_scale, 1.0)
+        aspect = math.exp(rng.uniform(log_low, log_high))
+        w, h = round(math.sqrt(area * aspect)), round(math.sqrt(area / aspect))
+        if 0 < w <= width and 0 < h <= height:
+            left, top = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
+            return left, top, left + w, top + h
+    w, h = width, height
+    if width / height < ASPECT_RANGE[0]:
+        h = round(width / ASPECT_RANGE[0])
+    elif width / height > ASPECT_RANGE[1]:
+        w = round(height * ASPECT_RANGE[1])
+    left, top = (width - w) // 2, (height - h) // 2
+    return left, top, left + w, top + h
+
+
+def resize_center_crop(image: Image.Image, resize: int, crop: int) -> Image.Image:
+    """Shorter side to `resize` (bilinear), then the centre `crop` x `crop`."""
+    scale = resize / min(image.size)
+    width, height = max(crop, round(image.width * scale)), max(crop, round(image.height * scale))
+    image = image.resize((width, height), Image.BILINEAR)
+    left, top = round((width - crop) / 2), round((height - crop) / 2)
+    return image.crop((left, top, left + crop, top + crop))
+
+
+class _Unreadable(NamedTuple):
+    """A worker's DataError, passed on as data (an exception in a worker loses its type)."""
+
+    path: str
+    problem: str
+
+
+class MapImages(Dataset):
+    """Items are keyed (index, epoch): the image's crop is drawn from (seed, epoch, index)."""
+
+    def __init__(self, paths: list[Path], labels: list[int], crop: int, resize: int,
+                 train: bool, min_scale: float, mirror: bool, seed: int):
+        self.paths, self.labels, self.crop, self.resize = paths, labels, crop, resize
+        self.train, self.min_scale, self.mirror, self.seed = train, min_scale, mirror, seed
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, key: tuple[int, int]):
+        index, epoch = key
+        try:
+            image = load_rgb(self.paths[index])
+        except DataError as e:
+            return _Unreadable(e.path, e.problem)
+        if self.train:
+            rng = _rng(self.seed, epoch, index)
+            box = random_resized_box(*image.size, rng, self.min_scale)
+            image = image.resize((self.crop, self.crop), Image.BILINEAR, box=box)
+            if self.mirror and rng.random() < 0.5:
+                image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        else:
+            image = resize_center_crop(image, self.resize, self.crop)
+        return torch.from_numpy(np.array(image)).permute(2, 0, 1), self.labels[index]
+
+
+def _collate(items):
+    unreadable = [item for item in items if isinstance(item, _Unreadable)]
+    return unreadable[0] if unreadable else default_collate(items)
+
+
+class _EpochBatchSampler(Sampler):
+    """Batches of (index, epoch) keys; runs in the main process, so `epoch` can be set."""
+
+    def __init__(self, count: int, batch_size: int, shuffle: bool, seed: int):
+        self.count, self.batch_size, self.shuffle, self.seed, self.epoch = \
+            count, batch_size, shuffle, seed, 0
+
+    def __len__(self) -> int:
+        return -(-self.count // self.batch_size)
+
+    def __iter__(self):
+        order = _rng(self.seed, self.epoch).permutation(self.count) if self.shuffle \
+            else np.arange(self.count)
+        for start in range(0, self.count, self.batch_size):
+            yield [(int(i), self.epoch) for i in order[start:start + self.batch_size]]
+
+
+class MapBatches:
+    """Iterable of (images float (B,3,crop,crop), labels int64 (B,)) batches of a map file,
+    one epoch at a time (the engine's batches interface, like ArrayBatches)."""
+
+    def __init__(self, map_path, batch_size: int, device: torch.device, mean, std, crop: int,
+                 resize: Optional[int] = None, train: bool = False, min_scale: float = 0.08,
+                 mirror: bool = True, seed: int = 0, num_workers: int = 0, image_root=None):
+        rows = read_cntk_map(map_path)
+        if not rows:
+            raise DataError(map_path, "no images listed")
+        root = Path(image_root) if image_root is not None else Path()
+        paths = [root / path for path, _ in rows]
+        missing = [p for p in paths if not p.is_file()]
+        if missing:
+            raise DataError(map_path, f"{len(missing)} listed images are not files, "
+                                      f"e.g. {missing[0]} (is --image-root right?)")
+        self.labels = [label for _, label in rows]
+        self.device = device
+        dataset = MapImages(paths, self.labels, crop, resize or crop, train, min_scale, mirror,
+                            seed)
+        self.sampler = _EpochBatchSampler(len(paths), batch_size, shuffle=train, seed=seed)
+        self.loader = DataLoader(dataset, batch_sampler=self.sampler, num_workers=num_workers,
+                                 collate_fn=_collate, pin_memory=device.type == "cuda",
+                                 persistent_workers=num_workers > 0)
+        self.mean = torch.tensor(mean, device=device).view(1, 3, 1, 1) * 255
+        self.std = torch.tensor(std, device=device).view(1, 3, 1, 1) * 255
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The batches of `epoch`, in the order and with the crops drawn from (seed, epoch)."""
+        self.sampler.epoch = epoch
+        for batch in self.loader:
+            if isinstance(batch, _Unreadable):
+                raise DataError(batch.path, batch.problem)
+            x, y = batch
+            x = (x.to(self.device, non_blocking=True).float() - self.mean) / self.std
+            if self.device.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last)
+            yield x, y.to(self.device, non_blocking=True)

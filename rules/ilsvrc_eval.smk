@@ -1,0 +1,127 @@
+"""ilsvrc_alexnet_eval: ILSVRC2012 val tar + devkit (or Caffe val.txt + synset_words.txt) -> val
+table in the model's class order -> 1/5/10-crop top-1/top-5 error of an AlexNet."""
+import os
+import shlex
+
+ILSVRC = config["datasets"]["ilsvrc_val"]
+ILSVRC_WEIGHTS = config["recipes"]["ilsvrc_alexnet_eval"]["weights"]
+# the val tar is extracted once (its sha256 listing stands for the folder); a folder is read in place
+ILSVRC_IMAGES = ILSVRC["images"] if os.path.isdir(ILSVRC["images"]) else "data/ilsvrc_val/images"
+ILSVRC_IMAGES_INPUT = ILSVRC["images"] if os.path.isdir(ILSVRC["images"]) else "data/ilsvrc_val/sha256sums.txt"
+# the label files and their write_ilsvrc_val_table.py flags (with Caffe's files, a devkit only adds IDs)
+ILSVRC_LABELS = {"devkit": ILSVRC["devkit"]} if ILSVRC["labels"] == "devkit" else {
+    "caffe_val": ILSVRC["caffe_val"], "synset_words": ILSVRC["synset_words"],
+    **({"devkit": ILSVRC["devkit"]} if ILSVRC.get("devkit") else {})}
+ILSVRC_LABEL_FLAGS = " ".join(f"--{k.replace('_', '-')} {shlex.quote(v)}" for k, v in ILSVRC_LABELS.items())
+# a trained imgdag model names its classes (the table follows them); the 1,000-class AlexNets
+# use the sorted-WNID order (= synset_words.txt), the table's default
+ILSVRC_CLASSES = "data/ilsvrc_alexnet_eval/classes.txt"
+ILSVRC_OWN_CLASSES = ILSVRC_WEIGHTS["source"] == "imagenet8_checkpoint"
+ILSVRC_MODEL = ("data/ilsvrc_alexnet_eval/caffe_alexnet.pth" if ILSVRC_WEIGHTS["source"] == "caffe_npy"
+                else ILSVRC_WEIGHTS["path"])
+ILSVRC_OUT = "results/ilsvrc_alexnet_eval"
+
+
+rule demo_ilsvrc_val:
+    input:
+        code("scripts/make_demo.py"),
+    output:
+        "data/demo/ilsvrc_val/ILSVRC2012_img_val.tar",
+        "data/demo/ilsvrc_val/ILSVRC2012_devkit_t12.tar.gz",
+        "data/demo/ilsvrc_val/caffe_ilsvrc12/val.txt",
+        "data/demo/ilsvrc_val/caffe_ilsvrc12/synset_words.txt",
+    conda:
+        "../envs/imgdag.yaml"
+    log:
+        "logs/demo_ilsvrc_val.log",
+    shell:
+        "python scripts/make_demo.py ilsvrc_val data/demo/ilsvrc_val > {log} 2>&1"
+
+
+rule ilsvrc_val_extract:
+    input:
+        archive=ILSVRC["images"],
+        code=code("scripts/extract_archive.py"),
+    output:
+        images=directory("data/ilsvrc_val/images"),
+        listing="data/ilsvrc_val/sha256sums.txt",
+    conda:
+        "../envs/imgdag.yaml"
+    log:
+        "logs/ilsvrc_val_extract.log",
+    shell:
+        "python scripts/extract_archive.py --archive {input.archive} --out {output.images}"
+        " --listing {output.listing} > {log} 2>&1"
+
+
+rule ilsvrc_alexnet_classes:
+    input:
+        model=ILSVRC_WEIGHTS["path"],
+        code=code("scripts/model_classes.py"),
+    output:
+        ILSVRC_CLASSES,
+    conda:
+        "../envs/imgdag.yaml"
+    log:
+        "logs/ilsvrc_alexnet_classes.log",
+    shell:
+        "python scripts/model_classes.py --model {input.model} --out {output} > {log} 2>&1"
+
+
+rule ilsvrc_alexnet_val_table:
+    input:
+        ILSVRC_IMAGES_INPUT,
+        *ILSVRC_LABELS.values(),
+        *([ILSVRC_CLASSES] if ILSVRC_OWN_CLASSES else []),
+        code=code("scripts/write_ilsvrc_val_table.py"),
+    output:
+        "data/ilsvrc_alexnet_eval/val.csv",
+    params:
+        dataset=section("datasets.ilsvrc_val"),  # DVC lists it: a change of label source reruns the table
+        labels=ILSVRC_LABEL_FLAGS,
+        classes=f"--classes {ILSVRC_CLASSES}" if ILSVRC_OWN_CLASSES else "",
+        images=ILSVRC_IMAGES,
+    conda:
+        "../envs/imgdag.yaml"
+    log:
+        "logs/ilsvrc_alexnet_val_table.log",
+    shell:
+        "python scripts/write_ilsvrc_val_table.py {params.labels} {params.classes}"
+        " --images {params.images:q} --out {output} > {log} 2>&1"
+
+
+rule ilsvrc_alexnet_caffe_weights:
+    input:
+        npy=ILSVRC_WEIGHTS["path"],
+        code=code("scripts/convert_caffe_alexnet.py"),
+    output:
+        "data/ilsvrc_alexnet_eval/caffe_alexnet.pth",
+    conda:
+        "../envs/imgdag.yaml"
+    log:
+        "logs/ilsvrc_alexnet_caffe_weights.log",
+    shell:
+        "python scripts/convert_caffe_alexnet.py {input.npy} {output} > {log} 2>&1"
+
+
+rule ilsvrc_alexnet_eval:
+    input:
+        ILSVRC_IMAGES_INPUT,
+        table="data/ilsvrc_alexnet_eval/val.csv",
+        model=ILSVRC_MODEL,
+        code=code("scripts/evaluate_crops.py"),
+    output:
+        metrics=metrics(f"{ILSVRC_OUT}/metrics.json"),
+        predictions=f"{ILSVRC_OUT}/predictions.csv",
+    params:
+        recipe=section("recipes.ilsvrc_alexnet_eval"),
+        images=ILSVRC_IMAGES,
+    conda:
+        "../envs/imgdag.yaml"
+    log:
+        "logs/ilsvrc_alexnet_eval.log",
+    threads: workflow.cores
+    shell:
+        "python scripts/evaluate_crops.py --table {input.table} --images {params.images:q}"
+        " --model {input.model} --params {params.recipe:q} --metrics-out {output.metrics}"
+        " --predictions-out {output.predictions} --threads {threads} > {log} 2>&1"

@@ -1,0 +1,129 @@
+"""imagenet8_alexnet and ilsvrc_alexnet_eval end to end on the demo data, in a copy of the
+repository; and a training run stopped after a checkpoint, then resumed, against one that was not.
+
+The pipeline tests share one workspace and run in order.
+"""
+import csv
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from conftest import ROOT
+
+from e2e import copy_repo, sh
+from imgdag.demo.imagenet import IMAGENET8_WNIDS, make_demo_imagenet8
+from imgdag.extract import extract_archive
+from imgdag.formats.cntk_map import read_cntk_map, write_cntk_map
+from imgdag.layouts.imagenet_folders import read_imagenet_folders
+
+OUT, EVAL = "results/imagenet8_alexnet", "results/ilsvrc_alexnet_eval"
+# outputs git does not hold (the metrics JSONs are committed, so alone they would be up to date)
+TARGETS = [f"{OUT}/confusion.csv", f"{EVAL}/predictions.csv"]
+TABLE = "data/ilsvrc_alexnet_eval/val.csv"
+CHANCE = 1 / 8
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    return copy_repo(tmp_path_factory.mktemp("imagenet8"))
+
+
+def read_json(path):
+    return json.loads(Path(path).read_text())
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_snakemake_runs_both_recipes(ws):
+    committed = {name: (ws / name / "metrics.json").stat().st_mtime_ns for name in (OUT, EVAL)
+                 if (ws / name / "metrics.json").exists()}
+    sh(["snakemake", "--cores", "2", *TARGETS], ws)
+    assert all((ws / name / "metrics.json").stat().st_mtime_ns > t for name, t in committed.items())
+    for path in ["data/demo/imagenet8/imagenet-8.tar", "data/imagenet8/sha256sums.txt",
+                 "data/imagenet8/classes.txt", f"{OUT}/model.pt", f"{OUT}/curves.png",
+                 f"{OUT}/confusion.csv", "data/ilsvrc_val/sha256sums.txt", TABLE,
+                 f"{EVAL}/predictions.csv"]:
+        assert (ws / path).stat().st_size > 0, path
+    for name, count in (("train_map.txt", 320), ("val_map.txt", 80)):  # paths under the extracted images
+        rows = read_cntk_map(ws / "data/imagenet8" / name)
+        assert len(rows) == count and all((ws / "data/imagenet8/images" / p).is_file() for p, _ in rows)
+
+    metrics = read_json(ws / OUT / "metrics.json")
+    assert metrics["test_images"] == 80 and metrics["test_accuracy"] > 2 * CHANCE
+    assert metrics["test_top5"] >= metrics["test_accuracy"]
+    assert list(metrics["per_class_accuracy"]) == IMAGENET8_WNIDS
+    assert metrics["latency"]["ms_per_batch_16"] > 0
+    log = read_csv(ws / OUT / "train_log.csv")
+    epochs = yaml.safe_load((ws / "params.yaml").read_text())["recipes"]["imagenet8_alexnet"]["train"]["epochs"]
+    assert [int(r["epoch"]) for r in log] == list(range(1, epochs + 1))
+    assert float(log[-1]["val_top1"]) == metrics["test_accuracy"] and float(log[-1]["val_top5"]) > 0
+
+    # the demo val tar: 80 images of the 8 classes, whose IDs map to the WNIDs only through meta.mat
+    crops = read_json(ws / EVAL / "metrics.json")
+    assert crops["images"] == 80 and crops["images_not_evaluated"] == 16
+    assert crops["weights"]["source"] == "imagenet8_checkpoint"
+    for mode in ("1-crop", "5-crop", "10-crop"):
+        m = crops[mode]
+        assert m["top1_error"] == pytest.approx(1 - m["top1_accuracy"], abs=1e-6)
+        assert m["top5_accuracy"] >= m["top1_accuracy"]
+    assert crops["1-crop"]["top1_accuracy"] > 2 * CHANCE  # a wrong ID -> WNID mapping gives chance
+    predictions = read_csv(ws / EVAL / "predictions.csv")
+    assert len(predictions) == 80
+    assert all(IMAGENET8_WNIDS[int(r["label"])] == r["wnid"] for r in predictions)
+    assert "Nothing to be done" in sh(["snakemake", "-n", *TARGETS], ws).stdout
+
+
+def test_caffe_label_files_give_the_devkit_table(ws):
+    devkit_table = (ws / TABLE).read_text()
+    params = yaml.safe_load((ws / "params.yaml").read_text())
+    params["datasets"]["ilsvrc_val"]["labels"] = "caffe"  # the devkit then only adds the IDs
+    (ws / "caffe.yaml").write_text(yaml.safe_dump(params))
+    sh(["snakemake", "--cores", "1", TABLE, "--configfile", "caffe.yaml"], ws)
+    assert (ws / TABLE).read_text() == devkit_table
+    params["datasets"]["ilsvrc_val"]["devkit"] = ""  # Caffe's files alone: no IDs
+    (ws / "caffe.yaml").write_text(yaml.safe_dump(params))
+    sh(["snakemake", "--cores", "1", TABLE, "--configfile", "caffe.yaml"], ws)
+    without_ids = read_csv(ws / TABLE)
+    assert all(r.pop("ilsvrc2012_id") == "" for r in without_ids)
+    assert without_ids == [{k: v for k, v in r.items() if k != "ilsvrc2012_id"}
+                           for r in csv.DictReader(devkit_table.splitlines())]
+
+
+def test_a_resumed_run_ends_like_an_uninterrupted_one(tmp_path):
+    make_demo_imagenet8(tmp_path, train_per_class=2, val_per_class=1)
+    extract_archive(tmp_path / "imagenet-8.tar", tmp_path / "images")
+    reading = read_imagenet_folders(tmp_path / "images")
+    write_cntk_map(tmp_path / "train_map.txt", reading.records("train"))
+    write_cntk_map(tmp_path / "val_map.txt", reading.records("validation"))
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())["recipes"]["imagenet8_alexnet"]["train"]
+    params.update(epochs=2, batch_size=8, device="cpu")
+
+    def train(out, checkpoint_every, *extra):
+        every = json.dumps({**params, "checkpoint_every": checkpoint_every})  # resume ignores it
+        return sh([sys.executable, "scripts/train.py", "--train-map", tmp_path / "train_map.txt",
+                   "--val-map", tmp_path / "val_map.txt", "--image-root", tmp_path / "images",
+                   "--params", every, "--model-out", out / "model.pt", "--log-csv", out / "log.csv",
+                   "--checkpoint-dir", out / "checkpoints", "--threads", "1", *extra], ROOT).stdout
+
+    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
+    train(whole, 2, "--num-workers", "0")
+    shutil.rmtree(whole / "checkpoints")  # ~0.7 GB each
+    assert "stopping after 1 epoch" in train(resumed, 1, "--num-workers", "2", "--stop-after", "1")
+    assert (resumed / "checkpoints/epoch_001.pt").exists() and not (resumed / "model.pt").exists()
+    assert "resuming from" in train(resumed, 1, "--num-workers", "2")
+
+    a, b = (torch.load(d / "model.pt", weights_only=True) for d in (whole, resumed))
+    assert a["classes"] == b["classes"] == [str(i) for i in range(8)]
+    for name, tensor in a["model"].items():
+        assert torch.equal(tensor, b["model"][name]), name
+    logs = [[{k: v for k, v in r.items() if k != "seconds"} for r in read_csv(d / "log.csv")]
+            for d in (whole, resumed)]
+    assert logs[0] == logs[1] and len(logs[0]) == 2
