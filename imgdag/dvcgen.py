@@ -3,7 +3,8 @@
 Snakemake is the one source of truth. Each stage's deps are the job's inputs (data and the
 code files the rule lists), its params are the params.yaml sections the rule's `section()`
 params name, its outs are the job's outputs (metrics and plots marked in the rules are
-`cache: false`), and its cmd asks Snakemake for exactly those outputs. The cmd ends with a
+`cache: false`; a plot's x and y columns go in the top-level `plots`, the one place DVC takes
+several y columns), and its cmd asks Snakemake for exactly those outputs. The cmd ends with a
 hash of the rule's shell command, so DVC reruns a stage when its rule's command changes,
 as Snakemake does. `dvc repro` deletes only a stage's own outs, so Snakemake never rebuilds
 upstream work.
@@ -39,11 +40,11 @@ def _stage_name(job) -> str:
     return "-".join([job.rule.name, *map(str, job.wildcards)])
 
 
-def stages_from_snakemake(root=".", targets=("all",)) -> dict:
-    """The `stages` mapping of dvc.yaml for the Snakemake DAG of `targets`."""
+def dvc_yaml_from_snakemake(root=".", targets=("all",)) -> dict:
+    """dvc.yaml's `stages` and `plots` for the Snakemake DAG of `targets`."""
     jobs, names = _snakemake_jobs(Path(root).resolve(), targets)
     metrics, plots = names["DVC_METRICS"], names["DVC_PLOTS"]
-    stages = {}
+    stages, plot_defs = {}, []
     for job in jobs:
         outputs = [str(f) for f in job.output]
         if not outputs:  # target rules such as `all`
@@ -54,20 +55,22 @@ def stages_from_snakemake(root=".", targets=("all",)) -> dict:
         deps = sorted({str(f) for f in job.input})
         if deps:
             stage["deps"] = deps
-        keys = sorted(v.key for v in job.params if getattr(v, "key", ""))
+        # a job's plain-string params come back as str: their keys are on the rule's params
+        keys = sorted({v.key for v in [*job.rule.params, *job.params] if getattr(v, "key", "")})
         if keys:
             stage["params"] = keys
-        outs = [f for f in outputs if f not in metrics and f not in plots]
+        outs = [f if f not in plots else {f: {"cache": False}}
+                for f in outputs if f not in metrics]
         if outs:
             stage["outs"] = outs
-        for kind, marks in (("metrics", metrics), ("plots", plots)):
-            marked = [{f: dict(marks[f])} for f in outputs if f in marks]
-            if marked:
-                stage[kind] = marked
+        marked = [{f: dict(metrics[f])} for f in outputs if f in metrics]
+        if marked:
+            stage["metrics"] = marked
+        plot_defs += [{f: {"x": plots[f]["x"], "y": plots[f]["y"]}} for f in outputs if f in plots]
         stages[_stage_name(job)] = stage
-    return stages
+    return {"stages": stages, "plots": plot_defs} if plot_defs else {"stages": stages}
 
 
-def render_dvc_yaml(stages: dict) -> str:
-    """dvc.yaml text for `stages`."""
-    return HEADER + yaml.safe_dump({"stages": stages}, sort_keys=False, width=100)
+def render_dvc_yaml(doc: dict) -> str:
+    """dvc.yaml text for `doc` (stages, plots)."""
+    return HEADER + yaml.safe_dump(doc, sort_keys=False, width=100)

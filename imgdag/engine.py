@@ -8,7 +8,8 @@ per-epoch log and the checkpoint contract:
   epoch (epochs completed), params, history;
 - a rerun resumes from `last.pt` when its params equal the current ones (`checkpoint_every`
   aside) and starts over otherwise. Epoch e is seeded from (seed, e), so a resumed run ends
-  with the same weights as an uninterrupted one.
+  with the same weights as an uninterrupted one. Resuming a finished run trains nothing and
+  writes its log again (`dvc repro` deletes a stage's outputs, not its checkpoints).
 
 Batches are any object with `len()` and `epoch(e)` yielding (inputs, labels) on the device.
 """
@@ -224,6 +225,8 @@ def fit(model: nn.Module, train_batches, val_batches, params: dict, device: torc
                          epoch=epoch + 1, params=params, history=history)
             save_checkpoint(checkpoint_dir / f"epoch_{epoch + 1:03d}.pt", **state)
             save_checkpoint(last, **state)
+    if is_main and history and start == epochs:  # resumed a finished run whose log may be gone
+        write_history(history, log_csv, curves_png)
     return history
 
 

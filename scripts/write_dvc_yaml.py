@@ -3,7 +3,7 @@ import sys
 from pathlib import Path
 
 from imgdag.cli import parser, run
-from imgdag.dvcgen import render_dvc_yaml, stages_from_snakemake
+from imgdag.dvcgen import dvc_yaml_from_snakemake, render_dvc_yaml
 
 
 def main() -> None:
@@ -12,8 +12,8 @@ def main() -> None:
     p.add_argument("--check", action="store_true",
                    help="exit 1 if dvc.yaml differs from what the rules give; write nothing")
     args = p.parse_args()
-    stages = stages_from_snakemake(args.root)
-    text = render_dvc_yaml(stages)
+    doc = dvc_yaml_from_snakemake(args.root)
+    text = render_dvc_yaml(doc)
     path = Path(args.root) / "dvc.yaml"
     if args.check:
         if not path.exists() or path.read_text() != text:
@@ -22,7 +22,7 @@ def main() -> None:
         print(f"{path} matches the Snakemake rules")
         return
     path.write_text(text)
-    print(f"{path}: {len(stages)} stages written from the Snakemake DAG")
+    print(f"{path}: {len(doc['stages'])} stages written from the Snakemake DAG")
 
 
 if __name__ == "__main__":
