@@ -8,6 +8,8 @@ from imgdag.augment import random_crop_rotate
 from imgdag.batches import ArrayBatches
 from imgdag.cli import json_object, parser, run
 from imgdag.engine import fit, prepare_model, select_device
+from imgdag.errors import DataError
+from imgdag.formats.class_list import read_class_list
 from imgdag.models import build_model, save_trained_model
 
 
@@ -21,6 +23,7 @@ def main() -> None:
     p.add_argument("--log-csv", required=True, help="per-epoch log CSV")
     p.add_argument("--curves-png", help="PNG of the loss and accuracy curves")
     p.add_argument("--checkpoint-dir", required=True, help="where checkpoints go and resume from")
+    p.add_argument("--classes", help="classes.txt naming label i on line i (default: 0, 1, ...)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     p.add_argument("--stop-after", type=int,
                    help="leave after this many epochs in this run; the next run resumes")
@@ -38,7 +41,10 @@ def main() -> None:
     train = batches(train_x, train_y, shuffle=True, seed=params["seed"], augment=augment)
     val = batches(val_x, val_y)
     torch.manual_seed(params["seed"])
-    classes = [str(i) for i in range(params["num_classes"])]
+    n = params["num_classes"]
+    classes = read_class_list(args.classes) if args.classes else [str(i) for i in range(n)]
+    if len(classes) != n:
+        raise DataError(args.classes, f"{len(classes)} classes, but params num_classes is {n}")
     model = build_model(params["model"], len(classes), **params.get("model_args", {}))
     model = prepare_model(model, device, compile=params.get("compile", False))
     print(f"training {params['model']} on {len(train_y)} images ({device}), "
