@@ -15,10 +15,16 @@ validate(config, "schemas/params.schema.yaml")
 
 include: "rules/common.smk"
 include: "rules/mnist.smk"
+include: "rules/tiny_imagenet.smk"
+include: "rules/dog_breed.smk"
 
 
 rule all:
     input:
         "results/mnist_lenet5/metrics.json",
         "results/mnist_lenet5/predictions.csv",
+        "results/tiny_imagenet_resnet18/metrics.json",
+        "results/tiny_imagenet_resnet18/predictions.csv",
+        "results/dog_breed_transfer/metrics.json",
+        "results/dog_breed_transfer/submission.csv",
     default_target: True
