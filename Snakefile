@@ -17,6 +17,8 @@ include: "rules/common.smk"
 include: "rules/mnist.smk"
 include: "rules/imagenet8.smk"
 include: "rules/ilsvrc_eval.smk"
+include: "rules/tiny_imagenet.smk"
+include: "rules/dog_breed.smk"
 
 
 rule all:
@@ -27,4 +29,8 @@ rule all:
         "results/imagenet8_alexnet/confusion.csv",
         "results/ilsvrc_alexnet_eval/metrics.json",
         "results/ilsvrc_alexnet_eval/predictions.csv",
+        "results/tiny_imagenet_resnet18/metrics.json",
+        "results/tiny_imagenet_resnet18/predictions.csv",
+        "results/dog_breed_transfer/metrics.json",
+        "results/dog_breed_transfer/submission.csv",
     default_target: True

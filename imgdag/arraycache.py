@@ -19,30 +19,45 @@ def cache_paths(stem) -> tuple[Path, Path]:
     return stem.with_name(stem.name + ".images.npy"), stem.with_name(stem.name + ".labels.npy")
 
 
-def write_array_cache(rec_path, idx_path, stem) -> int:
-    """Decode every record of a `.rec` into the cache `stem`; all images must share one shape."""
-    reader = RecordReader(rec_path, idx_path)
-    if len(reader) == 0:
-        raise DataError(rec_path, "no records")
+def write_images_cache(stem, count: int, items, source) -> int:
+    """Write `count` (name, image (H,W,C) uint8, label) items into the cache `stem`; all images
+    must share the first one's shape. `source` names the input in progress and errors."""
+    if count == 0:
+        raise DataError(source, "no images")
     images_path, labels_path = cache_paths(stem)
-    first = decode_image(reader[0].image)
-    labels = np.empty(len(reader), dtype=np.int64)
+    labels = np.empty(count, dtype=np.int64)
+    images, shape, written = None, None, 0
     with atomic_path(images_path) as tmp:
-        images = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
-                                           shape=(len(reader), *first.shape))
-        for i in tqdm(range(len(reader)), desc=f"decode {Path(rec_path).name}", mininterval=1):
-            record = reader[i]
-            image = decode_image(record.image)
-            if image.shape != first.shape:
-                raise DataError(rec_path, f"record {record.header.id} is {image.shape}, "
-                                          f"expected {first.shape} like the first record")
-            images[i] = image
-            labels[i] = int(record.header.label)
+        for name, image, label in tqdm(items, total=count, desc=f"decode {Path(source).name}",
+                                       mininterval=1):
+            if images is None:
+                shape = image.shape
+                images = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
+                                                   shape=(count, *shape))
+            if image.shape != shape:
+                raise DataError(name, f"image is {image.shape}, expected {shape} like the first")
+            images[written], labels[written] = image, label
+            written += 1
+        if written != count:
+            raise DataError(source, f"{written} images, expected {count}")
         images.flush()
         del images
     with atomic_path(labels_path) as tmp:
         np.save(tmp, labels)
-    return len(labels)
+    return count
+
+
+def write_array_cache(rec_path, idx_path, stem) -> int:
+    """Decode every record of a `.rec` into the cache `stem`; all images must share one shape."""
+    reader = RecordReader(rec_path, idx_path)
+
+    def items():
+        for i in range(len(reader)):
+            record = reader[i]
+            yield (f"{rec_path}: record {record.header.id}", decode_image(record.image),
+                   int(record.header.label))
+
+    return write_images_cache(stem, len(reader), items(), rec_path)
 
 
 def read_array_cache(stem) -> tuple[np.ndarray, np.ndarray]:

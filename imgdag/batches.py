@@ -74,3 +74,29 @@ class ArrayBatches:
             if self.device.type == "cuda":
                 x = x.contiguous(memory_format=torch.channels_last)
             yield x, self.labels[idx].to(self.device, non_blocking=True)
+
+
+class TensorBatches:
+    """Iterable of (features float (B,D), labels int64 (B,)) batches from in-memory tensors (the
+    cached features a transfer head trains on), shuffled reproducibly from (seed, epoch)."""
+
+    def __init__(self, features, labels, batch_size: int, device: torch.device,
+                 shuffle: bool = False, seed: int = 0):
+        self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
+        self.features = torch.as_tensor(features, dtype=torch.float32).to(device)
+        self.labels = torch.as_tensor(labels, dtype=torch.long).to(device)
+        if len(self.features) != len(self.labels):
+            raise ValueError(f"{len(self.features)} feature rows but {len(self.labels)} labels")
+
+    def __len__(self) -> int:
+        return -(-len(self.labels) // self.batch_size)
+
+    def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The batches of `epoch`, in an order that depends only on (seed, epoch)."""
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        n = len(self.labels)
+        order = torch.randperm(n, generator=generator) if self.shuffle else torch.arange(n)
+        order = order.to(self.features.device)
+        for start in range(0, n, self.batch_size):
+            idx = order[start:start + self.batch_size]
+            yield self.features[idx], self.labels[idx]

@@ -8,7 +8,8 @@ per-epoch log and the checkpoint contract:
   epoch (epochs completed), params, history;
 - a rerun resumes from `last.pt` when its params equal the current ones (`checkpoint_every`
   aside) and starts over otherwise. Epoch e is seeded from (seed, e), so a resumed run ends
-  with the same weights as an uninterrupted one.
+  with the same weights as an uninterrupted one. Resuming a finished run trains nothing and
+  writes its log again (`dvc repro` deletes a stage's outputs, not its checkpoints).
 
 Batches are any object with `len()` and `epoch(e)` yielding (inputs, labels) on the device.
 Under torchrun the model is DDP-wrapped, each rank trains on its shard of every batch and the

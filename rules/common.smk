@@ -19,11 +19,11 @@ class ParamSection(str):
 
 
 def section(key):
-    """The params.yaml section at dotted `key`, for a rule's params (Snakemake reruns the rule
-    when it changes; dvc.yaml lists the key)."""
+    """The params.yaml section at dotted `key` (a number picks a list item, as in DVC), for a
+    rule's params (Snakemake reruns the rule when it changes; dvc.yaml lists the key)."""
     value = config
     for part in key.split("."):
-        value = value[part]
+        value = value[int(part)] if isinstance(value, list) else value[part]
     text = ParamSection(json.dumps(value, sort_keys=True))
     text.key = key
     return text

@@ -1,4 +1,5 @@
-"""Predict every image in a folder with a trained model; write a CSV of file, label, probability."""
+"""Predict every image in a folder, or every row of an array cache, with a trained model; write a
+CSV of file, label, probability."""
 import csv
 from pathlib import Path
 
@@ -7,6 +8,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from imgdag.arraycache import read_array_cache
 from imgdag.atomic import atomic_open
 from imgdag.cli import parser, run
 from imgdag.engine import autocast, select_device
@@ -29,34 +31,64 @@ def load_image(path: Path, size, channels: int) -> np.ndarray:
     return array.reshape(*array.shape[:2], channels)
 
 
+def folder_batches(folder, spec, batch_size: int):
+    """(names, uint8 (B,H,W,C)) batches of the image files under `folder`, decoded and resized."""
+    files = sorted(f for f in Path(folder).rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DataError(folder, f"no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    for start in range(0, len(files), batch_size):
+        chunk = files[start:start + batch_size]
+        yield ([str(f.relative_to(folder)) for f in chunk],
+               np.stack([load_image(f, spec["size"], spec["channels"]) for f in chunk]))
+
+
+def cache_batches(stem, names_csv, spec, batch_size: int):
+    """(names, uint8 (B,H,W,C)) batches of an array cache; names from the `file` column of an
+    index table with one row per cache row, in order."""
+    images, _ = read_array_cache(stem)
+    with open(names_csv, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or "file" not in rows[0] or len(rows) != len(images):
+        raise DataError(names_csv, f"expected a CSV with a file column and {len(images)} rows "
+                                   f"(one per row of the cache {stem})")
+    if list(images.shape[1:]) != [*spec["size"], spec["channels"]]:
+        raise DataError(stem, f"cache images are {images.shape[1:]}, the model takes "
+                              f"{spec['size']} x {spec['channels']}")
+    for start in range(0, len(images), batch_size):
+        yield ([r["file"] for r in rows[start:start + batch_size]],
+               np.asarray(images[start:start + batch_size]))
+
+
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--model", required=True, help="trained-model file (from train.py)")
-    p.add_argument("--images", required=True, help="folder of images (searched recursively)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--images", help="folder of images (searched recursively)")
+    source.add_argument("--cache", help="array cache stem (needs --names)")
+    p.add_argument("--names", help="index table CSV whose file column names the cache rows")
     p.add_argument("--out", required=True, help="predictions CSV to write")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default="auto")
     args = p.parse_args()
+    if args.cache and not args.names:
+        p.error("--cache needs --names")
     device = select_device(args.device)
     model, saved = load_trained_model(args.model, device)
     spec, classes = saved["input"], saved["classes"]
-    files = sorted(f for f in Path(args.images).rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise DataError(args.images, f"no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    batches = (cache_batches(args.cache, args.names, spec, args.batch_size) if args.cache
+               else folder_batches(args.images, spec, args.batch_size))
     mean = torch.tensor(spec["mean"], device=device).view(1, -1, 1, 1) * 255
     std = torch.tensor(spec["std"], device=device).view(1, -1, 1, 1) * 255
     rows = []
     with torch.no_grad():
-        for start in tqdm(range(0, len(files), args.batch_size), desc="predict", mininterval=1):
-            chunk = files[start:start + args.batch_size]
-            x = torch.from_numpy(np.stack([load_image(f, spec["size"], spec["channels"])
-                                           for f in chunk])).to(device)
+        for names, images in tqdm(batches, desc="predict", mininterval=1):
+            x = torch.from_numpy(images).to(device)
             x = (x.permute(0, 3, 1, 2).float() - mean) / std
             with autocast(device):
                 probs = model(x).float().softmax(1)
             best, index = probs.max(1)
-            rows += [(str(f.relative_to(args.images)), classes[i], round(float(pr), 6))
-                     for f, i, pr in zip(chunk, index.tolist(), best.tolist())]
+            rows += [(name, classes[i], round(float(pr), 6))
+                     for name, i, pr in zip(names, index.tolist(), best.tolist())]
     with atomic_open(args.out, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["file", "label", "probability"])

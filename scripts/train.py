@@ -67,6 +67,7 @@ def main() -> None:
     p.add_argument("--log-csv", required=True, help="per-epoch log CSV")
     p.add_argument("--curves-png", help="PNG of the loss and accuracy curves")
     p.add_argument("--checkpoint-dir", required=True, help="where checkpoints go and resume from")
+    p.add_argument("--classes", help="classes.txt naming label i on line i (default: 0, 1, ...)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     p.add_argument("--stop-after", type=int,
                    help="leave after this many epochs in this run; the next run resumes")
@@ -85,11 +86,10 @@ def main() -> None:
     else:
         train, val, input_spec = map_batches(args, params, device)
     torch.manual_seed(params["seed"])
-    classes = [str(i) for i in range(params["num_classes"])]
-    if args.classes:
-        classes = read_class_list(args.classes)
-        if len(classes) != params["num_classes"]:
-            raise DataError(args.classes, f"{len(classes)} classes but num_classes is {params['num_classes']}")
+    n = params["num_classes"]
+    classes = read_class_list(args.classes) if args.classes else [str(i) for i in range(n)]
+    if len(classes) != n:
+        raise DataError(args.classes, f"{len(classes)} classes, but params num_classes is {n}")
     model = build_model(params["model"], len(classes), **params.get("model_args", {}))
     net = prepare_model(model, device, compile=params.get("compile", False))  # wraps model
     print(f"training {params['model']} on {len(train.labels)} images ({device}), "

@@ -6,6 +6,9 @@
     OUT/test/unknown/<id>.jpg          all test images
     OUT/classes.txt                    label order (sample_submission column order)
 
+`list_class_folders` lists a written tree as `.lst` entries per folder (paths relative to
+OUT, labels from classes.txt, -1 for test), which stand for the folders downstream.
+
 n_valid = max(1, floor(min_class_count * valid_ratio)), where min_class_count is the image
 count of the rarest breed that has images. Which images are held out is deterministic:
 each breed's images in path order, shuffled by `random.Random(seed)`. Only breeds with
@@ -24,9 +27,14 @@ from pathlib import Path, PurePosixPath
 from tqdm import tqdm
 
 from imgdag.atomic import atomic_dir
-from imgdag.formats.class_list import write_class_list
-from imgdag.layouts.records import ImageRecord, LayoutReading
+from imgdag.errors import DataError
+from imgdag.formats.class_list import read_class_list, write_class_list
+from imgdag.formats.lst import LstEntry
+from imgdag.layouts.records import UNLABELLED, ImageRecord, LayoutReading
 from imgdag.layouts.tree import FileTree
+
+
+FOLDERS = ("train", "valid", "train_valid", "test")
 
 
 @dataclass
@@ -100,3 +108,24 @@ def write_class_folders(reading: LayoutReading, out_dir, valid_ratio: float = 0.
             counts.images[folder] = len(records)
         write_class_list(tmp / "classes.txt", reading.classes)
     return counts
+
+
+def list_class_folders(out_dir) -> dict[str, list[LstEntry]]:
+    """Each folder's images as `.lst` entries: `<folder>/<class>/<file>` relative to `out_dir`,
+    in path order, labelled by the class's line in classes.txt (test images: -1)."""
+    out = Path(out_dir)
+    label = {name: i for i, name in enumerate(read_class_list(out / "classes.txt"))}
+    lists = {}
+    for folder in FOLDERS:
+        entries = []
+        for path in sorted((out / folder).glob("*/*")):
+            if folder == "test":
+                image_label = UNLABELLED
+            elif path.parent.name in label:
+                image_label = label[path.parent.name]
+            else:
+                raise DataError(path.parent, "class folder not named in classes.txt")
+            entries.append(LstEntry(len(entries), (float(image_label),),
+                                    path.relative_to(out).as_posix()))
+        lists[folder] = entries
+    return lists

@@ -1,0 +1,108 @@
+"""dog_breed_transfer: Kaggle dog-breed files -> train/valid/train_valid/test class folders ->
+frozen features once per backbone -> head on the concatenated features -> Kaggle submission."""
+import os
+
+DOG_RAW = config["datasets"]["dog_breed"]["raw"]
+DOG_RAW_FILES = ["train.zip", "test.zip", "labels.csv", "sample_submission.csv"]
+DOG_LISTS = {name: f"data/dog_breed/lists/{name}.lst"
+             for name in ["train", "valid", "train_valid", "test"]}
+DOG_OUT = "results/dog_breed_transfer"
+# feature set name -> (index in recipes.dog_breed_transfer.backbones, the entry)
+DOG_BACKBONES = {f"{b['name']}-{b['size']}px": (i, b)
+                 for i, b in enumerate(config["recipes"]["dog_breed_transfer"]["backbones"])}
+if len(DOG_BACKBONES) != len(config["recipes"]["dog_breed_transfer"]["backbones"]):
+    raise ValueError("recipes.dog_breed_transfer.backbones: a name and size appear twice")
+
+rule demo_dog_breed:
+    input:
+        code("scripts/make_demo.py"),
+    output:
+        [f"data/demo/dog_breed/{name}" for name in DOG_RAW_FILES],
+    conda:
+        "../envs/imgdag.yaml"
+    log:
+        "logs/demo_dog_breed.log",
+    shell:
+        "python scripts/make_demo.py dog_breed data/demo/dog_breed > {log} 2>&1"
+
+
+rule dog_reorg:
+    input:
+        raw=[f"{DOG_RAW}/{name}" for name in DOG_RAW_FILES],
+        code=code("scripts/reorg_dog_breed.py"),
+    output:
+        folders=directory("data/dog_breed/folders"),
+        lists=list(DOG_LISTS.values()),  # stand for the folders downstream
+        classes="data/dog_breed/lists/classes.txt",
+    params:
+        raw=lambda w, input: os.path.dirname(input.raw[0]),
+        valid_ratio=section("recipes.dog_breed_transfer.valid_ratio"),
+    conda:
+        "../envs/imgdag.yaml"
+    log:
+        "logs/dog_reorg.log",
+    shell:
+        "python scripts/reorg_dog_breed.py --raw {params.raw} --out {output.folders}"
+        " --valid-ratio {params.valid_ratio} --lists-dir data/dog_breed/lists > {log} 2>&1"
+
+
+rule dog_features:
+    input:
+        lists=[DOG_LISTS["train_valid"], DOG_LISTS["test"]],
+        # the weight file is a dependency when it exists; without it the backbone is random
+        weights=lambda w: [f for f in [DOG_BACKBONES[w.backbone][1]["weights"]]
+                           if os.path.isfile(f)],
+        code=code("scripts/extract_features.py"),
+    output:
+        "data/dog_breed/features/{backbone}.pt",
+    wildcard_constraints:
+        backbone="[^/]+",
+    params:
+        backbone=lambda w: section(
+            f"recipes.dog_breed_transfer.backbones.{DOG_BACKBONES[w.backbone][0]}"),
+        features=section("recipes.dog_breed_transfer.features"),
+        cache="data/dog_breed/features/cache",
+    conda:
+        "../envs/imgdag.yaml"
+    log:
+        "logs/dog_features_{backbone}.log",
+    threads: workflow.cores
+    # the cache (by backbone, weight file hash, size and image list) is not an output: it
+    # outlives reruns, so features are computed once however often this job reruns
+    shell:
+        "python scripts/extract_features.py --backbone {params.backbone:q}"
+        " --params {params.features:q} --root data/dog_breed/folders --lists {input.lists}"
+        " --cache-dir {params.cache} --out {output} --threads {threads} > {log} 2>&1"
+
+
+rule dog_head:
+    input:
+        features=expand("data/dog_breed/features/{backbone}.pt", backbone=DOG_BACKBONES),
+        **DOG_LISTS,
+        classes="data/dog_breed/lists/classes.txt",
+        sample_submission=f"{DOG_RAW}/sample_submission.csv",
+        code=code("scripts/train_transfer_head.py"),
+    output:
+        metrics=metrics(f"{DOG_OUT}/metrics.json"),
+        log_csv=plot(f"{DOG_OUT}/train_log.csv", x="epoch",
+                     y=["train_loss", "val_loss", "train_top1", "val_top1"]),
+        curves=f"{DOG_OUT}/curves.png",
+        retrain_log=f"{DOG_OUT}/train_valid_log.csv",
+        submission=f"{DOG_OUT}/submission.csv",
+    params:
+        head=section("recipes.dog_breed_transfer.head"),
+        checkpoints=f"{DOG_OUT}/checkpoints",
+    conda:
+        "../envs/imgdag.yaml"
+    log:
+        "logs/dog_head.log",
+    threads: 1  # a small MLP on cached features: more CPU threads only add synchronisation
+    shell:
+        "python scripts/train_transfer_head.py --features {input.features}"
+        " --train {input.train} --valid {input.valid} --train-valid {input.train_valid}"
+        " --test {input.test} --classes {input.classes}"
+        " --sample-submission {input.sample_submission} --params {params.head:q}"
+        " --metrics-out {output.metrics} --log-csv {output.log_csv}"
+        " --curves-png {output.curves} --retrain-log-csv {output.retrain_log}"
+        " --submission-out {output.submission} --checkpoint-dir {params.checkpoints}"
+        " --threads {threads} > {log} 2>&1"

@@ -1,0 +1,127 @@
+"""tiny_imagenet_resnet18: tiny-imagenet-200.zip -> index tables -> uint8 caches -> ResNet-18 ->
+val top-1/top-5 metrics and test predictions."""
+
+TINY_RAW = config["datasets"]["tiny_imagenet"]["raw"]
+TINY_OUT = "results/tiny_imagenet_resnet18"
+
+
+rule demo_tiny_imagenet:
+    input:
+        code("scripts/make_demo.py"),
+    output:
+        "data/demo/tiny_imagenet/tiny-imagenet-200.zip",
+    conda:
+        "../envs/imgdag.yaml"
+    log:
+        "logs/demo_tiny_imagenet.log",
+    shell:
+        "python scripts/make_demo.py tiny_imagenet data/demo/tiny_imagenet > {log} 2>&1"
+
+
+rule tiny_index:
+    input:
+        raw=TINY_RAW,
+        code=code("scripts/write_tiny_index.py"),
+    output:
+        "data/tiny_imagenet/index/train.csv",
+        "data/tiny_imagenet/index/val.csv",
+        "data/tiny_imagenet/index/test.csv",
+        "data/tiny_imagenet/index/classes.txt",
+    conda:
+        "../envs/imgdag.yaml"
+    log:
+        "logs/tiny_index.log",
+    shell:
+        "python scripts/write_tiny_index.py --raw {input.raw} --out data/tiny_imagenet/index"
+        " > {log} 2>&1"
+
+
+rule tiny_array:
+    input:
+        raw=TINY_RAW,
+        index="data/tiny_imagenet/index/{split}.csv",
+        code=code("scripts/tiny_to_array.py"),
+    output:
+        "data/tiny_imagenet/cache/{split}.images.npy",
+        "data/tiny_imagenet/cache/{split}.labels.npy",
+    wildcard_constraints:
+        split="train|val|test",
+    conda:
+        "../envs/imgdag.yaml"
+    log:
+        "logs/tiny_array_{split}.log",
+    shell:
+        "python scripts/tiny_to_array.py --raw {input.raw} --index {input.index}"
+        " --out data/tiny_imagenet/cache/{wildcards.split} > {log} 2>&1"
+
+
+rule tiny_train:
+    input:
+        "data/tiny_imagenet/cache/train.images.npy",
+        "data/tiny_imagenet/cache/train.labels.npy",
+        "data/tiny_imagenet/cache/val.images.npy",
+        "data/tiny_imagenet/cache/val.labels.npy",
+        classes="data/tiny_imagenet/index/classes.txt",
+        code=code("scripts/train.py"),
+    output:
+        model=f"{TINY_OUT}/model.pt",
+        log_csv=plot(f"{TINY_OUT}/train_log.csv", x="epoch",
+                     y=["train_loss", "val_loss", "train_top1", "val_top1", "val_top5"]),
+        curves=f"{TINY_OUT}/curves.png",
+    params:
+        train=section("recipes.tiny_imagenet_resnet18.train"),
+        checkpoints=f"{TINY_OUT}/checkpoints",
+    conda:
+        "../envs/imgdag.yaml"
+    log:
+        "logs/tiny_train.log",
+    threads: workflow.cores
+    # checkpoints are not outputs: Snakemake deletes a failed job's outputs, and a killed
+    # run must find them to resume
+    shell:
+        "python scripts/train.py --train-cache data/tiny_imagenet/cache/train"
+        " --val-cache data/tiny_imagenet/cache/val --classes {input.classes}"
+        " --params {params.train:q} --model-out {output.model} --log-csv {output.log_csv}"
+        " --curves-png {output.curves} --checkpoint-dir {params.checkpoints}"
+        " --threads {threads} > {log} 2>&1"
+
+
+rule tiny_evaluate:
+    input:
+        "data/tiny_imagenet/cache/val.images.npy",
+        "data/tiny_imagenet/cache/val.labels.npy",
+        model=f"{TINY_OUT}/model.pt",
+        code=code("scripts/evaluate.py"),
+    output:
+        metrics=metrics(f"{TINY_OUT}/metrics.json"),
+        confusion=f"{TINY_OUT}/confusion.csv",
+    params:
+        evaluate=section("recipes.tiny_imagenet_resnet18.evaluate"),
+    conda:
+        "../envs/imgdag.yaml"
+    log:
+        "logs/tiny_evaluate.log",
+    threads: workflow.cores
+    shell:
+        "python scripts/evaluate.py --model {input.model}"
+        " --test-cache data/tiny_imagenet/cache/val --params {params.evaluate:q}"
+        " --metrics-out {output.metrics} --confusion-out {output.confusion}"
+        " --threads {threads} > {log} 2>&1"
+
+
+rule tiny_predict:
+    input:
+        "data/tiny_imagenet/cache/test.images.npy",
+        "data/tiny_imagenet/cache/test.labels.npy",
+        names="data/tiny_imagenet/index/test.csv",
+        model=f"{TINY_OUT}/model.pt",
+        code=code("scripts/predict.py"),
+    output:
+        f"{TINY_OUT}/predictions.csv",
+    conda:
+        "../envs/imgdag.yaml"
+    log:
+        "logs/tiny_predict.log",
+    shell:
+        "python scripts/predict.py --model {input.model} --cache data/tiny_imagenet/cache/test"
+        " --names {input.names} --out {output} > {log} 2>&1"

@@ -1,0 +1,106 @@
+"""Tiny ImageNet steps: the array cache writer, index table -> uint8 cache, predictions from a cache."""
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import ROOT
+
+from imgdag.arraycache import read_array_cache, write_images_cache
+from imgdag.demo.tiny_imagenet import make_demo_tiny_imagenet
+from imgdag.errors import DataError
+from imgdag.formats.class_list import read_class_list
+from imgdag.formats.index_table import read_tiny_index
+from imgdag.models import build_model, save_trained_model
+
+
+def script(name, *args, ok=True):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / name), *map(str, args)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert (done.returncode == 0) == ok, done.stderr
+    return done
+
+
+def test_help():
+    assert "usage:" in script("tiny_to_array.py", "--help").stdout
+
+
+def test_write_images_cache_round_trip_and_errors(tmp_path):
+    images = np.random.default_rng(0).integers(0, 256, (5, 4, 3, 3), dtype=np.uint8)
+    items = ((f"img{i}", image, i * 2) for i, image in enumerate(images))
+    assert write_images_cache(tmp_path / "c", 5, items, "src") == 5
+    read_images, labels = read_array_cache(tmp_path / "c")
+    assert np.array_equal(read_images, images) and labels.tolist() == [0, 2, 4, 6, 8]
+    odd = [("a.jpg", images[0], 0), ("b.jpg", np.zeros((4, 4, 3), np.uint8), 1)]
+    with pytest.raises(DataError, match=r"b\.jpg: image is \(4, 4, 3\), expected \(4, 3, 3\)"):
+        write_images_cache(tmp_path / "d", 2, iter(odd), "src")
+    with pytest.raises(DataError, match="src: 1 images, expected 2"):
+        write_images_cache(tmp_path / "e", 2, iter(odd[:1]), "src")
+    assert not (tmp_path / "d.images.npy").exists() and not (tmp_path / "e.labels.npy").exists()
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """The demo zip, its index tables and the val and test caches."""
+    root = tmp_path_factory.mktemp("tiny")
+    raw = make_demo_tiny_imagenet(root)
+    script("write_tiny_index.py", "--raw", raw, "--out", root / "index")
+    for split in ("val", "test"):
+        done = script("tiny_to_array.py", "--raw", raw, "--index", root / f"index/{split}.csv",
+                      "--out", root / f"cache/{split}")
+        assert f"{split}.csv: " in done.stdout and " images from " in done.stdout
+    return root
+
+
+def test_index_table_to_cache_rgb_in_table_order(tiny):
+    records = read_tiny_index(tiny / "index/val.csv")
+    images, labels = read_array_cache(tiny / "cache/val")
+    assert images.shape == (50, 64, 64, 3) and images.dtype == np.uint8
+    assert labels.tolist() == [r.label for r in records]
+    _, test_labels = read_array_cache(tiny / "cache/test")
+    assert set(test_labels.tolist()) == {-1}
+    # the demo draws about 5% of images grayscale: they come out as 3 equal channels
+    gray = [(img[..., 0] == img[..., 1]).all() and (img[..., 1] == img[..., 2]).all()
+            for img in images]
+    assert 0 < sum(gray) < len(gray)
+
+
+def test_tiny_to_array_names_a_bad_image(tiny, tmp_path):
+    table = (tiny / "index/val.csv").read_text().splitlines()
+    table[1] = table[1].replace("val_0.JPEG", "val_404.JPEG")
+    (tmp_path / "val.csv").write_text("\n".join(table) + "\n")
+    done = script("tiny_to_array.py", "--raw", tiny / "tiny-imagenet-200.zip", "--index",
+                  tmp_path / "val.csv", "--out", tmp_path / "cache", ok=False)
+    assert "val_404.JPEG" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_predict_from_a_cache_names_rows_by_the_index_table(tiny, tmp_path):
+    classes = read_class_list(tiny / "index/classes.txt")
+    model = build_model("resnet18_64px", len(classes))
+    save_trained_model(tmp_path / "model.pt", model, "resnet18_64px", classes,
+                       {"size": [64, 64], "channels": 3, "mean": [0.5] * 3, "std": [0.25] * 3},
+                       {"model_args": {}})
+    script("predict.py", "--model", tmp_path / "model.pt", "--cache", tiny / "cache/test",
+           "--names", tiny / "index/test.csv", "--out", tmp_path / "pred.csv")
+    with open(tmp_path / "pred.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["file"] for r in rows] == [r.path for r in read_tiny_index(tiny / "index/test.csv")]
+    assert {r["label"] for r in rows} <= set(classes)
+    done = script("predict.py", "--model", tmp_path / "model.pt", "--cache", tiny / "cache/test",
+                  "--names", tiny / "index/val.csv", "--out", tmp_path / "bad.csv", ok=False)
+    assert "val.csv: expected a CSV with a file column and 20 rows" in done.stderr
+
+
+def test_train_refuses_classes_that_disagree_with_num_classes(tiny, tmp_path):
+    params = {"model": "resnet18_64px", "num_classes": 200, "epochs": 1, "batch_size": 8,
+              "optimizer": "adam", "lr": 0.001, "seed": 0, "checkpoint_every": 1,
+              "normalize": {"mean": [0.5] * 3, "std": [0.25] * 3}}
+    done = script("train.py", "--train-cache", tiny / "cache/val", "--val-cache",
+                  tiny / "cache/val", "--classes", tiny / "index/classes.txt", "--params",
+                  json.dumps(params), "--model-out", tmp_path / "m.pt", "--log-csv",
+                  tmp_path / "log.csv", "--checkpoint-dir", tmp_path / "ck", ok=False)
+    assert "classes.txt: 10 classes, but params num_classes is 200" in done.stderr
