@@ -67,7 +67,6 @@ def main() -> None:
     p.add_argument("--log-csv", required=True, help="per-epoch log CSV")
     p.add_argument("--curves-png", help="PNG of the loss and accuracy curves")
     p.add_argument("--checkpoint-dir", required=True, help="where checkpoints go and resume from")
-    p.add_argument("--classes", help="classes.txt naming label i on line i (default: 0, 1, ...)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     p.add_argument("--stop-after", type=int,
                    help="leave after this many epochs in this run; the next run resumes")
