@@ -4,11 +4,13 @@ or on CNTK map files (images decoded and cropped by loader workers).
 Runs as one process, or as many under `torchrun --nproc_per_node=GPUS scripts/train.py ...`
 (DDP on array caches; see imgdag/distributed.py).
 """
+import hashlib
 from functools import partial
+from pathlib import Path
 
 import torch
 
-from imgdag.arraycache import read_array_cache
+from imgdag.arraycache import cache_paths, read_array_cache
 from imgdag.augment import random_crop_rotate
 from imgdag.batches import ArrayBatches
 from imgdag.cli import json_object, parser, run
@@ -47,6 +49,20 @@ def map_batches(args, params, device):
             raise DataError(path, f"label {max(labels)} but num_classes is {params['num_classes']}")
     spec = {"size": [crop["size"]] * 2, "channels": 3, "resize": crop["resize"], **norm}
     return train, val, spec
+
+
+def data_fingerprint(args) -> str:
+    """sha256 over the training and validation inputs: a checkpoint resumes only on the same data."""
+    if args.train_cache:
+        files = [f for stem in (args.train_cache, args.val_cache) for f in cache_paths(stem)]
+    else:
+        files = [Path(args.train_map), Path(args.val_map)]
+    digest = hashlib.sha256()
+    for path in files:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 24):
+                digest.update(chunk)
+    return digest.hexdigest()
 
 
 def main() -> None:
@@ -93,7 +109,8 @@ def main() -> None:
     net = prepare_model(model, device, compile=params.get("compile", False))  # wraps model
     print(f"training {params['model']} on {len(train.labels)} images ({device}), "
           f"validating on {len(val.labels)}")
-    history = fit(net, train, val, params, device, args.checkpoint_dir, args.log_csv,
+    run_params = {**params, "data_sha256": data_fingerprint(args)}  # part of the resume check
+    history = fit(net, train, val, run_params, device, args.checkpoint_dir, args.log_csv,
                   args.curves_png, stop_after=args.stop_after, is_main=is_main())
     if is_main() and history and history[-1]["epoch"] == params["epochs"]:
         save_trained_model(args.model_out, model, params["model"], classes, input_spec, params)

@@ -61,3 +61,12 @@ def test_checkpoint_of_other_params_is_not_resumed(caches, tmp_path):
         PARAMS["lr"] = lr
     assert "ignoring" in done.stdout and "resuming" not in done.stdout
     assert len(history(out)) == 4
+
+
+def test_checkpoint_of_other_data_is_not_resumed(caches, tmp_path):
+    out = tmp_path / "run"
+    train(caches, out)
+    labels = np.load(caches / "train.labels.npy")
+    np.save(caches / "train.labels.npy", (labels + 1) % 10)  # the data changed, params did not
+    done = train(caches, out)
+    assert "ignoring" in done.stdout and "resuming" not in done.stdout
