@@ -104,7 +104,7 @@ def main() -> None:
     n = params["num_classes"]
     classes = read_class_list(args.classes) if args.classes else [str(i) for i in range(n)]
     if len(classes) != n:
-        raise DataError(args.classes, f"{len(classes)} classes, but params num_classes is {n}")
+        raise DataError(args.classes, f"{len(classes)} classes but num_classes is {n}")
     model = build_model(params["model"], len(classes), **params.get("model_args", {}))
     net = prepare_model(model, device, compile=params.get("compile", False))  # wraps model
     print(f"training {params['model']} on {len(train.labels)} images ({device}), "

@@ -103,4 +103,4 @@ def test_train_refuses_classes_that_disagree_with_num_classes(tiny, tmp_path):
                   tiny / "cache/val", "--classes", tiny / "index/classes.txt", "--params",
                   json.dumps(params), "--model-out", tmp_path / "m.pt", "--log-csv",
                   tmp_path / "log.csv", "--checkpoint-dir", tmp_path / "ck", ok=False)
-    assert "classes.txt: 10 classes, but params num_classes is 200" in done.stderr
+    assert "classes.txt: 10 classes but num_classes is 200" in done.stderr
