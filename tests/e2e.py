@@ -39,3 +39,11 @@ def sh(args, cwd, check: bool = True, timeout: int = 900) -> subprocess.Complete
         assert done.returncode == 0, (f"{' '.join(map(str, args))} exited {done.returncode}\n"
                                       f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
     return done
+
+
+def script(name, *args, ok: bool = True) -> subprocess.CompletedProcess:
+    """Run scripts/<name> with this interpreter; assert it succeeded (or failed, with ok=False)."""
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / name), *map(str, args)],
+                          capture_output=True, text=True, env=env(), timeout=300)
+    assert (done.returncode == 0) == ok, done.stderr
+    return done

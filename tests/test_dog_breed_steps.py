@@ -2,14 +2,12 @@
 import csv
 import importlib.util
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 from conftest import ROOT
+from e2e import script
 
 from imgdag.batches import TensorBatches
 from imgdag.demo.dog_breed import DOG_BREEDS, make_demo_dog_breed
@@ -20,14 +18,6 @@ from imgdag.formats.lst import read_lst
 HEAD = {"standardize": True, "hidden": 32, "dropout": 0.5, "epochs": 30, "batch_size": 8,
         "optimizer": "adam", "lr": 0.003, "weight_decay": 0.0001, "seed": 0,
         "checkpoint_every": 30, "device": "cpu"}
-
-
-def script(name, *args, ok=True):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / name), *map(str, args)],
-                          capture_output=True, text=True, env=env, timeout=300)
-    assert (done.returncode == 0) == ok, done.stderr
-    return done
 
 
 def head_module():

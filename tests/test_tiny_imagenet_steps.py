@@ -1,13 +1,11 @@
 """Tiny ImageNet steps: the array cache writer, index table -> uint8 cache, predictions from a cache."""
 import csv
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from conftest import ROOT
+from e2e import script
 
 from imgdag.arraycache import read_array_cache, write_images_cache
 from imgdag.demo.tiny_imagenet import make_demo_tiny_imagenet
@@ -15,14 +13,6 @@ from imgdag.errors import DataError
 from imgdag.formats.class_list import read_class_list
 from imgdag.formats.index_table import read_tiny_index
 from imgdag.models import build_model, save_trained_model
-
-
-def script(name, *args, ok=True):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / name), *map(str, args)],
-                          capture_output=True, text=True, env=env, timeout=300)
-    assert (done.returncode == 0) == ok, done.stderr
-    return done
 
 
 def test_help():
