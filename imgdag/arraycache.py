@@ -10,7 +10,8 @@ from tqdm import tqdm
 
 from imgdag.atomic import atomic_path
 from imgdag.errors import DataError
-from imgdag.formats.recordio import RecordReader, decode_image
+from imgdag.codec import decode_stored
+from imgdag.formats.recordio import RecordReader
 
 
 def cache_paths(stem) -> tuple[Path, Path]:
@@ -54,8 +55,8 @@ def write_array_cache(rec_path, idx_path, stem) -> int:
     def items():
         for i in range(len(reader)):
             record = reader[i]
-            yield (f"{rec_path}: record {record.header.id}", decode_image(record.image),
-                   int(record.header.label))
+            source = f"{rec_path} record {record.header.id}"
+            yield source, decode_stored(record.image, source), int(record.header.label)
 
     return write_images_cache(stem, len(reader), items(), rec_path)
 

@@ -1,17 +1,15 @@
-"""Image decoding and ImageNet normalisation shared by evaluation and feature extraction."""
+"""uint8 image tensors and ImageNet normalisation shared by evaluation and feature extraction."""
 import numpy as np
 import torch
 from torchvision.transforms.v2 import functional as TF
-
-from imgdag.layouts.images import load_rgb
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def read_rgb(path) -> torch.Tensor:
-    """Decode an image file (any mode Pillow reads) to uint8 RGB (3, H, W)."""
-    return torch.from_numpy(np.array(load_rgb(path))).permute(2, 0, 1)
+def chw_tensor(pixels: np.ndarray) -> torch.Tensor:
+    """A contiguous uint8 (C, H, W) tensor of an (H, W, C) array (as imgdag.codec returns)."""
+    return torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
 
 
 def imagenet_normalize(images: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,8 @@
 """Batches read from a CNTK map file (the large-image path: decode and crop in loader workers).
 
 A map file (`imgdag.formats.cntk_map`) lists `path<TAB>label`; relative paths are taken under
-`image_root`. Workers decode each image with Pillow and cut a `crop` x `crop` uint8 tensor:
+`image_root`. Workers decode each image with `imgdag.codec` (a JPEG at the smallest DCT scale
+that keeps the crop's detail) and cut a `crop` x `crop` uint8 tensor:
 - training: a random-resized crop (area fraction min_scale..1 of the image, aspect ratio
   3/4..4/3, as torchvision's RandomResizedCrop) and, with `mirror`, a random horizontal flip;
 - evaluation: the shorter side resized to `resize`, then the centre crop.
@@ -15,12 +16,12 @@ from typing import Iterator, NamedTuple, Optional
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
+from imgdag import codec
 from imgdag.errors import DataError
 from imgdag.formats.cntk_map import read_cntk_map
-from imgdag.layouts.images import load_rgb
+from imgdag.images import chw_tensor
 
 ASPECT_RANGE = (3 / 4, 4 / 3)
 
@@ -49,13 +50,16 @@ def random_resized_box(width: int, height: int, rng: np.random.Generator, min_sc
     return left, top, left + w, top + h
 
 
-def resize_center_crop(image: Image.Image, resize: int, crop: int) -> Image.Image:
-    """Shorter side to `resize` (bilinear), then the centre `crop` x `crop`."""
-    scale = resize / min(image.size)
-    width, height = max(crop, round(image.width * scale)), max(crop, round(image.height * scale))
-    image = image.resize((width, height), Image.BILINEAR)
-    left, top = round((width - crop) / 2), round((height - crop) / 2)
-    return image.crop((left, top, left + crop, top + crop))
+def decode_crop(data: bytes, source, crop: int, resize: int, seed_keys, min_scale: float,
+                mirror: bool) -> np.ndarray:
+    """(crop, crop, 3) RGB of one image. Training (seed_keys the (seed, epoch, index) its draws
+    come from): a random-resized crop, mirrored at random with `mirror`; evaluation (seed_keys
+    falsy): shorter side to `resize`, centre crop."""
+    if not seed_keys:
+        return codec.resize_center_crop(codec.decode_rgb(data, source, resize), resize, crop)
+    rng = _rng(*seed_keys)
+    pixels = codec.decode_resized_crop(data, source, lambda w, h: random_resized_box(w, h, rng, min_scale), crop)
+    return pixels[:, ::-1] if mirror and rng.random() < 0.5 else pixels
 
 
 class _Unreadable(NamedTuple):
@@ -79,18 +83,12 @@ class MapImages(Dataset):
     def __getitem__(self, key: tuple[int, int]):
         index, epoch = key
         try:
-            image = load_rgb(self.paths[index])
+            pixels = decode_crop(codec.read_bytes(self.paths[index]), self.paths[index], self.crop,
+                                 self.resize, self.train and (self.seed, epoch, index),
+                                 self.min_scale, self.mirror)
         except DataError as e:
             return _Unreadable(e.path, e.problem)
-        if self.train:
-            rng = _rng(self.seed, epoch, index)
-            box = random_resized_box(*image.size, rng, self.min_scale)
-            image = image.resize((self.crop, self.crop), Image.BILINEAR, box=box)
-            if self.mirror and rng.random() < 0.5:
-                image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        else:
-            image = resize_center_crop(image, self.resize, self.crop)
-        return torch.from_numpy(np.array(image)).permute(2, 0, 1), self.labels[index]
+        return chw_tensor(pixels), self.labels[index]
 
 
 def _collate(items):

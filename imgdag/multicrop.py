@@ -16,7 +16,8 @@ from torch.utils.data import Dataset
 from torchvision.transforms.v2 import functional as TF
 from tqdm import tqdm
 
-from imgdag.images import imagenet_normalize, read_rgb
+from imgdag import codec
+from imgdag.images import chw_tensor, imagenet_normalize
 from imgdag.models.caffe_alexnet import INPUT_SIZE, caffe_normalize
 
 CROP_MODES = (1, 5, 10)
@@ -37,7 +38,8 @@ CAFFE = CropPreprocess(256, INPUT_SIZE, caffe_normalize)
 
 
 def center_square(images: torch.Tensor, size: int) -> torch.Tensor:
-    """Resize (..., H, W) so the shorter side is `size`, then keep the centre size x size."""
+    """Resize a batch (..., H, W) so the shorter side is `size`, then keep the centre size x size
+    (for loaders whose images are not squares already; ImageFiles' are, via imgdag.codec)."""
     if images.shape[-2:] != (size, size):
         images = TF.center_crop(TF.resize(images, [size], antialias=True), [size, size])
     return images
@@ -67,7 +69,8 @@ class ImageFiles(Dataset):
         return len(self.paths)
 
     def __getitem__(self, i):
-        return center_square(read_rgb(self.paths[i]), self.size), self.labels[i]
+        pixels = codec.read_rgb_file(self.paths[i], min_side=self.size)
+        return chw_tensor(codec.resize_center_crop(pixels, self.size, self.size)), self.labels[i]
 
 
 def _crop_probs(model, images, preprocess, n, device) -> torch.Tensor:

@@ -18,12 +18,12 @@ import torch
 import torchvision
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-from torchvision.transforms.v2 import functional as TF
 from tqdm import tqdm
 
+from imgdag import codec
 from imgdag.atomic import atomic_open, atomic_path
 from imgdag.errors import DataError
-from imgdag.images import imagenet_normalize, read_rgb
+from imgdag.images import chw_tensor, imagenet_normalize
 from imgdag.models import load_weights
 
 BACKBONE_SIZES = {"resnet152": 224, "inception_v3": 299}  # others: 224
@@ -104,7 +104,8 @@ class ResizedImages(Dataset):
         return len(self.paths)
 
     def __getitem__(self, i):
-        return TF.resize(read_rgb(self.paths[i]), [self.size, self.size], antialias=True)
+        pixels = codec.read_rgb_file(self.paths[i], min_side=self.size)
+        return chw_tensor(codec.resize(pixels, self.size, self.size))
 
 
 @torch.no_grad()

@@ -1,11 +1,9 @@
 """Decode the images of a Tiny ImageNet index table (from write_tiny_index.py) once into a uint8
 array cache: RGB (grayscale becomes 3 channels), rows in table order, labels -1 for test."""
-import numpy as np
-
 from imgdag.arraycache import cache_paths, write_images_cache
 from imgdag.cli import parser, run
+from imgdag.codec import decode_rgb
 from imgdag.formats.index_table import read_tiny_index
-from imgdag.layouts.images import load_rgb
 from imgdag.layouts.tree import open_tree
 
 
@@ -20,7 +18,7 @@ def main() -> None:
     records = read_tiny_index(args.index)
     with open_tree(args.raw) as tree:
         items = ((tree.where(r.path),
-                  np.asarray(load_rgb(tree.read_bytes(r.path), tree.where(r.path))), r.label)
+                  decode_rgb(tree.read_bytes(r.path), tree.where(r.path)), r.label)
                  for r in records)
         n = write_images_cache(args.out, len(records), items, args.index)
     images, labels = cache_paths(args.out)

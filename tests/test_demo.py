@@ -3,12 +3,12 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+from imgdag.codec import decode_rgb, resize
 from imgdag.demo.dog_breed import make_demo_dog_breed
 from imgdag.demo.ilsvrc import make_demo_ilsvrc_val
 from imgdag.demo.imagenet import make_demo_imagenet8
 from imgdag.demo.shapes import PALETTE, SHAPES, class_style
 from imgdag.demo.tiny_imagenet import make_demo_tiny_imagenet
-from imgdag.layouts.images import load_rgb
 from imgdag.layouts.tiny_imagenet import read_tiny_imagenet
 
 SMALL = {
@@ -44,7 +44,7 @@ def test_tiny_demo_classes_are_separable(tmp_path):
     reading = read_tiny_imagenet(tmp_path / "tiny-imagenet-200.zip")
 
     def arrays(split):
-        x = [np.asarray(load_rgb(reading.read_bytes(split, r)).resize((8, 8)), dtype=np.float32).ravel() / 255
+        x = [resize(decode_rgb(reading.read_bytes(split, r), r.path), 8, 8).astype(np.float32).ravel() / 255
              for r in reading.records(split)]
         return np.stack(x), np.array([r.label for r in reading.records(split)])
 

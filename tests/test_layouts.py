@@ -7,6 +7,7 @@ import pytest
 import scipy.io
 from PIL import Image
 
+from imgdag.codec import decode_rgb
 from imgdag.demo.dog_breed import DOG_BREEDS, make_demo_dog_breed
 from imgdag.demo.ilsvrc import make_demo_ilsvrc_val
 from imgdag.demo.imagenet import IMAGENET8_WNIDS, make_demo_imagenet8
@@ -17,7 +18,6 @@ from imgdag.layouts.dog_breed import read_dog_breed
 from imgdag.layouts.ilsvrc_val import (Synset, leaf_synsets, parse_meta_mat, read_devkit, val_table_from_caffe,
                                        val_table_from_devkit, write_meta_mat)
 from imgdag.layouts.imagenet_folders import read_imagenet_folders
-from imgdag.layouts.images import load_rgb
 from imgdag.layouts.tiny_imagenet import read_tiny_imagenet
 from imgdag.layouts.tree import open_tree
 
@@ -93,8 +93,8 @@ def test_tiny_grayscale_loads_as_rgb(demos):
     gray = [r for r in reading.records("train")
             if Image.open(demos / "tiny/extracted" / r.path).mode == "L"]
     assert gray, "the demo should hold some grayscale images"
-    image = load_rgb(reading.read_bytes("train", gray[0]))
-    assert image.mode == "RGB" and np.asarray(image).shape == (64, 64, 3)
+    pixels = decode_rgb(reading.read_bytes("train", gray[0]), gray[0].path)
+    assert pixels.shape == (64, 64, 3) and (pixels[..., 0] == pixels[..., 2]).all()
 
 
 def test_tiny_counts_missing_val_images_and_unknown_wnids(demos, tmp_path):

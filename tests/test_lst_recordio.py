@@ -12,6 +12,7 @@ from conftest import ROOT, realdata_path
 from PIL import Image
 
 from imgdag.errors import DataError
+from imgdag.codec import decode_gray, decode_rgb, decode_stored
 from imgdag.formats.lst import LstEntry, im2rec_lst_files, list_image_folder, read_lst, write_lst
 from imgdag.formats.recordio import (
     MAGIC_BYTES,
@@ -19,7 +20,6 @@ from imgdag.formats.recordio import (
     PackOptions,
     RecordReader,
     RecordWriter,
-    decode_image,
     pack,
     pack_record,
     read_idx,
@@ -235,10 +235,10 @@ def test_writer_leaves_no_output_when_the_block_fails(tmp_path):
 def test_decode_image_keeps_or_converts_channels(tmp_path):
     pixels = save(tmp_path / "g.png", np.arange(12, dtype=np.uint8).reshape(3, 4, 1))
     data = (tmp_path / "g.png").read_bytes()
-    assert np.array_equal(decode_image(data), pixels)
-    assert decode_image(data, channels=3).shape == (3, 4, 3)
-    with pytest.raises(ValueError, match="not a readable image"):
-        decode_image(b"not an image")
+    assert np.array_equal(decode_stored(data, "t"), pixels)
+    assert decode_rgb(data, "t").shape == (3, 4, 3)
+    with pytest.raises(DataError, match="t: not a decodable image"):
+        decode_stored(b"not an image", "t")
 
 
 def test_exif_orientation_is_applied_as_opencv_does_except_as_stored(tmp_path):
@@ -247,11 +247,11 @@ def test_exif_orientation_is_applied_as_opencv_does_except_as_stored(tmp_path):
     exif[0x0112] = 6  # display rotated a quarter turn clockwise
     image.save(tmp_path / "e.jpg", exif=exif)
     data = (tmp_path / "e.jpg").read_bytes()
-    assert decode_image(data).shape == (6, 10, 3) and decode_image(data, channels=1).shape == (10, 6, 1)
+    assert decode_stored(data, "t").shape == (6, 10, 3) and decode_gray(data, "t").shape == (10, 6, 1)
     write_lst(tmp_path / "e.lst", [LstEntry(0, (0.0,), "e.jpg")])
     for color, shape in [(1, (10, 6, 3)), (0, (10, 6, 1)), (-1, (6, 10, 3))]:
         pack(tmp_path / "e.lst", tmp_path, tmp_path / "e.rec", tmp_path / "e.idx", PackOptions(color=color))
-        assert decode_image(RecordReader(tmp_path / "e.rec")[0].image).shape == shape
+        assert decode_stored(RecordReader(tmp_path / "e.rec")[0].image, "t").shape == shape
 
 
 def test_pack_png_round_trips_ids_labels_and_pixels(image_folder, tmp_path):
@@ -263,10 +263,10 @@ def test_pack_png_round_trips_ids_labels_and_pixels(image_folder, tmp_path):
     assert [r.header.flag for r in reader] == [0, 3, 0]
     for entry, record in zip(entries, reader, strict=True):
         assert record.labels.tolist() == list(entry.labels)
-        assert np.array_equal(decode_image(record.image), pixels[entry.path])
+        assert np.array_equal(decode_stored(record.image, "t"), pixels[entry.path])
     color = pack(lst, root, tmp_path / "c.rec", tmp_path / "c.idx", PackOptions(encoding=".png"))
     assert color.written == 3
-    assert decode_image(RecordReader(tmp_path / "c.rec")[2].image).shape == (9, 9, 3)
+    assert decode_stored(RecordReader(tmp_path / "c.rec")[2].image, "t").shape == (9, 9, 3)
 
 
 def test_pack_pass_through_copies_image_bytes(image_folder, tmp_path):
@@ -288,9 +288,9 @@ def test_pack_center_crop_resize_and_grayscale_follow_im2rec(image_folder, tmp_p
     root, lst, _, _ = image_folder
     pack(lst, root, tmp_path / "r.rec", tmp_path / "r.idx", PackOptions(resize=7))
     # shorter side to 7, the other scaled with integer division: (10,14) -> (7,9), (16,8) -> (14,7)
-    assert [decode_image(r.image).shape for r in RecordReader(tmp_path / "r.rec")] == [(7, 9, 3), (14, 7, 3), (7, 7, 3)]
+    assert [decode_stored(r.image, "t").shape for r in RecordReader(tmp_path / "r.rec")] == [(7, 9, 3), (14, 7, 3), (7, 7, 3)]
     pack(lst, root, tmp_path / "c.rec", tmp_path / "c.idx", PackOptions(resize=5, center_crop=True, color=0))
-    assert [decode_image(r.image).shape for r in RecordReader(tmp_path / "c.rec")] == [(5, 5, 1)] * 3
+    assert [decode_stored(r.image, "t").shape for r in RecordReader(tmp_path / "c.rec")] == [(5, 5, 1)] * 3
 
 
 def test_pack_counts_and_names_skipped_images(image_folder, tmp_path):
@@ -334,7 +334,7 @@ def test_real_classification_rec_without_idx_is_scanned(name, count):
     records = list(reader)
     assert [r.header.id for r in records] == reader.keys
     assert all(r.header.flag == 0 and r.labels[0] == int(r.labels[0]) for r in records)
-    assert decode_image(records[0].image).shape == (28, 28, 1)
+    assert decode_stored(records[0].image, "t").shape == (28, 28, 1)
     assert reader[count - 1].header.id == count
 
 
@@ -349,7 +349,7 @@ def test_real_detection_rec_has_multi_label_headers_matching_its_idx_and_lst():
         assert record.header.flag == 9 and record.header.label == 0.0
         assert record.labels.tolist() == np.float32(entry.labels).tolist()
         assert record.image[:2] == b"\xff\xd8"  # pass-through JPEG
-    assert decode_image(reader[0].image).shape[2] == 3
+    assert decode_stored(reader[0].image, "t").shape[2] == 3
     assert [r.header.id for r in reader] == reader.keys
     assert (
         scan_index(folder / "train.rec")

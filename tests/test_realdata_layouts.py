@@ -9,6 +9,7 @@ import pytest
 from conftest import realdata_path
 from PIL import Image
 
+from imgdag.codec import read_rgb_file
 from imgdag.demo.ilsvrc import make_demo_ilsvrc_val
 from imgdag.demo.imagenet import IMAGENET8_WNIDS
 from imgdag.formats.class_folders import write_class_folders
@@ -16,7 +17,6 @@ from imgdag.formats.cntk_map import read_cntk_map, write_cntk_map
 from imgdag.layouts.dog_breed import read_dog_breed
 from imgdag.layouts.ilsvrc_val import val_table_from_caffe, val_table_from_devkit
 from imgdag.layouts.imagenet_folders import read_imagenet_folders
-from imgdag.layouts.images import load_rgb
 from imgdag.layouts.tiny_imagenet import read_tiny_imagenet
 
 pytestmark = pytest.mark.realdata
@@ -62,7 +62,7 @@ def test_tiny_imagenet_grayscale_comes_out_rgb():
     gray = [r for r in reading.records("train") if Image.open(raw / r.path).mode == "L"]
     assert len(gray) == 8
     for record in gray:
-        pixels = np.asarray(load_rgb(raw / record.path))
+        pixels = read_rgb_file(raw / record.path)
         assert pixels.shape == (64, 64, 3)
         assert (pixels[..., 0] == pixels[..., 1]).all()
 

@@ -27,16 +27,16 @@ Index (`.idx`, mxnet.recordio.MXIndexedRecordIO): one text line per record,
 `key<TAB>byte offset of its first part`, in the order written; im2rec's key is the `.lst`
 index.
 
-Packing (`pack`) follows im2rec.py's options: see PackOptions. Images are decoded and
-encoded with Pillow where im2rec uses OpenCV (both libjpeg-turbo and zlib) and resized with
-OpenCV's bilinear rule, so pixels agree within a grey level or two and encoded bytes may
-differ; with pass_through the image files' bytes are copied and the `.rec` and `.idx` are
+Packing (`pack`) follows im2rec.py's options: see PackOptions. Images go through
+`imgdag.codec` (libjpeg-turbo through simplejpeg where im2rec uses OpenCV's, OpenCV's own
+bilinear resize), full-size decodes as im2rec, so pixels agree within a grey level or two and
+encoded bytes may differ; with pass_through the image files' bytes are copied and the `.rec` and `.idx` are
 byte-identical to `im2rec.py --pass-through --pack-label`.
 """
-import io
 import multiprocessing
 import os
 import struct
+import threading
 import warnings
 from collections import Counter
 from contextlib import ExitStack
@@ -46,11 +46,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from PIL import Image, ImageOps
 from tqdm import tqdm
 
+from imgdag import codec
 from imgdag.atomic import atomic_path
 from imgdag.errors import DataError
 from imgdag.formats.lst import LstEntry, read_lst
@@ -60,6 +58,8 @@ MAGIC_BYTES = struct.pack("<I", MAGIC)
 MAX_RECORD_BYTES = (1 << 29) - 1
 _FRAME = struct.Struct("<II")
 _IRHEADER = struct.Struct("<IfQQ")
+PACK_CHUNK = 8  # images per task sent to a pack worker
+IN_FLIGHT_PER_WORKER = 4 * PACK_CHUNK  # images read, encoded or waiting per pack worker, at most
 
 
 class IRHeader(NamedTuple):
@@ -318,36 +318,6 @@ class RecordReader:
         return {**self.__dict__, "_file": None, "_pid": None}
 
 
-def decode_image(image_bytes: bytes, channels: int | None = None) -> np.ndarray:
-    """Decode JPEG/PNG bytes to an (H, W, C) uint8 array in RGB(A) order (OpenCV's is BGR).
-
-    channels None keeps what is stored, as OpenCV's IMREAD_UNCHANGED: grayscale (H, W, 1),
-    RGB (H, W, 3), with alpha (H, W, 4), EXIF orientation ignored. 1, 3 or 4 converts to
-    grayscale, RGB or RGBA and applies the EXIF orientation, as IMREAD_GRAYSCALE and
-    IMREAD_COLOR do. Raises ValueError when the bytes are not a readable image.
-    """
-    try:
-        with Image.open(io.BytesIO(image_bytes)) as image:
-            if channels is None:
-                array = np.array(image.convert(_stored_mode(image)))
-            else:
-                array = np.array(ImageOps.exif_transpose(image).convert({1: "L", 3: "RGB", 4: "RGBA"}[channels]))
-    except (OSError, EOFError, SyntaxError, Image.DecompressionBombError) as e:
-        raise ValueError(f"not a readable image: {e}") from None
-    return array[:, :, None] if array.ndim == 2 else array
-
-
-def _stored_mode(image: Image.Image) -> str:
-    """The Pillow mode (L, RGB or RGBA) that keeps an image's channels: grey, colour, alpha."""
-    if image.mode in ("L", "RGB", "RGBA"):
-        return image.mode
-    if image.mode in ("LA", "PA") or "transparency" in image.info:
-        return "RGBA"
-    if image.mode in ("1", "I", "I;16", "F"):
-        return "L"
-    return "RGB"
-
-
 @dataclass(frozen=True)
 class PackOptions:
     """How `pack` turns image files into records; im2rec.py's flags of the same names.
@@ -397,59 +367,29 @@ class PackSummary:
         )
 
 
-def resize_bilinear(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Resize an (H, W, C) uint8 array as OpenCV's INTER_LINEAR, im2rec's cv2.resize: bilinear
-    at half-pixel centres, no antialiasing (within 1 grey level of OpenCV's rounding)."""
-    tensor = torch.from_numpy(pixels).permute(2, 0, 1)[None]
-    resized = F.interpolate(tensor, size=(height, width), mode="bilinear", align_corners=False)
-    return np.ascontiguousarray(resized[0].permute(1, 2, 0).numpy())
-
-
-def encode_image(image_bytes: bytes, options: PackOptions) -> bytes:
-    """Re-encode one image file's bytes the way im2rec.py does with `options` (not pass_through)."""
-    with Image.open(io.BytesIO(image_bytes)) as image:
-        if options.color == 0:
-            image.draft("L", image.size)  # a colour JPEG decodes its luma only, as OpenCV's grayscale read
-        if options.color != -1:
-            ImageOps.exif_transpose(image, in_place=True)
-        mode = {1: "RGB", 0: "L", -1: _stored_mode(image)}[options.color]
-        if options.encoding == ".jpg" and mode == "RGBA":
-            mode = "RGB"
-        pixels = np.array(image if image.mode == mode else image.convert(mode))
-    if pixels.ndim == 2:
-        pixels = pixels[:, :, None]
-    height, width = pixels.shape[:2]
-    if options.center_crop:
-        if height > width:
-            margin = (height - width) // 2
-            pixels = pixels[margin : margin + width]
-        else:
-            margin = (width - height) // 2
-            pixels = pixels[:, margin : margin + height]
-        height, width = pixels.shape[:2]
-    if options.resize:
-        if height > width:
-            pixels = resize_bilinear(pixels, height * options.resize // width, options.resize)
-        else:
-            pixels = resize_bilinear(pixels, options.resize, width * options.resize // height)
-    image = Image.fromarray(np.ascontiguousarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels))
-    out = io.BytesIO()
-    if options.encoding == ".jpg":
-        image.save(out, "JPEG", quality=options.quality)
+def encode_for_record(image_bytes: bytes, source, options: PackOptions) -> bytes:
+    """Re-encode one image file's bytes the way im2rec.py does with `options` (not pass_through):
+    decode (EXIF-oriented unless color -1), centre square, resize, encode."""
+    if options.color == 1:
+        pixels = codec.decode_rgb(image_bytes, source)
+    elif options.color == 0:
+        pixels = codec.decode_gray(image_bytes, source)
     else:
-        image.save(out, "PNG", compress_level=min(max(options.quality, 0), 9))
-    return out.getvalue()
-
-
-def _init_worker():
-    """One thread per pack worker process: the processes are the parallelism."""
-    torch.set_num_threads(1)
+        pixels = codec.decode_stored(image_bytes, source)
+    if options.center_crop:
+        pixels = codec.center_square(pixels)
+    if options.resize:
+        pixels = codec.resize_shorter(pixels, options.resize)
+    if options.encoding == ".jpg":
+        return codec.encode_jpeg(pixels, options.quality)
+    return codec.encode_png(pixels, options.quality)
 
 
 def _pack_entry(entry: LstEntry, image_root: str, options: PackOptions):
     """(payload, None) for one `.lst` entry, or (None, skip reason)."""
+    path = os.path.join(image_root, entry.path)
     try:
-        with open(os.path.join(image_root, entry.path), "rb") as f:
+        with open(path, "rb") as f:
             image_bytes = f.read()
     except FileNotFoundError:
         return None, "missing"
@@ -457,8 +397,8 @@ def _pack_entry(entry: LstEntry, image_root: str, options: PackOptions):
         return None, "unreadable"
     if not options.pass_through:
         try:
-            image_bytes = encode_image(image_bytes, options)
-        except (OSError, EOFError, SyntaxError, ValueError, Image.DecompressionBombError):
+            image_bytes = encode_for_record(image_bytes, path, options)
+        except DataError:
             return None, "corrupt"
     if len(entry.labels) == 1:
         header, labels = IRHeader(0, entry.labels[0], entry.index, 0), None
@@ -467,27 +407,43 @@ def _pack_entry(entry: LstEntry, image_root: str, options: PackOptions):
     return pack_record(header, labels, image_bytes), None
 
 
+def _bounded(entries, slots: threading.Semaphore):
+    """`entries`, each taken only when one of the in-flight slots is free."""
+    for entry in entries:
+        slots.acquire()
+        yield entry
+
+
 def pack(lst_path, image_root, rec_path, idx_path, options=PackOptions(), num_workers=1) -> PackSummary:
     """Pack the images a `.lst` names (relative to `image_root`) into `rec_path` + `idx_path`.
 
     Records keep the `.lst` order, keyed by its index (the IRHeader id), one label as
     header.label or several packed after the header (flag = their count), as
-    `im2rec.py --pack-label`. `num_workers` processes read and encode; images that are
-    missing, unreadable or corrupt are skipped, counted by reason and named in a warning.
+    `im2rec.py --pack-label`. Images that are missing, unreadable or corrupt are skipped,
+    counted by reason and named in a warning. With `num_workers` > 1 and re-encoding, that
+    many processes read and encode, at most IN_FLIGHT_PER_WORKER images each in flight, so
+    memory does not grow with the dataset; pass-through copies bytes in this process (workers
+    would only add copies).
     """
     entries = read_lst(lst_path)
     encode = partial(_pack_entry, image_root=str(image_root), options=options)
     skipped, skipped_files, written = Counter(), [], 0
     with ExitStack() as stack:
-        if num_workers > 1:
-            pool = stack.enter_context(multiprocessing.Pool(num_workers, _init_worker))
-            results = pool.imap(encode, entries, chunksize=16)
+        if num_workers > 1 and not options.pass_through:
+            pool = stack.enter_context(multiprocessing.Pool(num_workers))
+            slots = threading.Semaphore(num_workers * IN_FLIGHT_PER_WORKER)
+            # on an error, unblock the pool's task feeder so that the pool can terminate
+            stack.callback(slots.release, len(entries) + 1)
+            results = pool.imap(encode, _bounded(entries, slots), chunksize=PACK_CHUNK)
         else:
-            results = map(encode, entries)
+            slots, results = None, map(encode, entries)
         writer = stack.enter_context(RecordWriter(rec_path, idx_path))
         for entry, (payload, reason) in tqdm(
-            zip(entries, results, strict=True), total=len(entries), desc=f"pack {Path(rec_path).name}", unit="img"
+            zip(entries, results, strict=True), total=len(entries), desc=f"pack {Path(rec_path).name}",
+            unit="img", mininterval=1,
         ):
+            if slots:
+                slots.release()
             if payload is None:
                 skipped[reason] += 1
                 skipped_files.append(f"{entry.path} ({reason})")

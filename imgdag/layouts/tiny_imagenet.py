@@ -14,7 +14,7 @@ gives and what Tiny ImageNet models are trained with); `reading.classes` is that
 Records carry `extras["box"] = (x0, y0, x1, y1)` (inclusive pixel corners) when known.
 Everything that does not fit is counted in `reading.skipped`: wnids without a train
 folder, val annotations naming missing images, images without annotations, unknown WNIDs.
-Images are 64x64 JPEGs, some grayscale: decode them with `imgdag.layouts.images.load_rgb`.
+Images are 64x64 JPEGs, some grayscale: decode them with `imgdag.codec.decode_rgb`.
 """
 from collections import Counter, defaultdict
 
