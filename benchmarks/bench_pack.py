@@ -1,150 +1,97 @@
-"""Packing speed: our scripts/make_rec.py against MXNet 1.9.1's tools/im2rec.py.
+"""Packing speed and memory: our scripts/make_rec.py against MXNet 1.9.1's tools/im2rec.py.
 
-Generates N JPEGs (size x size, 10 class folders), lists them once, then packs the same .lst
-with each tool from the command line, same worker count, resize and quality. One run each,
-whole (start-up and imports included), and the start-up alone (the same command on an empty
-.lst), so the rate after start-up is shown too. Writes benchmarks/out/pack.json and prints
-it. im2rec runs in .venv-mxnet (bash scripts/setup_mxnet_env.sh); without it only ours is
-measured.
+The real ImageNet sample JPEGs (../shared/realdata/imagenet-sample, 100 files) listed over and
+over in one .lst (the files stay in the page cache for both tools). Two jobs, each run from the
+command line, whole (start-up included), interleaved ours / im2rec (/ cat) per repeat, same
+.lst and worker count:
+- resize: `--resize 256 --quality 95`, images/s;
+- pass-through: `--pass-through` (one label per entry) on >= 400 MB of listed files, MB/s, against `cat`
+  of the same files into one file; the two .rec files must be byte-identical.
+Peak memory is sampled over each command's whole process tree (and its largest process).
+Writes benchmarks/out/pack.json. `--quick`: a few images, one repeat (a smoke test, not timed).
 """
 import argparse
 import filecmp
-import json
-import os
-import platform
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-from tqdm import tqdm
+from timing import MXNET_PYTHON, ROOT, context, interleaved, ratio, real_jpegs, run_command, summary, write_result
 
-from imgdag.atomic import atomic_open
-from imgdag.formats.lst import list_image_folder, write_lst
-from imgdag.formats.recordio import RecordReader
-
-ROOT = Path(__file__).resolve().parents[1]
-
-MXNET_PYTHON = ROOT / ".venv-mxnet" / "bin" / "python"
+from imgdag.formats.lst import LstEntry, write_lst
 
 
-def make_images(root: Path, count: int, size: int) -> None:
-    """`count` photo-like JPEGs (smooth gradients plus noise), quality 90, in 10 class folders."""
-    rng = np.random.default_rng(0)
-    y, x = np.mgrid[0:size, 0:size] / size
-    for i in tqdm(range(count), desc="images", unit="img"):
-        a, b, c = rng.uniform(0.5, 4, 3)
-        base = np.stack([np.sin(a * x + b * y + c), np.cos(b * x - a * y), np.sin(c * x * y)], axis=-1)
-        pixels = np.clip(127 + 100 * base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
-        folder = root / f"class{i % 10}"
-        folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(pixels).save(folder / f"{i:05d}.jpg", quality=90)
+def im2rec_path() -> Path:
+    code = "import mxnet, os; print(os.path.join(os.path.dirname(mxnet.__file__), 'tools', 'im2rec.py'))"
+    out = subprocess.run([MXNET_PYTHON, "-c", code], capture_output=True, text=True, check=True).stdout
+    return Path(out.strip().splitlines()[-1])
 
 
-def timed(command, cwd) -> float:
-    """Wall-clock seconds of one command run (exits with its output if it fails)."""
-    start = time.perf_counter()
-    result = subprocess.run([str(c) for c in command], cwd=cwd, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if result.returncode != 0:
-        sys.exit(f"failed: {' '.join(map(str, command))}\n{result.stdout}\n{result.stderr}")
-    return seconds
-
-
-def measured(tool, images, seconds, start_up, rec) -> dict:
-    """One tool's figures: whole run, start-up (the same command on an empty .lst), the rest."""
-    return {
-        f"{tool}_seconds": round(seconds, 2),
-        f"{tool}_images_per_s": round(images / seconds, 1),
-        f"{tool}_start_up_seconds": round(start_up, 2),
-        f"{tool}_images_per_s_after_start_up": round(images / (seconds - start_up), 1),
-        f"{tool}_records": len(RecordReader(rec)),
-        f"{tool}_rec_bytes": rec.stat().st_size,
-    }
+def repeated_lst(path: Path, files: list[Path], count: int) -> int:
+    """A .lst of `count` entries cycling through `files` (labels: class index % 10); its bytes."""
+    entries = [LstEntry(i, (float(i % 10),), files[i % len(files)].name) for i in range(count)]
+    write_lst(path, entries)
+    return sum(files[i % len(files)].stat().st_size for i in range(count))
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--images", type=int, default=3000)
-    p.add_argument("--size", type=int, default=256, help="generated image side, pixels")
-    p.add_argument("--resize", type=int, default=128, help="shorter side after packing (0: keep)")
-    p.add_argument("--quality", type=int, default=90)
+    p.add_argument("--images", type=int, default=1000, help="entries of the resize .lst")
+    p.add_argument("--pass-through-mb", type=int, default=400, help="listed bytes for the pass-through job")
     p.add_argument("--workers", type=int, default=2, help="our --num-workers and im2rec's --num-thread")
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "pack.json"))
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--quick", action="store_true", help="smoke test: 20 images, 5 MB, one repeat")
+    p.add_argument("--out", help="JSON output (default benchmarks/out/pack.json)")
     args = p.parse_args()
-
+    if args.quick:
+        args.images, args.pass_through_mb, args.repeats = 20, 5, 1
+    files = real_jpegs()
+    root = files[0].parent
+    have_mxnet = MXNET_PYTHON.exists()
+    im2rec = im2rec_path() if have_mxnet else None
+    result = {**context(), "quick": args.quick, "workers": args.workers, "repeats": args.repeats,
+              "source": str(root)}
     work = Path(tempfile.mkdtemp(prefix="bench-pack-"))
     try:
-        make_images(work / "images", args.images, args.size)
-        write_lst(work / "images.lst", list_image_folder(work / "images", recursive=True))
-        write_lst(work / "empty.lst", [])
-        options = ["--resize", args.resize, "--quality", args.quality, "--num-workers", args.workers]
-
-        def ours(lst):
-            rec = work / "ours" / f"{lst.stem}.rec"
-            seconds = timed(
-                [sys.executable, ROOT / "scripts" / "make_rec.py", lst, work / "images", "--rec", rec, *options], ROOT
-            )
-            return seconds, rec
-
-        start_up, _ = ours(work / "empty.lst")
-        seconds, our_rec = ours(work / "images.lst")
-        result = {
-            "images": args.images,
-            "image_size": args.size,
-            "resize": args.resize,
-            "quality": args.quality,
-            "workers": args.workers,
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            **measured("ours", args.images, seconds, start_up, our_rec),
+        jobs = {
+            "resize": (["--resize", 256, "--quality", 95], args.images, "img"),
+            "pass_through": (["--pass-through"],
+                             -(-args.pass_through_mb * 2**20 // sum(f.stat().st_size for f in files)) * len(files),
+                             "mb"),
         }
-        if MXNET_PYTHON.exists():
-            tools = (
-                subprocess.run(
-                    [
-                        MXNET_PYTHON,
-                        "-c",
-                        "import mxnet, os; print(os.path.join(os.path.dirname(mxnet.__file__), 'tools'))",
-                    ],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                )
-                .stdout.strip()
-                .splitlines()[-1]
-            )
-            options[-2] = "--num-thread"
-
-            def im2rec(lst):
-                folder = work / f"mx-{lst.stem}"
-                folder.mkdir()
-                shutil.copy(lst, folder / lst.name)
-                seconds = timed(
-                    [MXNET_PYTHON, Path(tools) / "im2rec.py", folder / lst.stem, work / "images", *options], work
-                )
-                return seconds, folder / f"{lst.stem}.rec"
-
-            start_up, _ = im2rec(work / "empty.lst")
-            seconds, their_rec = im2rec(work / "images.lst")
-            result.update(measured("im2rec", args.images, seconds, start_up, their_rec))
-            result["rec_files_identical"] = filecmp.cmp(their_rec, our_rec, shallow=False)
-            result["speed_ratio_ours_over_im2rec"] = round(result["im2rec_seconds"] / result["ours_seconds"], 2)
-            result["speed_ratio_after_start_up"] = round(
-                result["ours_images_per_s_after_start_up"] / result["im2rec_images_per_s_after_start_up"], 2
-            )
-        else:
+        for job, (flags, count, unit) in jobs.items():
+            lst = work / f"{job}.lst"
+            listed_bytes = repeated_lst(lst, files, count)
+            work_done = count if unit == "img" else listed_bytes / 2**20
+            ours_rec, mx_rec = work / f"ours-{job}.rec", work / f"mx-{job}" / f"{job}.rec"
+            mx_rec.parent.mkdir()
+            shutil.copy(lst, mx_rec.with_suffix(".lst"))
+            runs = {"ours": lambda: run_command([sys.executable, ROOT / "scripts" / "make_rec.py", lst, root,
+                                                 "--rec", ours_rec, "--num-workers", args.workers, *flags])}
+            if have_mxnet:
+                runs["im2rec"] = lambda: run_command([MXNET_PYTHON, im2rec, mx_rec.with_suffix(""), root,
+                                                      "--num-thread", args.workers, *flags], cwd=work)
+            if job == "pass_through":
+                paths = [str(files[i % len(files)]) for i in range(count)]
+                (work / "cat.args").write_text("\0".join(paths))
+                runs["cat"] = lambda: run_command(
+                    ["sh", "-c", f"xargs -0 cat < {work / 'cat.args'} > {work / 'cat.out'}"])
+            measured = {name: summary(r, work_done, unit) for name, r in interleaved(runs, args.repeats).items()}
+            entry = {"entries": count, "listed_mb": round(listed_bytes / 2**20, 1), **measured}
+            if have_mxnet:
+                entry["ratio_im2rec_s_over_ours_s"] = ratio(measured["ours"], measured["im2rec"])
+            if job == "pass_through":
+                entry["ratio_cat_s_over_ours_s"] = ratio(measured["ours"], measured["cat"])
+                if have_mxnet:
+                    entry["rec_identical_to_im2rec"] = filecmp.cmp(ours_rec, mx_rec, shallow=False)
+            result[job] = entry
+        if not have_mxnet:
             result["im2rec"] = f"not measured: {MXNET_PYTHON} is absent (bash scripts/setup_mxnet_env.sh)"
     finally:
         shutil.rmtree(work)
-
-    with atomic_open(args.out) as f:
-        json.dump(result, f, indent=2)
-    print(json.dumps(result, indent=2))
+    write_result("pack", result, args.out)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,109 @@
+"""What every benchmark here shares: interleaved repeats, median + min, load average, peak
+memory of a command's whole process tree, the real ImageNet sample, and the JSON output."""
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the benchmarks measure this tree's imgdag
+
+MXNET_PYTHON = ROOT / ".venv-mxnet" / "bin" / "python"
+IMAGENET_SAMPLE = Path(os.environ.get("IMGDAG_REALDATA", ROOT.parent / "shared" / "realdata")) / "imagenet-sample"
+OUT = ROOT / "benchmarks" / "out"
+
+
+def real_jpegs() -> list[Path]:
+    """The real ImageNet sample JPEGs (exits with a reason when they are absent)."""
+    paths = sorted(IMAGENET_SAMPLE.glob("*.JPEG"))
+    if not paths:
+        sys.exit(f"no real JPEGs under {IMAGENET_SAMPLE} (set IMGDAG_REALDATA)")
+    return paths
+
+
+def interleaved(runs: dict, repeats: int) -> dict[str, list]:
+    """Call each of `runs` (name -> function returning a dict with "seconds") in turn, A B A B...,
+    `repeats` rounds; the returned dicts per name, in call order."""
+    results = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            results[name].append(run())
+    return results
+
+
+def summary(results: list[dict], work: float, unit: str) -> dict:
+    """Median and min seconds of the runs, the rates (`work` per second), and any other keys'
+    maxima (peak memory)."""
+    seconds = [r["seconds"] for r in results]
+    out = {
+        "runs_s": [round(s, 3) for s in seconds],
+        "median_s": round(statistics.median(seconds), 3),
+        "min_s": round(min(seconds), 3),
+        f"median_{unit}_per_s": round(work / statistics.median(seconds), 1),
+        f"best_{unit}_per_s": round(work / min(seconds), 1),
+    }
+    for key in results[0]:
+        if key != "seconds":
+            out[f"max_{key}"] = max(r[key] for r in results)
+    return out
+
+
+def ratio(ours: dict, peer: dict) -> dict:
+    """Peer seconds over ours (> 1: we are faster), of the medians and of the minima."""
+    return {"median": round(peer["median_s"] / ours["median_s"], 2), "min": round(peer["min_s"] / ours["min_s"], 2)}
+
+
+def run_command(command, cwd=ROOT, env=None) -> dict:
+    """Run one command; {"seconds", "peak_tree_rss_mb" (the most its process tree held at once,
+    sampled every 20 ms), "peak_process_rss_mb" (its largest single process)}. Exits on failure."""
+    start = time.perf_counter()
+    process = psutil.Popen([str(c) for c in command], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE)
+    peaks = {"tree": 0, "process": 0}
+
+    def sample():
+        while process.poll() is None:
+            try:
+                tree = [process, *process.children(recursive=True)]
+                rss = [p.memory_info().rss for p in tree]
+            except psutil.Error:
+                continue
+            peaks["tree"] = max(peaks["tree"], sum(rss))
+            peaks["process"] = max(peaks["process"], max(rss))
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stdout, stderr = process.communicate()
+    seconds = time.perf_counter() - start
+    sampler.join()
+    if process.returncode != 0:
+        sys.exit(f"failed: {' '.join(map(str, command))}\n{stdout.decode()}\n{stderr.decode()}")
+    return {"seconds": seconds, "peak_tree_rss_mb": round(peaks["tree"] / 2**20, 1),
+            "peak_process_rss_mb": round(peaks["process"] / 2**20, 1)}
+
+
+def context() -> dict:
+    """The machine and its load when a benchmark starts."""
+    return {"cpus": os.cpu_count(), "python": platform.python_version(),
+            "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
+            "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def write_result(name: str, result: dict, out=None) -> None:
+    """Add the end-of-run load average, write the JSON atomically, print it."""
+    from imgdag.atomic import atomic_open
+
+    result["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    path = Path(out) if out else OUT / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(path) as f:
+        json.dump(result, f, indent=2)
+    print(json.dumps(result, indent=2))
