@@ -1,5 +1,5 @@
-"""imagenet8_alexnet: ImageNet class folders (a folder or tar) -> CNTK map files -> AlexNet from
-scratch, reading the map files -> top-1/top-5 metrics."""
+"""imagenet8_alexnet: ImageNet class folders (a folder or tar) -> CNTK map files -> (RecordIO
+.rec + .idx packed from them, with data.format rec) -> AlexNet from scratch -> top-1/top-5."""
 import os
 
 IMAGENET8_RAW = config["datasets"]["imagenet8"]["raw"]
@@ -8,6 +8,16 @@ IMAGENET8_RAW = config["datasets"]["imagenet8"]["raw"]
 IMAGENET8_IMAGES = IMAGENET8_RAW if os.path.isdir(IMAGENET8_RAW) else "data/imagenet8/images"
 IMAGENET8_IMAGES_INPUT = IMAGENET8_RAW if os.path.isdir(IMAGENET8_RAW) else "data/imagenet8/sha256sums.txt"
 IMAGENET8_OUT = "results/imagenet8_alexnet"
+IMAGENET8_FORMAT = config["recipes"]["imagenet8_alexnet"]["data"]["format"]
+
+
+# each split's train.py/evaluate.py inputs and flags: its .rec + .idx, or its map file and the images
+if IMAGENET8_FORMAT == "rec":
+    IMAGENET8_DATA = {s: [f"data/imagenet8/{s}.rec", f"data/imagenet8/{s}.idx"] for s in ("train", "val")}
+    IMAGENET8_FLAGS = {s: f"-rec data/imagenet8/{s}.rec" for s in ("train", "val")}
+else:
+    IMAGENET8_DATA = {s: [f"data/imagenet8/{s}_map.txt", IMAGENET8_IMAGES_INPUT] for s in ("train", "val")}
+    IMAGENET8_FLAGS = {s: f"-map data/imagenet8/{s}_map.txt --image-root {IMAGENET8_IMAGES}" for s in ("train", "val")}
 
 
 rule demo_imagenet8:
@@ -57,11 +67,37 @@ rule imagenet8_maps:
         "python scripts/write_cntk_maps.py --raw {params.images} --out data/imagenet8 > {log} 2>&1"
 
 
+rule imagenet8_rec:
+    input:
+        IMAGENET8_IMAGES_INPUT,  # the images the map names
+        map="data/imagenet8/{split}_map.txt",
+        lst_code=code("scripts/make_lst.py"),
+        rec_code=code("scripts/make_rec.py"),
+    output:
+        lst="data/imagenet8/{split}.lst",
+        rec="data/imagenet8/{split}.rec",
+        idx="data/imagenet8/{split}.idx",
+    wildcard_constraints:
+        split="train|val",
+    params:
+        pack=section("recipes.imagenet8_alexnet.data.rec"),
+        flags=cli_flags("recipes.imagenet8_alexnet.data.rec"),
+        images=IMAGENET8_IMAGES,
+    conda:
+        "../envs/imgdag.yaml"
+    log:
+        "logs/imagenet8_rec_{split}.log",
+    threads: 2
+    shell:
+        "(python scripts/make_lst.py data/imagenet8/{wildcards.split} --from-map {input.map}"
+        " && python scripts/make_rec.py {output.lst} {params.images} {params.flags}"
+        " --rec {output.rec} --idx {output.idx} --num-workers {threads}) > {log} 2>&1"
+
+
 rule imagenet8_train:
     input:
-        IMAGENET8_IMAGES_INPUT,  # the images the maps name
-        train_map="data/imagenet8/train_map.txt",
-        val_map="data/imagenet8/val_map.txt",
+        IMAGENET8_DATA["train"],
+        IMAGENET8_DATA["val"],
         classes="data/imagenet8/classes.txt",
         code=code("scripts/train.py"),
     output:
@@ -71,7 +107,8 @@ rule imagenet8_train:
         curves=f"{IMAGENET8_OUT}/curves.png",
     params:
         train=section("recipes.imagenet8_alexnet.train"),
-        images=IMAGENET8_IMAGES,
+        data=section("recipes.imagenet8_alexnet.data.format"),
+        flags=f"--train{IMAGENET8_FLAGS['train']} --val{IMAGENET8_FLAGS['val']}",
         checkpoints=f"{IMAGENET8_OUT}/checkpoints",
     conda:
         "../envs/imgdag.yaml"
@@ -81,16 +118,15 @@ rule imagenet8_train:
     # checkpoints are not outputs: Snakemake deletes a failed job's outputs, and a killed
     # run must find them to resume
     shell:
-        "python scripts/train.py --train-map {input.train_map} --val-map {input.val_map}"
-        " --image-root {params.images} --classes {input.classes} --params {params.train:q}"
+        "python scripts/train.py {params.flags}"
+        " --classes {input.classes} --params {params.train:q}"
         " --model-out {output.model} --log-csv {output.log_csv} --curves-png {output.curves}"
         " --checkpoint-dir {params.checkpoints} --threads {threads} > {log} 2>&1"
 
 
 rule imagenet8_evaluate:
     input:
-        IMAGENET8_IMAGES_INPUT,
-        val_map="data/imagenet8/val_map.txt",
+        IMAGENET8_DATA["val"],
         model=f"{IMAGENET8_OUT}/model.pt",
         code=code("scripts/evaluate.py"),
     output:
@@ -98,13 +134,14 @@ rule imagenet8_evaluate:
         confusion=f"{IMAGENET8_OUT}/confusion.csv",
     params:
         evaluate=section("recipes.imagenet8_alexnet.evaluate"),
-        images=IMAGENET8_IMAGES,
+        data=section("recipes.imagenet8_alexnet.data.format"),
+        flags=f"--test{IMAGENET8_FLAGS['val']}",
     conda:
         "../envs/imgdag.yaml"
     log:
         "logs/imagenet8_evaluate.log",
     threads: workflow.cores
     shell:
-        "python scripts/evaluate.py --model {input.model} --test-map {input.val_map}"
-        " --image-root {params.images} --params {params.evaluate:q} --metrics-out {output.metrics}"
+        "python scripts/evaluate.py --model {input.model} {params.flags}"
+        " --params {params.evaluate:q} --metrics-out {output.metrics}"
         " --confusion-out {output.confusion} --threads {threads} > {log} 2>&1"

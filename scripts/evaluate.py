@@ -1,4 +1,4 @@
-"""Evaluate a trained model on a test array cache or map file: accuracy, per-class accuracy,
+"""Evaluate a trained model on a test array cache, .rec or map file: accuracy, per-class accuracy,
 confusion matrix CSV and forward latency per batch, into a metrics JSON."""
 import json
 
@@ -10,7 +10,7 @@ from imgdag.batches import ArrayBatches
 from imgdag.cli import json_object, parser, run
 from imgdag.engine import evaluate, prepare_model, select_device
 from imgdag.errors import DataError
-from imgdag.mapdata import MapBatches
+from imgdag.imagedata import ImageBatches, MapFileImages, RecordImages
 from imgdag.metrics import (confusion_matrix, device_name, forward_latency_ms,
                             per_class_accuracy, write_confusion_csv)
 from imgdag.models import load_trained_model
@@ -21,9 +21,10 @@ def main() -> None:
     p.add_argument("--model", required=True, help="trained-model file (from train.py)")
     test = p.add_mutually_exclusive_group(required=True)
     test.add_argument("--test-cache", help="array cache stem of the test set")
-    test.add_argument("--test-map", help="CNTK map file of the test set (a model trained from map files)")
+    test.add_argument("--test-rec", help="RecordIO .rec of the test set (a model trained on crops of large images)")
+    test.add_argument("--test-map", help="CNTK map file of the test set (a model trained on crops of large images)")
     p.add_argument("--image-root", help="folder the map file's relative paths are under (default: the current folder)")
-    p.add_argument("--num-workers", type=int, default=2, help="map-file loader processes")
+    p.add_argument("--num-workers", type=int, default=2, help="image loader processes (.rec, map files)")
     p.add_argument("--params", type=json_object, default={},
                    help="the recipe's evaluate section: latency_batch, latency_repeats, device")
     p.add_argument("--metrics-out", required=True, help="metrics JSON to write")
@@ -36,11 +37,13 @@ def main() -> None:
     model, saved = load_trained_model(args.model, device)
     model = prepare_model(model, device)
     spec, classes = saved["input"], saved["classes"]
-    if args.test_map:
+    if args.test_map or args.test_rec:
         if "resize" not in spec:
-            raise DataError(args.model, "not trained from map files (its input has no resize); use --test-cache")
-        batches = MapBatches(args.test_map, 256, device, spec["mean"], spec["std"], spec["size"][0],
-                             resize=spec["resize"], num_workers=args.num_workers, image_root=args.image_root)
+            raise DataError(args.model, "not trained on crops of large images (its input has no resize); "
+                                        "use --test-cache")
+        images = RecordImages(args.test_rec) if args.test_rec else MapFileImages(args.test_map, args.image_root)
+        batches = ImageBatches(images, 256, device, spec["mean"], spec["std"], spec["size"][0],
+                               resize=spec["resize"], num_workers=args.num_workers)
     else:
         images, labels = read_array_cache(args.test_cache)
         batches = ArrayBatches(images, labels, 256, device, spec["mean"], spec["std"])

@@ -1,8 +1,8 @@
-"""Train a classifier with the imgdag engine (checkpoints, resume, log) on uint8 array caches
-or on CNTK map files (images decoded and cropped by loader workers).
+"""Train a classifier with the imgdag engine (checkpoints, resume, log) on uint8 array caches,
+or on RecordIO .rec files or CNTK map files (images decoded and cropped by loader workers).
 
 Runs as one process, or as many under `torchrun --nproc_per_node=GPUS scripts/train.py ...`
-(DDP on array caches; see imgdag/distributed.py).
+(DDP, each process its shard; see imgdag/distributed.py).
 """
 import hashlib
 from functools import partial
@@ -18,7 +18,7 @@ from imgdag.distributed import init_from_env, is_main, shutdown
 from imgdag.engine import fit, prepare_model, select_device
 from imgdag.errors import DataError
 from imgdag.formats.class_list import read_class_list
-from imgdag.mapdata import MapBatches
+from imgdag.imagedata import ImageBatches, MapFileImages, RecordImages
 from imgdag.models import build_model, save_trained_model
 
 
@@ -35,16 +35,21 @@ def cache_batches(args, params, device, rank=0, world=1):
     return train, val, {"size": list(train_x.shape[1:3]), "channels": int(train_x.shape[3]), **norm}
 
 
-def map_batches(args, params, device):
-    """Train and val MapBatches from the map files (params `crop`), and the model's input spec."""
+def image_batches(args, params, device, rank=0, world=1):
+    """Train and val ImageBatches (this rank's shard) from the .rec or map files (params
+    `crop`), and the model's input spec."""
     norm, crop = params["normalize"], params["crop"]
-    batches = partial(MapBatches, batch_size=params["batch_size"], device=device,
+    batches = partial(ImageBatches, batch_size=params["batch_size"], device=device,
                       mean=norm["mean"], std=norm["std"], crop=crop["size"],
-                      num_workers=args.num_workers, image_root=args.image_root)
-    train = batches(args.train_map, train=True, min_scale=crop.get("min_scale", 0.08),
+                      num_workers=args.num_workers, rank=rank, world_size=world)
+    if args.train_rec:
+        sources = [(args.train_rec, RecordImages(args.train_rec)), (args.val_rec, RecordImages(args.val_rec))]
+    else:
+        sources = [(path, MapFileImages(path, args.image_root)) for path in (args.train_map, args.val_map)]
+    train = batches(sources[0][1], train=True, min_scale=crop.get("min_scale", 0.08),
                     mirror=crop.get("mirror", True), seed=params["seed"])
-    val = batches(args.val_map, resize=crop["resize"])
-    for path, labels in ((args.train_map, train.labels), (args.val_map, val.labels)):
+    val = batches(sources[1][1], resize=crop["resize"])
+    for (path, _), labels in zip(sources, (train.labels, val.labels)):
         if max(labels) >= params["num_classes"]:
             raise DataError(path, f"label {max(labels)} but num_classes is {params['num_classes']}")
     spec = {"size": [crop["size"]] * 2, "channels": 3, "resize": crop["resize"], **norm}
@@ -53,11 +58,15 @@ def map_batches(args, params, device):
 
 def data_fingerprint(args) -> str:
     """sha256 over the training and validation inputs: a checkpoint resumes only on the same data."""
+    digest = hashlib.sha256()
     if args.train_cache:
         files = [f for stem in (args.train_cache, args.val_cache) for f in cache_paths(stem)]
+    elif args.train_rec:  # the indexes (keys, offsets) and the sizes: no pass over the images
+        recs = [Path(args.train_rec), Path(args.val_rec)]
+        files = [rec.with_suffix(".idx") for rec in recs]
+        digest.update(str([rec.stat().st_size for rec in recs]).encode())
     else:
         files = [Path(args.train_map), Path(args.val_map)]
-    digest = hashlib.sha256()
     for path in files:
         with open(path, "rb") as f:
             while chunk := f.read(1 << 24):
@@ -69,12 +78,14 @@ def main() -> None:
     p = parser(__doc__)
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--train-cache", help="array cache stem of the training set")
+    source.add_argument("--train-rec", help="RecordIO .rec of the training set (its .idx beside it)")
     source.add_argument("--train-map", help="CNTK map file of the training set (path<TAB>label)")
     p.add_argument("--val-cache", help="array cache stem evaluated every epoch (with --train-cache)")
+    p.add_argument("--val-rec", help=".rec evaluated every epoch (with --train-rec)")
     p.add_argument("--val-map", help="map file evaluated every epoch (with --train-map)")
     p.add_argument("--image-root", help="folder the map files' relative paths are under "
                                         "(default: the current folder)")
-    p.add_argument("--num-workers", type=int, default=2, help="map-file loader processes")
+    p.add_argument("--num-workers", type=int, default=2, help="image loader processes (.rec, map files)")
     p.add_argument("--classes", help="class list file (classes.txt) naming the model's classes; "
                                      "default: 0 .. num_classes-1")
     p.add_argument("--params", required=True, type=json_object,
@@ -87,19 +98,18 @@ def main() -> None:
     p.add_argument("--stop-after", type=int,
                    help="leave after this many epochs in this run; the next run resumes")
     args = p.parse_args()
-    if (args.val_cache is None) != (args.train_cache is None) or (args.val_map is None) != (args.train_map is None):
-        p.error("--train-cache and --val-cache go together, as do --train-map and --val-map")
+    if any((getattr(args, f"val_{kind}") is None) != (getattr(args, f"train_{kind}") is None)
+           for kind in ("cache", "rec", "map")):
+        p.error("--train-cache and --val-cache go together, as do --train-rec and --val-rec, "
+                "and --train-map and --val-map")
     params = args.params
     if args.threads:
         torch.set_num_threads(args.threads)
     rank, world, _, device = init_from_env(select_device(params.get("device", "auto")))
     if args.train_cache:
         train, val, input_spec = cache_batches(args, params, device, rank, world)
-    elif world > 1:
-        raise DataError(args.train_map, "map-file training runs in one process; DDP needs "
-                                        "array caches (--train-cache)")
     else:
-        train, val, input_spec = map_batches(args, params, device)
+        train, val, input_spec = image_batches(args, params, device, rank, world)
     torch.manual_seed(params["seed"])
     n = params["num_classes"]
     classes = read_class_list(args.classes) if args.classes else [str(i) for i in range(n)]

@@ -1,5 +1,6 @@
-"""imagenet8_alexnet and ilsvrc_alexnet_eval end to end on the demo data, in a copy of the
-repository; and a training run stopped after a checkpoint, then resumed, against one that was not.
+"""imagenet8_alexnet (through .rec files, the default data.format) and ilsvrc_alexnet_eval end to
+end on the demo data, in a copy of the repository; and a training run from .rec files stopped
+after a checkpoint, then resumed, against one that was not.
 
 The pipeline tests share one workspace and run in order.
 """
@@ -17,7 +18,9 @@ from conftest import ROOT
 from e2e import copy_repo, sh
 from imgdag.demo.imagenet import IMAGENET8_WNIDS, make_demo_imagenet8
 from imgdag.extract import extract_archive
-from imgdag.formats.cntk_map import read_cntk_map, write_cntk_map
+from imgdag.formats.cntk_map import read_cntk_map
+from imgdag.formats.lst import LstEntry, write_lst
+from imgdag.formats.recordio import PackOptions, RecordReader, pack
 from imgdag.layouts.imagenet_folders import read_imagenet_folders
 
 OUT, EVAL = "results/imagenet8_alexnet", "results/ilsvrc_alexnet_eval"
@@ -55,6 +58,11 @@ def test_snakemake_runs_both_recipes(ws):
     for name, count in (("train_map.txt", 320), ("val_map.txt", 80)):  # paths under the extracted images
         rows = read_cntk_map(ws / "data/imagenet8" / name)
         assert len(rows) == count and all((ws / "data/imagenet8/images" / p).is_file() for p, _ in rows)
+        # data.format rec: the map's images packed as they are, in map order, and trained from
+        split = name.split("_")[0]
+        records = list(RecordReader(ws / f"data/imagenet8/{split}.rec"))
+        assert [r.image for r in records] == [(ws / "data/imagenet8/images" / p).read_bytes() for p, _ in rows]
+        assert [int(r.header.label) for r in records] == [label for _, label in rows]
 
     metrics = read_json(ws / OUT / "metrics.json")
     assert metrics["test_images"] == 80 and metrics["test_accuracy"] > 2 * CHANCE
@@ -79,6 +87,8 @@ def test_snakemake_runs_both_recipes(ws):
     assert len(predictions) == 80
     assert all(IMAGENET8_WNIDS[int(r["label"])] == r["wnid"] for r in predictions)
     assert "Nothing to be done" in sh(["snakemake", "-n", *TARGETS], ws).stdout
+    repacked = sh(["snakemake", "-n", "--forcerun", "imagenet8_rec", *TARGETS], ws).stdout
+    assert "imagenet8_train" in repacked and "imagenet8_evaluate" in repacked  # they read the .rec
 
 
 def test_caffe_label_files_give_the_devkit_table(ws):
@@ -101,16 +111,18 @@ def test_a_resumed_run_ends_like_an_uninterrupted_one(tmp_path):
     make_demo_imagenet8(tmp_path, train_per_class=2, val_per_class=1)
     extract_archive(tmp_path / "imagenet-8.tar", tmp_path / "images")
     reading = read_imagenet_folders(tmp_path / "images")
-    write_cntk_map(tmp_path / "train_map.txt", reading.records("train"))
-    write_cntk_map(tmp_path / "val_map.txt", reading.records("validation"))
+    for split, name in (("train", "train"), ("validation", "val")):  # as the imagenet8_rec rule packs
+        records = reading.records(split)
+        write_lst(tmp_path / f"{name}.lst", [LstEntry(i, (float(r.label),), r.path) for i, r in enumerate(records)])
+        pack(tmp_path / f"{name}.lst", tmp_path / "images", tmp_path / f"{name}.rec", tmp_path / f"{name}.idx",
+             PackOptions(pass_through=True))
     params = yaml.safe_load((ROOT / "params.yaml").read_text())["recipes"]["imagenet8_alexnet"]["train"]
     params.update(epochs=2, batch_size=8, device="cpu")
 
     def train(out, checkpoint_every, *extra):
         every = json.dumps({**params, "checkpoint_every": checkpoint_every})  # resume ignores it
-        return sh([sys.executable, "scripts/train.py", "--train-map", tmp_path / "train_map.txt",
-                   "--val-map", tmp_path / "val_map.txt", "--image-root", tmp_path / "images",
-                   "--params", every, "--model-out", out / "model.pt", "--log-csv", out / "log.csv",
+        return sh([sys.executable, "scripts/train.py", "--train-rec", tmp_path / "train.rec",
+                   "--val-rec", tmp_path / "val.rec", "--params", every, "--model-out", out / "model.pt", "--log-csv", out / "log.csv",
                    "--checkpoint-dir", out / "checkpoints", "--threads", "1", *extra], ROOT).stdout
 
     whole, resumed = tmp_path / "whole", tmp_path / "resumed"

@@ -293,6 +293,22 @@ class RecordReader:
             raise DataError(self.rec_path, f"no record at byte offset {offset}: the file ends before it")
         return _unpack(self.rec_path, offset, found[0])
 
+    def label_at(self, offset: int) -> float:
+        """The first label of the record at byte `offset`, reading its header only (a record
+        split inside its header, or too short, is read whole)."""
+        f = self._open()
+        f.seek(offset)
+        part = _read_part_header(f, self.rec_path, offset)
+        if part is not None and part[0] in (0, 1):
+            head = f.read(min(part[1], _IRHEADER.size + 4))
+            if len(head) >= _IRHEADER.size:
+                flag, label = _IRHEADER.unpack_from(head)[:2]
+                if flag == 0:
+                    return label
+                if len(head) == _IRHEADER.size + 4:
+                    return struct.unpack_from("<f", head, _IRHEADER.size)[0]
+        return float(self.read_at(offset).labels[0])
+
     def __iter__(self):
         for offset, payload in _scan(self.rec_path):
             yield _unpack(self.rec_path, offset, payload)

@@ -1,4 +1,5 @@
-"""Map-file batches: crops, seeding per (seed, epoch, image), workers, errors; train.py's map flags."""
+"""Image batches from map files and .rec files: crops, seeding per (seed, epoch, image), workers,
+DDP shards, errors; train.py's map flags."""
 import json
 import runpy
 import sys
@@ -9,11 +10,13 @@ import torch
 from conftest import ROOT
 from PIL import Image
 
+from imgdag.codec import read_rgb_file, resize_center_crop
 from imgdag.errors import DataError
 from imgdag.formats.cntk_map import write_cntk_map
+from imgdag.formats.lst import LstEntry, write_lst
+from imgdag.formats.recordio import IRHeader, PackOptions, RecordReader, RecordWriter, pack, pack_record
+from imgdag.imagedata import ImageBatches, MapFileImages, RecordImages, random_resized_box
 from imgdag.layouts.records import ImageRecord
-from imgdag.codec import read_rgb_file, resize_center_crop
-from imgdag.mapdata import MapBatches, random_resized_box
 
 CPU = torch.device("cpu")
 MEAN, STD = [0.5, 0.5, 0.5], [0.25, 0.25, 0.25]
@@ -32,11 +35,14 @@ def images(tmp_path):
         Image.fromarray(pixels, mode).save(tmp_path / f"img/{i}.png")
         records.append(ImageRecord(f"img/{i}.png", i % 4, str(i % 4)))
     write_cntk_map(tmp_path / "map.txt", records)
+    write_lst(tmp_path / "all.lst", [LstEntry(i, (float(r.label),), r.path) for i, r in enumerate(records)])
+    pack(tmp_path / "all.lst", tmp_path, tmp_path / "all.rec", tmp_path / "all.idx", PackOptions(pass_through=True))
     return tmp_path
 
 
-def batches(root, **kw):
-    return MapBatches(root / "map.txt", 4, CPU, MEAN, STD, crop=32, image_root=root, **kw)
+def batches(root, source="map", batch_size=4, **kw):
+    images = MapFileImages(root / "map.txt", root) if source == "map" else RecordImages(root / "all.rec")
+    return ImageBatches(images, batch_size, CPU, MEAN, STD, crop=32, **kw)
 
 
 def collect(b, epoch):
@@ -79,6 +85,65 @@ def test_random_resized_box_stays_inside_with_area_and_aspect_in_range():
     # far from the aspect range, the fallback is the largest centred box within it
     assert random_resized_box(200, 30, rng, 0.99) == (80, 0, 120, 30)
     assert random_resized_box(30, 200, rng, 0.99) == (0, 80, 30, 120)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_rec_batches_equal_map_batches_and_resume_from_seed_and_epoch(images, workers):
+    """The same image bytes through a .rec: the same labels, crops and order, epoch by epoch,
+    with or without workers; a fresh loader asked for epoch 2 gives what a run reaching it did."""
+    for train in (False, True):
+        from_map = batches(images, train=train, seed=5)
+        from_rec = batches(images, "rec", train=train, seed=5, num_workers=workers)
+        assert from_rec.labels == from_map.labels == [i % 4 for i in range(10)]
+        for epoch in (0, 1):
+            x_map, y_map = collect(from_map, epoch)
+            x_rec, y_rec = collect(from_rec, epoch)
+            assert x_rec.is_contiguous() and torch.equal(x_rec, x_map) and torch.equal(y_rec, y_map)
+    resumed = collect(batches(images, "rec", train=True, seed=5, num_workers=workers), 1)
+    assert torch.equal(resumed[0], x_rec) and torch.equal(resumed[1], y_rec)
+
+
+def test_rec_labels_come_from_headers_with_one_or_packed_labels(tmp_path):
+    png = (b"\x89PNG" + b"x" * 40)  # label_at reads headers only: the image bytes are never decoded
+    with RecordWriter(tmp_path / "l.rec", tmp_path / "l.idx") as writer:
+        writer.write(0, pack_record(IRHeader(0, 3.0, 0, 0), None, png))
+        writer.write(1, pack_record(IRHeader(0, 0.0, 1, 0), [5.0, 0.25], png))
+        writer.write(2, pack_record(IRHeader(0, 0.0, 2, 0), [7.0], b""))  # header + label, nothing else
+    reader = RecordReader(tmp_path / "l.rec")
+    assert [reader.label_at(o) for o in reader.offsets] == [3.0, 5.0, 7.0]
+    assert RecordImages(tmp_path / "l.rec").labels == [3, 5, 7]
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_ddp_shards_are_disjoint_complete_and_slices_of_the_one_process_batches(images, train):
+    one = batches(images, "rec", train=train, seed=2)
+    ranks = [batches(images, "rec", train=train, seed=2, rank=r, world_size=2) for r in (0, 1)]
+    shards = [b.sampler.shard() for b in ranks]
+    assert len(shards[0]) == len(shards[1]) == 5 and len(ranks[0]) == len(ranks[1]) == 3
+    assert set(shards[0]).isdisjoint(shards[1]) and sorted([*shards[0], *shards[1]]) == list(range(10))
+    (x, y), parts = next(iter(one.epoch(1))), [next(iter(b.epoch(1))) for b in ranks]
+    for rank, (x_rank, y_rank) in enumerate(parts):  # global batch 4: each rank has 2 of them
+        assert torch.equal(x_rank, x[rank::2]) and torch.equal(y_rank, y[rank::2])
+
+
+def test_ddp_training_pads_an_odd_count_so_ranks_step_together(images):
+    lines = (images / "map.txt").read_text().splitlines()[:9]
+    (images / "map.txt").write_text("\n".join(lines) + "\n")
+    shards = [batches(images, train=True, rank=r, world_size=2).sampler.shard() for r in (0, 1)]
+    assert len(shards[0]) == len(shards[1]) == 5 and set(shards[0]) | set(shards[1]) == set(range(9))
+    evaluation = [batches(images, rank=r, world_size=2).sampler.shard() for r in (0, 1)]
+    assert sorted([*evaluation[0], *evaluation[1]]) == list(range(9))  # evaluation: no repeats
+    with pytest.raises(ValueError, match="batch size 4 does not split over 3 processes"):
+        batches(images, rank=0, world_size=3)
+
+
+def test_a_bad_record_is_named_by_rec_path_and_key(tmp_path):
+    with RecordWriter(tmp_path / "b.rec", tmp_path / "b.idx") as writer:
+        writer.write(5, pack_record(IRHeader(0, 0.0, 5, 0), None, b"junk"))
+    for workers in (0, 2):
+        with pytest.raises(DataError, match=r"b\.rec record 5: not a decodable image"):
+            next(iter(ImageBatches(RecordImages(tmp_path / "b.rec"), 1, CPU, MEAN, STD, 8,
+                                   num_workers=workers).epoch(0)))
 
 
 def test_missing_and_undecodable_images_name_the_file(images):

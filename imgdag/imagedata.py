@@ -1,0 +1,198 @@
+"""Batches of large images decoded and cropped by loader workers, from a CNTK map file (one
+image file per row) or straight from RecordIO (`.rec` + `.idx`).
+
+A map file (`imgdag.formats.cntk_map`) lists `path<TAB>label`; relative paths are taken under
+`image_root`. A `.rec` holds the encoded images and labels (`imgdag.formats.recordio`). Workers
+decode each image with `imgdag.codec` (a JPEG at the smallest DCT scale that keeps the crop's
+detail) and cut a `crop` x `crop` uint8 tensor:
+- training: a random-resized crop (area fraction min_scale..1 of the image, aspect ratio
+  3/4..4/3, as torchvision's RandomResizedCrop) and, with `mirror`, a random horizontal flip;
+- evaluation: the shorter side resized to `resize`, then the centre crop.
+Batches are contiguous uint8 (B, 3, crop, crop) until they reach the device, where they are
+normalised. The order of epoch e and every image's crop are drawn from (seed, e, image index)
+alone: they do not depend on the number of workers, and a resumed run repeats an
+uninterrupted one. Under DDP (`rank`, `world_size`) each process takes samples rank,
+rank + world_size, ... of the epoch's order (padded by repeating its first samples when
+training, so the ranks step together), as imgdag.batches.ArrayBatches.
+"""
+import math
+from pathlib import Path
+from typing import Iterator, NamedTuple, Optional
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
+
+from imgdag import codec
+from imgdag.errors import DataError
+from imgdag.formats.cntk_map import read_cntk_map
+from imgdag.formats.recordio import RecordReader
+from imgdag.images import chw_tensor
+
+ASPECT_RANGE = (3 / 4, 4 / 3)
+
+
+def _rng(*keys: int) -> np.random.Generator:
+    return np.random.default_rng([k % 2**64 for k in keys])
+
+
+def random_resized_box(width: int, height: int, rng: np.random.Generator, min_scale: float):
+    """(left, top, right, bottom) of a random crop covering min_scale..1 of the image area with
+    aspect ratio in ASPECT_RANGE (10 tries, then the largest centred box), as torchvision."""
+    log_low, log_high = (math.log(r) for r in ASPECT_RANGE)
+    for _ in range(10):
+        area = width * height * rng.uniform(min_scale, 1.0)
+        aspect = math.exp(rng.uniform(log_low, log_high))
+        w, h = round(math.sqrt(area * aspect)), round(math.sqrt(area / aspect))
+        if 0 < w <= width and 0 < h <= height:
+            left, top = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
+            return left, top, left + w, top + h
+    w, h = width, height
+    if width / height < ASPECT_RANGE[0]:
+        h = round(width / ASPECT_RANGE[0])
+    elif width / height > ASPECT_RANGE[1]:
+        w = round(height * ASPECT_RANGE[1])
+    left, top = (width - w) // 2, (height - h) // 2
+    return left, top, left + w, top + h
+
+
+def decode_crop(data: bytes, source, crop: int, resize: int, seed_keys, min_scale: float,
+                mirror: bool) -> np.ndarray:
+    """(crop, crop, 3) RGB of one image. Training (seed_keys the (seed, epoch, index) its draws
+    come from): a random-resized crop, mirrored at random with `mirror`; evaluation (seed_keys
+    falsy): shorter side to `resize`, centre crop."""
+    if not seed_keys:
+        return codec.resize_center_crop(codec.decode_rgb(data, source, resize), resize, crop)
+    rng = _rng(*seed_keys)
+    pixels = codec.decode_resized_crop(data, source, lambda w, h: random_resized_box(w, h, rng, min_scale), crop)
+    return pixels[:, ::-1] if mirror and rng.random() < 0.5 else pixels
+
+
+class _Unreadable(NamedTuple):
+    """A worker's DataError, passed on as data (an exception in a worker loses its type)."""
+
+    path: str
+    problem: str
+
+
+class MapFileImages:
+    """The images a CNTK map file lists: `labels`, and `read(i)` -> (bytes, source name)."""
+
+    def __init__(self, map_path, image_root=None):
+        rows = read_cntk_map(map_path)
+        if not rows:
+            raise DataError(map_path, "no images listed")
+        root = Path(image_root) if image_root is not None else Path()
+        self.paths = [root / path for path, _ in rows]
+        missing = [p for p in self.paths if not p.is_file()]
+        if missing:
+            raise DataError(map_path, f"{len(missing)} listed images are not files, "
+                                      f"e.g. {missing[0]} (is --image-root right?)")
+        self.labels = [label for _, label in rows]
+
+    def read(self, i: int) -> tuple[bytes, str]:
+        return codec.read_bytes(self.paths[i]), str(self.paths[i])
+
+
+class RecordImages:
+    """The image records of a `.rec` (in `.idx` order): `labels` (each record's first label),
+    and `read(i)` -> (bytes, "<rec> record <key>")."""
+
+    def __init__(self, rec_path, idx_path=None):
+        self.reader = RecordReader(rec_path, idx_path)
+        if not len(self.reader):
+            raise DataError(rec_path, "no records")
+        self.labels = [int(self.reader.label_at(offset)) for offset in self.reader.offsets]
+
+    def read(self, i: int) -> tuple[bytes, str]:
+        return self.reader[i].image, f"{self.reader.rec_path} record {self.reader.keys[i]}"
+
+
+class _Crops(Dataset):
+    """Items are keyed (index, epoch): the image's crop is drawn from (seed, epoch, index)."""
+
+    def __init__(self, images, crop: int, resize: int, train: bool, min_scale: float,
+                 mirror: bool, seed: int):
+        self.images, self.crop, self.resize = images, crop, resize
+        self.train, self.min_scale, self.mirror, self.seed = train, min_scale, mirror, seed
+
+    def __len__(self) -> int:
+        return len(self.images.labels)
+
+    def __getitem__(self, key: tuple[int, int]):
+        index, epoch = key
+        try:
+            data, source = self.images.read(index)
+            pixels = decode_crop(data, source, self.crop, self.resize,
+                                 self.train and (self.seed, epoch, index), self.min_scale, self.mirror)
+        except DataError as e:
+            return _Unreadable(e.path, e.problem)
+        return chw_tensor(pixels), self.images.labels[index]
+
+
+def _collate(items):
+    unreadable = [item for item in items if isinstance(item, _Unreadable)]
+    return unreadable[0] if unreadable else default_collate(items)
+
+
+class _EpochBatchSampler(Sampler):
+    """Batches of (index, epoch) keys of this rank's share; runs in the main process, so
+    `epoch` can be set."""
+
+    def __init__(self, count: int, batch_size: int, shuffle: bool, seed: int, rank: int,
+                 world_size: int):
+        if batch_size % world_size:
+            raise ValueError(f"batch size {batch_size} does not split over {world_size} processes")
+        self.count, self.batch_size, self.shuffle, self.seed = count, batch_size // world_size, shuffle, seed
+        self.rank, self.world_size, self.epoch = rank, world_size, 0
+
+    def shard(self) -> np.ndarray:
+        """This rank's image indices of the current epoch, in order."""
+        order = _rng(self.seed, self.epoch).permutation(self.count) if self.shuffle \
+            else np.arange(self.count)
+        if self.shuffle and self.world_size > 1:  # pad so that every rank has as many
+            order = np.resize(order, -(-self.count // self.world_size) * self.world_size)
+        return order[self.rank::self.world_size]
+
+    def __len__(self) -> int:
+        return -(-len(self.shard()) // self.batch_size)
+
+    def __iter__(self):
+        order = self.shard()
+        for start in range(0, len(order), self.batch_size):
+            yield [(int(i), self.epoch) for i in order[start:start + self.batch_size]]
+
+
+class ImageBatches:
+    """Iterable of (images float (B,3,crop,crop), labels int64 (B,)) batches of `images` (a
+    MapFileImages or RecordImages), one epoch at a time (the engine's batches interface, like
+    ArrayBatches); `batch_size` is the global batch, split over `world_size` processes."""
+
+    def __init__(self, images, batch_size: int, device: torch.device, mean, std, crop: int,
+                 resize: Optional[int] = None, train: bool = False, min_scale: float = 0.08,
+                 mirror: bool = True, seed: int = 0, num_workers: int = 0, rank: int = 0,
+                 world_size: int = 1):
+        self.labels = images.labels
+        self.device = device
+        dataset = _Crops(images, crop, resize or crop, train, min_scale, mirror, seed)
+        self.sampler = _EpochBatchSampler(len(self.labels), batch_size, train, seed, rank, world_size)
+        self.loader = DataLoader(dataset, batch_sampler=self.sampler, num_workers=num_workers,
+                                 collate_fn=_collate, pin_memory=device.type == "cuda",
+                                 persistent_workers=num_workers > 0)
+        self.mean = torch.tensor(mean, device=device).view(1, 3, 1, 1) * 255
+        self.std = torch.tensor(std, device=device).view(1, 3, 1, 1) * 255
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The batches of `epoch`, in the order and with the crops drawn from (seed, epoch)."""
+        self.sampler.epoch = epoch
+        for batch in self.loader:
+            if isinstance(batch, _Unreadable):
+                raise DataError(batch.path, batch.problem)
+            x, y = batch
+            x = (x.to(self.device, non_blocking=True).float() - self.mean) / self.std
+            if self.device.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last)
+            yield x, y.to(self.device, non_blocking=True)
