@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: venv demo test lint dvc-yaml mxnet-env bench clean
+.PHONY: venv demo test lint dvc-yaml mxnet-env bench bench-quick clean
 
 venv: $(BIN)/.installed
 
@@ -35,9 +35,16 @@ mxnet-env: .venv-mxnet/bin/python
 .venv-mxnet/bin/python: envs/mxnet-requirements.txt scripts/setup_mxnet_env.sh
 	bash scripts/setup_mxnet_env.sh
 
+# speed figures as interleaved side-by-side ratios, JSON in benchmarks/out/ (with the load average)
+BENCH_IMAGES := benchmarks/bench_codec.py benchmarks/bench_pack.py benchmarks/bench_rec_loader.py
+
 bench: venv mxnet-env
 	$(BIN)/python benchmarks/bench_mnist_epoch.py
-	$(BIN)/python benchmarks/bench_pack.py
+	for b in $(BENCH_IMAGES); do $(BIN)/python $$b || exit 1; done
+
+# the image benchmarks as smoke tests (a few images, one repeat, not timed), written to benchmarks/out/quick/
+bench-quick: venv
+	for b in $(BENCH_IMAGES); do $(BIN)/python $$b --quick --out benchmarks/out/quick/$$(basename $$b .py).json || exit 1; done
 
 clean:
 	rm -rf data results logs .snakemake
