@@ -103,6 +103,15 @@ def test_rec_batches_equal_map_batches_and_resume_from_seed_and_epoch(images, wo
     assert torch.equal(resumed[0], x_rec) and torch.equal(resumed[1], y_rec)
 
 
+def test_each_epoch_draws_new_crops_of_every_image(images):
+    b = batches(images, "rec", train=True, seed=5)
+    crops = []
+    for epoch in (0, 1):
+        x, _ = collect(b, epoch)
+        crops.append(x[np.argsort(b.sampler.shard())])  # rows back in image order
+    assert all(not torch.equal(a, c) for a, c in zip(*crops))
+
+
 def test_rec_labels_come_from_headers_with_one_or_packed_labels(tmp_path):
     png = (b"\x89PNG" + b"x" * 40)  # label_at reads headers only: the image bytes are never decoded
     with RecordWriter(tmp_path / "l.rec", tmp_path / "l.idx") as writer:
