@@ -106,21 +106,22 @@ def unpack_record(payload: bytes) -> Record:
     return Record(header, labels, payload[end:])
 
 
-def frame_record(payload: bytes) -> bytes:
-    """The bytes dmlc::RecordIOWriter::WriteRecord writes for one record payload."""
+def frame_parts(payload: bytes) -> list:
+    """The pieces dmlc::RecordIOWriter::WriteRecord writes for one record payload, in order
+    (joined, they are the record's bytes)."""
     if len(payload) > MAX_RECORD_BYTES:
         raise ValueError(f"a RecordIO record must be under 2**29 bytes, got {len(payload)}")
-    parts, start, at = [], 0, payload.find(MAGIC_BYTES)
-    while at >= 0:
-        if at % 4 == 0:
-            parts.append(_FRAME.pack(MAGIC, (1 if start == 0 else 2) << 29 | (at - start)))
-            parts.append(payload[start:at])
-            start = at + 4
-        at = payload.find(MAGIC_BYTES, at + 1)
+    # only a magic word at a 4-byte-aligned offset splits the record: compare whole words
+    words = np.frombuffer(payload, dtype="<u4", count=len(payload) // 4)
+    parts, start = [], 0
+    for at in (np.flatnonzero(words == MAGIC) * 4).tolist():
+        parts.append(_FRAME.pack(MAGIC, (1 if start == 0 else 2) << 29 | (at - start)))
+        parts.append(payload[start:at])
+        start = at + 4
     parts.append(_FRAME.pack(MAGIC, (3 if start else 0) << 29 | (len(payload) - start)))
-    parts.append(payload[start:])
+    parts.append(payload[start:] if start else payload)
     parts.append(b"\0" * (-len(payload) % 4))
-    return b"".join(parts)
+    return parts
 
 
 class RecordWriter:
@@ -154,9 +155,10 @@ class RecordWriter:
         """Append one record; returns its byte offset (written to the index under `key`)."""
         offset = self._rec.tell()
         try:
-            self._rec.write(frame_record(payload))
+            parts = frame_parts(payload)
         except ValueError as e:
             raise DataError(self.rec_path, f"record {key}: {e}") from None
+        self._rec.writelines(parts)
         if self._idx:
             self._idx.write(f"{int(key)}\t{offset}\n")
         return offset
@@ -401,26 +403,39 @@ def encode_for_record(image_bytes: bytes, source, options: PackOptions) -> bytes
     return codec.encode_png(pixels, options.quality)
 
 
+def _read_after(path, head: bytes) -> bytearray:
+    """`head` followed by the bytes of the file `path`, read straight into one buffer."""
+    with open(path, "rb", buffering=0) as f:
+        size = os.fstat(f.fileno()).st_size
+        payload = bytearray(len(head) + size)
+        payload[: len(head)] = head
+        view, at = memoryview(payload), len(head)
+        while at < len(payload) and (got := f.readinto(view[at:])):
+            at += got
+    if at != len(payload):
+        raise OSError(f"{path} changed size while read")
+    return payload
+
+
 def _pack_entry(entry: LstEntry, image_root: str, options: PackOptions):
     """(payload, None) for one `.lst` entry, or (None, skip reason)."""
+    if len(entry.labels) == 1:
+        head = pack_record(IRHeader(0, entry.labels[0], entry.index, 0), None, b"")
+    else:
+        head = pack_record(IRHeader(0, 0.0, entry.index, 0), entry.labels, b"")
     path = os.path.join(image_root, entry.path)
     try:
-        with open(path, "rb") as f:
-            image_bytes = f.read()
+        payload = _read_after(path, head if options.pass_through else b"")
     except FileNotFoundError:
         return None, "missing"
     except OSError:
         return None, "unreadable"
     if not options.pass_through:
         try:
-            image_bytes = encode_for_record(image_bytes, path, options)
+            payload = head + encode_for_record(bytes(payload), path, options)
         except DataError:
             return None, "corrupt"
-    if len(entry.labels) == 1:
-        header, labels = IRHeader(0, entry.labels[0], entry.index, 0), None
-    else:
-        header, labels = IRHeader(0, 0.0, entry.index, 0), entry.labels
-    return pack_record(header, labels, image_bytes), None
+    return payload, None
 
 
 def _bounded(entries, slots: threading.Semaphore):
