@@ -140,10 +140,10 @@ def make_scheduler(optimizer, params: dict, steps_per_epoch: int):
     raise ValueError(f"unknown lr_schedule {kind!r} (expected none, cosine or step)")
 
 
-def _same_run(saved: dict, params: dict) -> bool:
-    ignore = {"checkpoint_every"}
-    return ({k: v for k, v in saved.items() if k not in ignore}
-            == {k: v for k, v in params.items() if k not in ignore})
+def _changed_params(saved: dict, params: dict) -> list[str]:
+    """The params (checkpoint_every aside) whose values differ between a checkpoint and now."""
+    keys = (saved.keys() | params.keys()) - {"checkpoint_every"}
+    return sorted(k for k in keys if saved.get(k) != params.get(k))
 
 
 def save_checkpoint(path, **state) -> None:
@@ -204,7 +204,8 @@ def fit(model: nn.Module, train_batches, val_batches, params: dict, device: torc
     last = checkpoint_dir / "last.pt"
     if last.exists():
         saved = torch.load(last, map_location=device, weights_only=True)
-        if _same_run(saved["params"], params):
+        changed = _changed_params(saved["params"], params)
+        if not changed:
             _unwrap(model).load_state_dict(saved["model"])
             optimizer.load_state_dict(saved["optimizer"])
             if scheduler is not None:
@@ -212,7 +213,9 @@ def fit(model: nn.Module, train_batches, val_batches, params: dict, device: torc
             start, history = saved["epoch"], saved["history"]
             print(f"resuming from {last} after epoch {start}")
         else:
-            print(f"ignoring {last}: it was trained with other params")
+            print(f"ignoring {last}, starting over: it was trained with other params: "
+                  + ", ".join(f"{k} {saved['params'].get(k)!r}, now {params.get(k)!r}"
+                              for k in changed))
     epochs, every = params["epochs"], params.get("checkpoint_every", 1)
     for epoch in range(start, epochs):
         if stop_after is not None and epoch - start >= stop_after:

@@ -5,9 +5,11 @@ Runs as one process, or as many under `torchrun --nproc_per_node=GPUS scripts/tr
 (DDP on array caches; see imgdag/distributed.py).
 """
 import hashlib
+import os
 from functools import partial
 from pathlib import Path
 
+import imgdag.threads  # noqa: F401  first: OpenMP reads its wait policy when torch loads
 import torch
 
 from imgdag.arraycache import cache_paths, read_array_cache
@@ -20,6 +22,7 @@ from imgdag.errors import DataError
 from imgdag.formats.class_list import read_class_list
 from imgdag.mapdata import MapBatches
 from imgdag.models import build_model, save_trained_model
+from imgdag.threads import split_threads, use_threads
 
 
 def cache_batches(args, params, device, rank=0, world=1):
@@ -35,12 +38,12 @@ def cache_batches(args, params, device, rank=0, world=1):
     return train, val, {"size": list(train_x.shape[1:3]), "channels": int(train_x.shape[3]), **norm}
 
 
-def map_batches(args, params, device):
+def map_batches(args, params, device, workers: int):
     """Train and val MapBatches from the map files (params `crop`), and the model's input spec."""
     norm, crop = params["normalize"], params["crop"]
     batches = partial(MapBatches, batch_size=params["batch_size"], device=device,
                       mean=norm["mean"], std=norm["std"], crop=crop["size"],
-                      num_workers=args.num_workers, image_root=args.image_root)
+                      num_workers=workers, image_root=args.image_root)
     train = batches(args.train_map, train=True, min_scale=crop.get("min_scale", 0.08),
                     mirror=crop.get("mirror", True), seed=params["seed"])
     val = batches(args.val_map, resize=crop["resize"])
@@ -74,7 +77,8 @@ def main() -> None:
     p.add_argument("--val-map", help="map file evaluated every epoch (with --train-map)")
     p.add_argument("--image-root", help="folder the map files' relative paths are under "
                                         "(default: the current folder)")
-    p.add_argument("--num-workers", type=int, default=2, help="map-file loader processes")
+    p.add_argument("--num-workers", type=int,
+                   help="map-file loader processes, out of --threads (default: threads - 1)")
     p.add_argument("--classes", help="class list file (classes.txt) naming the model's classes; "
                                      "default: 0 .. num_classes-1")
     p.add_argument("--params", required=True, type=json_object,
@@ -83,15 +87,18 @@ def main() -> None:
     p.add_argument("--log-csv", required=True, help="per-epoch log CSV")
     p.add_argument("--curves-png", help="PNG of the loss and accuracy curves")
     p.add_argument("--checkpoint-dir", required=True, help="where checkpoints go and resume from")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU cores in all: torch threads plus loader workers (0: every core); "
+                        "part of the run's params, since results depend on it")
     p.add_argument("--stop-after", type=int,
                    help="leave after this many epochs in this run; the next run resumes")
     args = p.parse_args()
     if (args.val_cache is None) != (args.train_cache is None) or (args.val_map is None) != (args.train_map is None):
         p.error("--train-cache and --val-cache go together, as do --train-map and --val-map")
     params = args.params
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    threads, workers = split_threads(args.threads or os.cpu_count(),
+                                     args.num_workers if args.train_map else 0)
+    use_threads(threads)
     rank, world, _, device = init_from_env(select_device(params.get("device", "auto")))
     if args.train_cache:
         train, val, input_spec = cache_batches(args, params, device, rank, world)
@@ -99,7 +106,7 @@ def main() -> None:
         raise DataError(args.train_map, "map-file training runs in one process; DDP needs "
                                         "array caches (--train-cache)")
     else:
-        train, val, input_spec = map_batches(args, params, device)
+        train, val, input_spec = map_batches(args, params, device, workers)
     torch.manual_seed(params["seed"])
     n = params["num_classes"]
     classes = read_class_list(args.classes) if args.classes else [str(i) for i in range(n)]
@@ -109,7 +116,8 @@ def main() -> None:
     net = prepare_model(model, device, compile=params.get("compile", False))  # wraps model
     print(f"training {params['model']} on {len(train.labels)} images ({device}), "
           f"validating on {len(val.labels)}")
-    run_params = {**params, "data_sha256": data_fingerprint(args)}  # part of the resume check
+    # part of the resume check: the data, and the thread count (sums, and so weights, depend on it)
+    run_params = {**params, "data_sha256": data_fingerprint(args), "threads": threads}
     history = fit(net, train, val, run_params, device, args.checkpoint_dir, args.log_csv,
                   args.curves_png, stop_after=args.stop_after, is_main=is_main())
     if is_main() and history and history[-1]["epoch"] == params["epochs"]:
