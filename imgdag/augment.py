@@ -32,5 +32,8 @@ def random_crop_rotate(x: torch.Tensor, generator: torch.Generator, crop_min: in
     cos, sin = torch.cos(angle) * scale, torch.sin(angle) * scale
     theta = torch.stack([torch.stack([cos * flip, -sin, shift[:, 0]], 1),
                          torch.stack([sin * flip, cos, shift[:, 1]], 1)], 1)[rank::world]
-    grid = F.affine_grid(theta.to(x.device, x.dtype), list(x.shape), align_corners=False)
+    if x.device.type == "cuda":  # pinned: the copy does not make the host wait
+        theta = theta.pin_memory()
+    theta = theta.to(x.device, x.dtype, non_blocking=True)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)

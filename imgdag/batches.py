@@ -1,6 +1,7 @@
 """Training batches sliced from a uint8 array cache as whole tensors (the small-image fast path).
 
-On CUDA the whole array moves to the GPU once; on CPU batches are gathered from the memory-map.
+On CUDA the whole array and the labels move to the GPU once; on CPU batches are gathered from
+the memory-map.
 Either way a batch is converted, normalised and augmented as one tensor. The order and the
 augmentation of epoch e depend only on (seed, e), so a resumed run repeats an uninterrupted one.
 
@@ -34,7 +35,7 @@ class ArrayBatches:
         self.device, self.shuffle, self.seed = device, shuffle, seed
         self.batch_size = batch_size // world_size  # per rank
         self.augment, self.rank, self.world_size, self.pad = augment, rank, world_size, pad
-        self.labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+        self.labels = torch.as_tensor(np.asarray(labels), dtype=torch.long).to(device)
         # keep (N,H,W,C) uint8: on CUDA resident on the GPU, on CPU the memory-map itself
         self.images = torch.from_numpy(np.ascontiguousarray(images)).to(device) \
             if device.type == "cuda" else images
@@ -54,7 +55,7 @@ class ArrayBatches:
 
     def _gather(self, idx: torch.Tensor) -> torch.Tensor:
         if isinstance(self.images, torch.Tensor):
-            return self.images[idx.to(self.device)]
+            return self.images[idx]
         rows = np.sort(idx.numpy())  # sorted reads are sequential on the memory-map
         order = torch.from_numpy(np.argsort(np.argsort(idx.numpy())))
         return torch.from_numpy(self.images[rows])[order]
@@ -64,7 +65,8 @@ class ArrayBatches:
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         n = len(self.labels)
         order = torch.randperm(n, generator=generator) if self.shuffle else torch.arange(n)
-        order = self._shard(order)
+        # on CUDA the order moves to the device once: no host copy or sync per batch
+        order = self._shard(order).to(self.labels.device)
         for start in range(0, len(order), self.batch_size):
             idx = order[start:start + self.batch_size]
             x = self._gather(idx).to(self.device, non_blocking=True)
@@ -73,7 +75,7 @@ class ArrayBatches:
                 x = self.augment(x, generator, shard=(self.rank, self.world_size))
             if self.device.type == "cuda":
                 x = x.contiguous(memory_format=torch.channels_last)
-            yield x, self.labels[idx].to(self.device, non_blocking=True)
+            yield x, self.labels[idx]
 
 
 class TensorBatches:
