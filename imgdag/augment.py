@@ -1,10 +1,14 @@
-"""Batch augmentation on whole tensors: one affine warp per batch, no per-image Python.
+"""Batch augmentation on whole tensors: no per-image Python.
 
 `random_crop_rotate` does what the MXNet LeNet source does image by image (random crop of
 crop_min..crop_max pixels resized back to the input size, rotation up to +-max_degrees,
-optional horizontal mirror) as a single `affine_grid` + `grid_sample` call.
+optional horizontal mirror) as a single `affine_grid` + `grid_sample` call. Without rotation
+`random_crop_flip` does the crop and mirror as one integer gather (nearest pixel), several
+times cheaper; `batch_augment` picks between them.
 """
 import math
+from functools import partial
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -37,3 +41,38 @@ def random_crop_rotate(x: torch.Tensor, generator: torch.Generator, crop_min: in
     theta = theta.to(x.device, x.dtype, non_blocking=True)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def random_crop_flip(x: torch.Tensor, generator: torch.Generator, crop_min: int,
+                     crop_max: int, mirror: bool = False,
+                     shard: tuple[int, int] = (0, 1)) -> torch.Tensor:
+    """Random square crops of crop_min..crop_max pixels scaled back to the input size by
+    nearest-pixel indexing, optionally mirrored: one gather for the whole batch (N,C,H,W).
+    Random numbers come from `generator` (on CPU); `shard` as in random_crop_rotate."""
+    rank, world = shard
+    n, (_, _, h, w) = len(x) * world, x.shape
+    if not 1 <= crop_min <= crop_max <= min(h, w):
+        raise ValueError(f"crop sizes {crop_min}..{crop_max} do not fit {h}x{w} images")
+    side = torch.randint(crop_min, crop_max + 1, (n, 1), generator=generator)
+    top = (torch.rand(n, 1, generator=generator) * (h - side + 1)).long()
+    left = (torch.rand(n, 1, generator=generator) * (w - side + 1)).long()
+    flip = torch.zeros(n, 1, dtype=torch.bool)
+    if mirror:
+        flip = torch.rand(n, 1, generator=generator) < 0.5
+    rows = top + (side * (torch.arange(h) + 0.5) / h).long()
+    step = (side * (torch.arange(w) + 0.5) / w).long()
+    cols = left + torch.where(flip, side - 1 - step, step)
+    rows, cols = (t[rank::world].to(x.device, non_blocking=True) for t in (rows, cols))
+    batch = torch.arange(len(x), device=x.device)
+    # advanced indices around a slice: the result is (N,H,W,C); back to (N,C,H,W) channels-last
+    return x[batch[:, None, None], :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+
+
+def batch_augment(crop_min: int, crop_max: int, max_degrees: float = 0.0,
+                  mirror: bool = False) -> Callable:
+    """The params' `augment` section as a batch function: the affine warp only when rotation
+    is asked for, else the integer crop and mirror."""
+    if max_degrees:
+        return partial(random_crop_rotate, crop_min=crop_min, crop_max=crop_max,
+                       max_degrees=max_degrees, mirror=mirror)
+    return partial(random_crop_flip, crop_min=crop_min, crop_max=crop_max, mirror=mirror)

@@ -13,7 +13,7 @@ import imgdag.threads  # noqa: F401  first: OpenMP reads its wait policy when to
 import torch
 
 from imgdag.arraycache import cache_paths, read_array_cache
-from imgdag.augment import random_crop_rotate
+from imgdag.augment import batch_augment
 from imgdag.batches import ArrayBatches
 from imgdag.cli import json_object, parser, run
 from imgdag.distributed import init_from_env, is_main, shutdown
@@ -30,7 +30,7 @@ def cache_batches(args, params, device, rank=0, world=1):
     train_x, train_y = read_array_cache(args.train_cache)
     val_x, val_y = read_array_cache(args.val_cache)
     norm, aug = params["normalize"], params.get("augment")
-    augment = partial(random_crop_rotate, **aug) if aug else None
+    augment = batch_augment(**aug) if aug else None
     batches = partial(ArrayBatches, device=device, mean=norm["mean"], std=norm["std"],
                       batch_size=params["batch_size"], rank=rank, world_size=world)
     train = batches(train_x, train_y, shuffle=True, seed=params["seed"], augment=augment)
