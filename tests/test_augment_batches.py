@@ -64,7 +64,7 @@ def test_integer_crop_takes_one_window_scaled_back_by_nearest_pixel():
         assert r[:, 0].unique().numel() == 32 and c[0].unique().numel() == 32
         assert (r[:, 0].diff() >= 0).all() and r[-1, 0] - r[0, 0] == 31  # one window, in order
         assert (c[0].diff() >= 0).all() and c[0, -1] - c[0, 0] == 31
-    assert len({(int(r[0, 0]), int(c[0, 0])) for r, c in zip(rows, cols)}) > 8  # windows move
+    assert rows[:, 0, 0].unique().numel() > 4 and cols[:, 0, 0].unique().numel() > 4  # they move
 
 
 def test_integer_crop_shards_like_the_whole_batch():
