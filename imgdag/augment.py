@@ -8,7 +8,6 @@ times cheaper; `batch_augment` picks between them.
 """
 import math
 from functools import partial
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -47,10 +46,11 @@ def random_crop_flip(x: torch.Tensor, generator: torch.Generator, crop_min: int,
                      crop_max: int, mirror: bool = False,
                      shard: tuple[int, int] = (0, 1)) -> torch.Tensor:
     """Random square crops of crop_min..crop_max pixels scaled back to the input size by
-    nearest-pixel indexing, optionally mirrored: one gather for the whole batch (N,C,H,W).
-    Random numbers come from `generator` (on CPU); `shard` as in random_crop_rotate."""
+    nearest-pixel indexing, optionally mirrored: one gather for the whole (N,H,W,C) batch of
+    any dtype (the uint8 pixels, before conversion). Random numbers come from `generator`
+    (on CPU); `shard` as in random_crop_rotate."""
     rank, world = shard
-    n, (_, _, h, w) = len(x) * world, x.shape
+    n, (_, h, w, channels) = len(x) * world, x.shape
     if not 1 <= crop_min <= crop_max <= min(h, w):
         raise ValueError(f"crop sizes {crop_min}..{crop_max} do not fit {h}x{w} images")
     side = torch.randint(crop_min, crop_max + 1, (n, 1), generator=generator)
@@ -62,17 +62,21 @@ def random_crop_flip(x: torch.Tensor, generator: torch.Generator, crop_min: int,
     rows = top + (side * (torch.arange(h) + 0.5) / h).long()
     step = (side * (torch.arange(w) + 0.5) / w).long()
     cols = left + torch.where(flip, side - 1 - step, step)
-    rows, cols = (t[rank::world].to(x.device, non_blocking=True) for t in (rows, cols))
-    batch = torch.arange(len(x), device=x.device)
-    # advanced indices around a slice: the result is (N,H,W,C); back to (N,C,H,W) channels-last
-    return x[batch[:, None, None], :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+    rows, cols = rows[rank::world], cols[rank::world]
+    pixel = (torch.arange(len(x))[:, None, None] * h + rows[:, :, None]) * w + cols[:, None, :]
+    if x.device.type == "cuda":  # pinned: the copy does not make the host wait
+        pixel = pixel.pin_memory()
+    pixel = pixel.to(x.device, non_blocking=True).view(-1)
+    return x.reshape(-1, channels).index_select(0, pixel).view(x.shape)  # 3x faster than []
 
 
 def batch_augment(crop_min: int, crop_max: int, max_degrees: float = 0.0,
-                  mirror: bool = False) -> Callable:
-    """The params' `augment` section as a batch function: the affine warp only when rotation
-    is asked for, else the integer crop and mirror."""
+                  mirror: bool = False) -> dict:
+    """The params' `augment` section as ArrayBatches keyword arguments: the affine warp
+    (`augment`, on the normalised floats) only when rotation is asked for, else the integer
+    crop and mirror (`pixel_augment`, on the uint8 pixels)."""
     if max_degrees:
-        return partial(random_crop_rotate, crop_min=crop_min, crop_max=crop_max,
-                       max_degrees=max_degrees, mirror=mirror)
-    return partial(random_crop_flip, crop_min=crop_min, crop_max=crop_max, mirror=mirror)
+        return {"augment": partial(random_crop_rotate, crop_min=crop_min, crop_max=crop_max,
+                                   max_degrees=max_degrees, mirror=mirror)}
+    return {"pixel_augment": partial(random_crop_flip, crop_min=crop_min, crop_max=crop_max,
+                                     mirror=mirror)}

@@ -30,10 +30,10 @@ def cache_batches(args, params, device, rank=0, world=1):
     train_x, train_y = read_array_cache(args.train_cache)
     val_x, val_y = read_array_cache(args.val_cache)
     norm, aug = params["normalize"], params.get("augment")
-    augment = batch_augment(**aug) if aug else None
     batches = partial(ArrayBatches, device=device, mean=norm["mean"], std=norm["std"],
                       batch_size=params["batch_size"], rank=rank, world_size=world)
-    train = batches(train_x, train_y, shuffle=True, seed=params["seed"], augment=augment)
+    train = batches(train_x, train_y, shuffle=True, seed=params["seed"],
+                    **(batch_augment(**aug) if aug else {}))
     val = batches(val_x, val_y, pad=False)
     return train, val, {"size": list(train_x.shape[1:3]), "channels": int(train_x.shape[3]), **norm}
 
