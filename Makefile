@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: venv demo test lint dvc-yaml mxnet-env bench clean
+.PHONY: venv demo test lint dvc-yaml mxnet-env bench bench-quick clean
 
 venv: $(BIN)/.installed
 
@@ -38,6 +38,13 @@ mxnet-env: .venv-mxnet/bin/python
 bench: venv mxnet-env
 	$(BIN)/python benchmarks/bench_mnist_epoch.py
 	$(BIN)/python benchmarks/bench_pack.py
+	$(BIN)/python benchmarks/bench_threads.py
+	$(BIN)/python benchmarks/bench_small_images.py
+
+# the benchmarks as a smoke test (CI): tiny sizes, one repeat, figures not meaningful
+bench-quick: venv
+	$(BIN)/python benchmarks/bench_threads.py --quick --out benchmarks/out/quick/threads.json
+	$(BIN)/python benchmarks/bench_small_images.py --quick --out benchmarks/out/quick/small_images.json
 
 clean:
 	rm -rf data results logs .snakemake

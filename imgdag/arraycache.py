@@ -115,8 +115,7 @@ def _decode_chunk(job) -> tuple[str, str] | None:
             return e.path, e.problem
         if image.shape != images.shape[1:]:
             return tree.where(name), f"image is {image.shape}, expected {images.shape[1:]} like the first"
-        images[i] = image
-    images.flush()
+        images[i] = image  # a shared mapping: the page cache holds it for every process
     return None
 
 
