@@ -57,7 +57,7 @@ def epoch_seconds(folder: Path, run: str, threads: int, env: dict) -> float:
                     "--log-csv", str(out / "log.csv"), "--checkpoint-dir", str(out / "ckpt"),
                     "--threads", str(threads)],
                    check=True, env={**os.environ, "PYTHONPATH": str(ROOT), **env},
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                   stdout=subprocess.DEVNULL)
     with open(out / "log.csv") as f:
         return float(list(csv.DictReader(f))[-1]["seconds"])
 

@@ -141,11 +141,12 @@ def make_scheduler(optimizer, params: dict, steps_per_epoch: int):
         return None
     if kind in ("cosine", "onecycle"):
         warm = params.get("warmup_epochs", 1) * steps_per_epoch if kind == "onecycle" else 0
+        decay = max(total - warm, 1)
 
         def factor(step):
             if step < warm:
                 return (step + 1) / warm
-            return 0.5 * (1 + math.cos(math.pi * min(step - warm, total - warm) / (total - warm)))
+            return 0.5 * (1 + math.cos(math.pi * min(step - warm, decay) / decay))
         return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     if kind == "step":
         every, gamma = params["step_epochs"] * steps_per_epoch, params.get("gamma", 0.1)
