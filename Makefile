@@ -36,15 +36,16 @@ mxnet-env: .venv-mxnet/bin/python
 	bash scripts/setup_mxnet_env.sh
 
 # speed figures as interleaved side-by-side ratios, JSON in benchmarks/out/ (with the load average)
-BENCH_IMAGES := benchmarks/bench_codec.py benchmarks/bench_pack.py benchmarks/bench_rec_loader.py
+BENCHES := benchmarks/bench_codec.py benchmarks/bench_pack.py benchmarks/bench_rec_loader.py \
+	benchmarks/bench_threads.py benchmarks/bench_small_images.py
 
 bench: venv mxnet-env
 	$(BIN)/python benchmarks/bench_mnist_epoch.py
-	for b in $(BENCH_IMAGES); do $(BIN)/python $$b || exit 1; done
+	for b in $(BENCHES); do $(BIN)/python $$b || exit 1; done
 
-# the image benchmarks as smoke tests (a few images, one repeat, not timed), written to benchmarks/out/quick/
+# the benchmarks as smoke tests (a few images, one repeat, figures not meaningful), written to benchmarks/out/quick/
 bench-quick: venv
-	for b in $(BENCH_IMAGES); do $(BIN)/python $$b --quick --out benchmarks/out/quick/$$(basename $$b .py).json || exit 1; done
+	for b in $(BENCHES); do $(BIN)/python $$b --quick --out benchmarks/out/quick/$$(basename $$b .py).json || exit 1; done
 
 clean:
 	rm -rf data results logs .snakemake

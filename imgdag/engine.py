@@ -60,21 +60,26 @@ def prepare_model(model: nn.Module, device: torch.device, compile: bool = False)
     return torch.compile(model) if compile else model
 
 
-def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks=(1, 5)) -> list[int]:
-    """How many rows have their label among the top-k logits, for each k (k capped at classes)."""
+def topk_hits(logits: torch.Tensor, labels: torch.Tensor, ks=(1, 5)) -> torch.Tensor:
+    """How many rows have their label among the top-k logits, for each k (k capped at the
+    class count), as a tensor on the logits' device: adding it up needs no host sync."""
     top = logits.topk(min(max(ks), logits.shape[1]), dim=1).indices
     hit = top == labels.unsqueeze(1)
-    return [int(hit[:, :k].any(dim=1).sum()) for k in ks]
+    return torch.stack([hit[:, :k].any(dim=1).sum() for k in ks])
 
 
-def train_one_epoch(model, optimizer, scheduler, batches, device, desc: str = "train") -> dict:
-    """One pass over `batches` (already seeded for this epoch); mean loss, top-1 and count."""
+def train_one_epoch(model, optimizer, scheduler, batches, device, desc: str = "train",
+                    label_smoothing: float = 0.0) -> dict:
+    """One pass over `batches` (already seeded for this epoch); mean loss, top-1 and count.
+
+    Loss and hits are summed on the device and read once at the end: no host sync per step
+    (the progress bar counts batches only), so a GPU never waits for the Python loop.
+    """
     model.train()
-    loss_fn = nn.CrossEntropyLoss()
-    total_loss, correct, seen = 0.0, 0, 0
-    bar = tqdm(batches, total=getattr(batches, "total", None), desc=desc, leave=False,
-               mininterval=1)
-    for x, y in bar:
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+    sums, seen = torch.zeros(2, dtype=torch.float64, device=device), 0  # loss, top-1 hits
+    for x, y in tqdm(batches, total=getattr(batches, "total", None), desc=desc, leave=False,
+                     mininterval=1):
         with autocast(device):
             logits = model(x)
             loss = loss_fn(logits.float(), y)
@@ -83,67 +88,76 @@ def train_one_epoch(model, optimizer, scheduler, batches, device, desc: str = "t
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        total_loss += loss.item() * len(y)
-        correct += topk_correct(logits.detach(), y, ks=(1,))[0]
+        sums += torch.stack([loss.detach() * len(y), topk_hits(logits.detach(), y, ks=(1,))[0]])
         seen += len(y)
-        bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}",
-                        refresh=False)
+    total_loss, correct = sums.tolist()  # the epoch's one host sync
     return {"loss": total_loss / max(seen, 1), "top1": correct / max(seen, 1), "count": seen}
 
 
 @torch.no_grad()
 def evaluate(model, batches, device, desc: str = "eval", keep_logits: bool = False) -> dict:
-    """Mean loss, top-1 and top-5 over `batches`; with keep_logits, all logits and labels too."""
+    """Mean loss, top-1 and top-5 over `batches`; with keep_logits, all logits and labels too.
+    Sums stay on the device until the end, as in train_one_epoch."""
     model.eval()
     loss_fn = nn.CrossEntropyLoss(reduction="sum")
-    total_loss, top1, top5, seen, all_logits, all_labels = 0.0, 0, 0, 0, [], []
+    sums, seen = torch.zeros(3, dtype=torch.float64, device=device), 0  # loss, top-1, top-5
+    all_logits, all_labels = [], []
     for x, y in tqdm(batches, total=getattr(batches, "total", None), desc=desc, leave=False,
                      mininterval=1):
         with autocast(device):
             logits = model(x).float()
-        total_loss += loss_fn(logits, y).item()
-        c1, c5 = topk_correct(logits, y)
-        top1, top5, seen = top1 + c1, top5 + c5, seen + len(y)
+        sums += torch.cat([loss_fn(logits, y).view(1), topk_hits(logits, y)])
+        seen += len(y)
         if keep_logits:
-            all_logits.append(logits.cpu())
-            all_labels.append(y.cpu())
+            all_logits.append(logits)
+            all_labels.append(y)
+    total_loss, top1, top5 = sums.tolist()
     result = {"loss": total_loss / max(seen, 1), "top1": top1 / max(seen, 1),
               "top5": top5 / max(seen, 1), "count": seen}
     if keep_logits:
-        result["logits"], result["labels"] = torch.cat(all_logits), torch.cat(all_labels)
+        result["logits"], result["labels"] = torch.cat(all_logits).cpu(), torch.cat(all_labels).cpu()
     return result
 
 
 def make_optimizer(model: nn.Module, params: dict) -> torch.optim.Optimizer:
-    """SGD (with momentum) or Adam, from params optimizer, lr, momentum, weight_decay."""
+    """SGD (momentum, optionally nesterov), Adam or AdamW, from params optimizer, lr, momentum,
+    nesterov, weight_decay."""
     name, lr, wd = params["optimizer"], params["lr"], params.get("weight_decay", 0.0)
     if name == "sgd":
         return torch.optim.SGD(model.parameters(), lr=lr, momentum=params.get("momentum", 0.9),
-                               weight_decay=wd)
-    if name == "adam":
-        return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=wd)
-    raise ValueError(f"unknown optimizer {name!r} (expected sgd or adam)")
+                               nesterov=params.get("nesterov", False), weight_decay=wd)
+    if name in ("adam", "adamw"):
+        kind = torch.optim.Adam if name == "adam" else torch.optim.AdamW
+        return kind(model.parameters(), lr=lr, weight_decay=wd)
+    raise ValueError(f"unknown optimizer {name!r} (expected sgd, adam or adamw)")
 
 
 def make_scheduler(optimizer, params: dict, steps_per_epoch: int):
-    """Per-step LR schedule: 'none', 'cosine' (to 0 over all epochs) or 'step' (x gamma
-    every step_epochs epochs, as the Tiny ImageNet source)."""
+    """Per-step LR schedule: 'none', 'cosine' (to 0 over all epochs), 'onecycle' (linear
+    warm-up over warmup_epochs, default 1, then cosine to 0) or 'step' (x gamma every
+    step_epochs epochs, as the Tiny ImageNet source)."""
     kind, total = params.get("lr_schedule", "none"), params["epochs"] * steps_per_epoch
     if kind == "none":
         return None
-    if kind == "cosine":
-        return torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total)))
+    if kind in ("cosine", "onecycle"):
+        warm = params.get("warmup_epochs", 1) * steps_per_epoch if kind == "onecycle" else 0
+        decay = max(total - warm, 1)
+
+        def factor(step):
+            if step < warm:
+                return (step + 1) / warm
+            return 0.5 * (1 + math.cos(math.pi * min(step - warm, decay) / decay))
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     if kind == "step":
         every, gamma = params["step_epochs"] * steps_per_epoch, params.get("gamma", 0.1)
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: gamma ** (step // every))
-    raise ValueError(f"unknown lr_schedule {kind!r} (expected none, cosine or step)")
+    raise ValueError(f"unknown lr_schedule {kind!r} (expected none, cosine, onecycle or step)")
 
 
-def _same_run(saved: dict, params: dict) -> bool:
-    ignore = {"checkpoint_every"}
-    return ({k: v for k, v in saved.items() if k not in ignore}
-            == {k: v for k, v in params.items() if k not in ignore})
+def _changed_params(saved: dict, params: dict) -> list[str]:
+    """The params (checkpoint_every aside) whose values differ between a checkpoint and now."""
+    keys = (saved.keys() | params.keys()) - {"checkpoint_every"}
+    return sorted(k for k in keys if saved.get(k) != params.get(k))
 
 
 def save_checkpoint(path, **state) -> None:
@@ -204,7 +218,8 @@ def fit(model: nn.Module, train_batches, val_batches, params: dict, device: torc
     last = checkpoint_dir / "last.pt"
     if last.exists():
         saved = torch.load(last, map_location=device, weights_only=True)
-        if _same_run(saved["params"], params):
+        changed = _changed_params(saved["params"], params)
+        if not changed:
             _unwrap(model).load_state_dict(saved["model"])
             optimizer.load_state_dict(saved["optimizer"])
             if scheduler is not None:
@@ -212,7 +227,9 @@ def fit(model: nn.Module, train_batches, val_batches, params: dict, device: torc
             start, history = saved["epoch"], saved["history"]
             print(f"resuming from {last} after epoch {start}")
         else:
-            print(f"ignoring {last}: it was trained with other params")
+            print(f"ignoring {last}, starting over: it was trained with other params: "
+                  + ", ".join(f"{k} {saved['params'].get(k)!r}, now {params.get(k)!r}"
+                              for k in changed))
     epochs, every = params["epochs"], params.get("checkpoint_every", 1)
     for epoch in range(start, epochs):
         if stop_after is not None and epoch - start >= stop_after:
@@ -221,7 +238,8 @@ def fit(model: nn.Module, train_batches, val_batches, params: dict, device: torc
         began = time.perf_counter()
         torch.manual_seed(params.get("seed", 0) * 1_000_003 + epoch)  # dropout etc.
         train = train_one_epoch(model, optimizer, scheduler, _Epoch(train_batches, epoch),
-                                device, desc=f"epoch {epoch + 1}/{epochs}")
+                                device, desc=f"epoch {epoch + 1}/{epochs}",
+                                label_smoothing=params.get("label_smoothing", 0.0))
         val = evaluate(model, _Epoch(val_batches, 0), device, desc="val")
         train, val = _over_ranks(train), _over_ranks(val)
         history.append({"epoch": epoch + 1, "train_loss": round(train["loss"], 6),

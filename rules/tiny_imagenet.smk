@@ -50,9 +50,10 @@ rule tiny_array:
         "../envs/imgdag.yaml"
     log:
         "logs/tiny_array_{split}.log",
+    threads: 2
     shell:
         "python scripts/tiny_to_array.py --raw {input.raw} --index {input.index}"
-        " --out data/tiny_imagenet/cache/{wildcards.split} > {log} 2>&1"
+        " --out data/tiny_imagenet/cache/{wildcards.split} --workers {threads} > {log} 2>&1"
 
 
 rule tiny_train:

@@ -1,4 +1,5 @@
 """Convert the Caffe/Toronto `bvlc_alexnet.npy` into a CaffeAlexNet PyTorch weight file."""
+import imgdag.threads  # noqa: F401  first: OpenMP reads its wait policy when torch loads
 import torch
 
 from imgdag.atomic import atomic_path

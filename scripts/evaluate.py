@@ -1,7 +1,9 @@
 """Evaluate a trained model on a test array cache, .rec or map file: accuracy, per-class accuracy,
 confusion matrix CSV and forward latency per batch, into a metrics JSON."""
 import json
+import os
 
+import imgdag.threads  # noqa: F401  first: OpenMP reads its wait policy when torch loads
 import torch
 
 from imgdag.arraycache import read_array_cache
@@ -14,6 +16,7 @@ from imgdag.imagedata import ImageBatches, MapFileImages, RecordImages
 from imgdag.metrics import (confusion_matrix, device_name, forward_latency_ms,
                             per_class_accuracy, write_confusion_csv)
 from imgdag.models import load_trained_model
+from imgdag.threads import split_threads, use_threads
 
 
 def main() -> None:
@@ -24,15 +27,17 @@ def main() -> None:
     test.add_argument("--test-rec", help="RecordIO .rec of the test set (a model trained on crops of large images)")
     test.add_argument("--test-map", help="CNTK map file of the test set (a model trained on crops of large images)")
     p.add_argument("--image-root", help="folder the map file's relative paths are under (default: the current folder)")
-    p.add_argument("--num-workers", type=int, default=2, help="image loader processes (.rec, map files)")
+    p.add_argument("--num-workers", type=int,
+                   help="image loader processes (.rec, map files), out of --threads (default: threads - 1)")
     p.add_argument("--params", type=json_object, default={},
                    help="the recipe's evaluate section: latency_batch, latency_repeats, device")
     p.add_argument("--metrics-out", required=True, help="metrics JSON to write")
     p.add_argument("--confusion-out", required=True, help="confusion matrix CSV to write")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    p.add_argument("--threads", type=int, default=0, help="CPU cores in all (0: every core)")
     args = p.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    threads, workers = split_threads(args.threads or os.cpu_count(),
+                                     args.num_workers if args.test_map or args.test_rec else 0)
+    use_threads(threads)
     device = select_device(args.params.get("device", "auto"))
     model, saved = load_trained_model(args.model, device)
     model = prepare_model(model, device)
@@ -43,7 +48,7 @@ def main() -> None:
                                         "use --test-cache")
         images = RecordImages(args.test_rec) if args.test_rec else MapFileImages(args.test_map, args.image_root)
         batches = ImageBatches(images, 256, device, spec["mean"], spec["std"], spec["size"][0],
-                               resize=spec["resize"], num_workers=args.num_workers)
+                               resize=spec["resize"], num_workers=workers)
     else:
         images, labels = read_array_cache(args.test_cache)
         batches = ArrayBatches(images, labels, 256, device, spec["mean"], spec["std"])

@@ -2,9 +2,11 @@
 JSON (error and accuracy per crop mode) and a predictions CSV."""
 import csv
 import json
+import os
 from functools import partial
 from pathlib import Path
 
+import imgdag.threads  # noqa: F401  first: OpenMP reads its wait policy when torch loads
 import torch
 from torch.utils.data import DataLoader
 from torchvision.transforms.v2 import functional as TF
@@ -17,6 +19,7 @@ from imgdag.formats.index_table import read_ilsvrc_val_table
 from imgdag.layouts.records import is_image_name
 from imgdag.models import build_model, load_trained_model, read_state_dict
 from imgdag.multicrop import CAFFE, TORCHVISION, CropPreprocess, ImageFiles, evaluate_crops
+from imgdag.threads import split_threads, use_threads
 
 SOURCES = ("imagenet8_checkpoint", "torchvision", "caffe_npy")
 
@@ -67,14 +70,15 @@ def main() -> None:
                    help="the recipe's section: weights {source, path}, evaluate {crops, batch_size, device}")
     p.add_argument("--metrics-out", required=True, help="metrics JSON to write")
     p.add_argument("--predictions-out", required=True, help="predictions CSV to write")
-    p.add_argument("--num-workers", type=int, default=2, help="image decoding processes")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    p.add_argument("--num-workers", type=int,
+                   help="image decoding processes, out of --threads (default: threads - 1)")
+    p.add_argument("--threads", type=int, default=0, help="CPU cores in all (0: every core)")
     args = p.parse_args()
     weights, options = args.params["weights"], args.params.get("evaluate", {})
     if weights["source"] not in SOURCES:
         p.error(f"weights source {weights['source']!r} is not one of {', '.join(SOURCES)}")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    threads, workers = split_threads(args.threads or os.cpu_count(), args.num_workers)
+    use_threads(threads)
     device = select_device(options.get("device", "auto"))
     records = read_ilsvrc_val_table(args.table)
     if not records:
@@ -85,7 +89,7 @@ def main() -> None:
         raise DataError(args.table, f"{len(missing)} images are not under {images}, e.g. {missing[0]}")
     model, preprocess, how = load_model(weights["source"], args.model, device, records, args.table)
     dataset = ImageFiles([images / r.path for r in records], [r.label for r in records], preprocess.resize)
-    loader = DataLoader(dataset, batch_size=options.get("batch_size", 32), num_workers=args.num_workers)
+    loader = DataLoader(dataset, batch_size=options.get("batch_size", 32), num_workers=workers)
     crops = tuple(options.get("crops", (1, 5, 10)))
     result = evaluate_crops(model, loader, crops, preprocess, device)
 

@@ -1,13 +1,16 @@
 """Frozen-backbone features of the images listed in .lst files, computed once per (backbone, weight
 file, size, image list) in a cache folder and copied to one features file (imgdag.transfer)."""
+import os
 import shutil
 
+import imgdag.threads  # noqa: F401  first: OpenMP reads its wait policy when torch loads
 import torch
 
 from imgdag.atomic import atomic_path
 from imgdag.cli import json_object, parser, run
 from imgdag.engine import select_device
 from imgdag.formats.lst import read_lst
+from imgdag.threads import use_threads
 from imgdag.transfer import cached_features
 
 
@@ -22,10 +25,9 @@ def main() -> None:
     p.add_argument("--cache-dir", required=True,
                    help="where features are kept by cache key (survives reruns)")
     p.add_argument("--out", required=True, help="features file to write (a copy of its cache)")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    p.add_argument("--threads", type=int, default=0, help="CPU cores in all (0: every core)")
     args = p.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    use_threads(args.threads or os.cpu_count())
     name, weights, size = (args.backbone[k] for k in ("name", "weights", "size"))
     images = [entry.path for path in args.lists for entry in read_lst(path)]
     device = select_device(args.params.get("device", "auto"))

@@ -3,6 +3,7 @@ CSV of file, label, probability."""
 import csv
 from pathlib import Path
 
+import imgdag.threads  # noqa: F401  first: OpenMP reads its wait policy when torch loads
 import numpy as np
 import torch
 from PIL import Image

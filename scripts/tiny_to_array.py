@@ -1,10 +1,9 @@
 """Decode the images of a Tiny ImageNet index table (from write_tiny_index.py) once into a uint8
-array cache: RGB (grayscale becomes 3 channels), rows in table order, labels -1 for test."""
-from imgdag.arraycache import cache_paths, write_images_cache
+array cache: RGB (grayscale becomes 3 channels), rows in table order, labels -1 for test.
+Worker processes decode chunks straight into the memory-mapped output."""
+from imgdag.arraycache import cache_paths, write_files_cache
 from imgdag.cli import parser, run
-from imgdag.codec import decode_rgb
 from imgdag.formats.index_table import read_tiny_index
-from imgdag.layouts.tree import open_tree
 
 
 def main() -> None:
@@ -14,13 +13,11 @@ def main() -> None:
     p.add_argument("--index", required=True, help="index table: train.csv, val.csv or test.csv")
     p.add_argument("--out", required=True,
                    help="cache stem: writes STEM.images.npy and STEM.labels.npy")
+    p.add_argument("--workers", type=int, default=1, help="decoding processes")
     args = p.parse_args()
     records = read_tiny_index(args.index)
-    with open_tree(args.raw) as tree:
-        items = ((tree.where(r.path),
-                  decode_rgb(tree.read_bytes(r.path), tree.where(r.path)), r.label)
-                 for r in records)
-        n = write_images_cache(args.out, len(records), items, args.index)
+    n = write_files_cache(args.out, args.raw, [r.path for r in records],
+                          [r.label for r in records], args.index, workers=args.workers)
     images, labels = cache_paths(args.out)
     print(f"{args.index}: {n} images from {args.raw} decoded into {images} and {labels}")
 

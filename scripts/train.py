@@ -5,13 +5,15 @@ Runs as one process, or as many under `torchrun --nproc_per_node=GPUS scripts/tr
 (DDP, each process its shard; see imgdag/distributed.py).
 """
 import hashlib
+import os
 from functools import partial
 from pathlib import Path
 
+import imgdag.threads  # noqa: F401  first: OpenMP reads its wait policy when torch loads
 import torch
 
 from imgdag.arraycache import cache_paths, read_array_cache
-from imgdag.augment import random_crop_rotate
+from imgdag.augment import batch_augment
 from imgdag.batches import ArrayBatches
 from imgdag.cli import json_object, parser, run
 from imgdag.distributed import init_from_env, is_main, shutdown
@@ -20,6 +22,7 @@ from imgdag.errors import DataError
 from imgdag.formats.class_list import read_class_list
 from imgdag.imagedata import ImageBatches, MapFileImages, RecordImages
 from imgdag.models import build_model, save_trained_model
+from imgdag.threads import split_threads, use_threads
 
 
 def cache_batches(args, params, device, rank=0, world=1):
@@ -27,21 +30,21 @@ def cache_batches(args, params, device, rank=0, world=1):
     train_x, train_y = read_array_cache(args.train_cache)
     val_x, val_y = read_array_cache(args.val_cache)
     norm, aug = params["normalize"], params.get("augment")
-    augment = partial(random_crop_rotate, **aug) if aug else None
     batches = partial(ArrayBatches, device=device, mean=norm["mean"], std=norm["std"],
                       batch_size=params["batch_size"], rank=rank, world_size=world)
-    train = batches(train_x, train_y, shuffle=True, seed=params["seed"], augment=augment)
+    train = batches(train_x, train_y, shuffle=True, seed=params["seed"],
+                    **(batch_augment(**aug) if aug else {}))
     val = batches(val_x, val_y, pad=False)
     return train, val, {"size": list(train_x.shape[1:3]), "channels": int(train_x.shape[3]), **norm}
 
 
-def image_batches(args, params, device, rank=0, world=1):
+def image_batches(args, params, device, workers: int, rank=0, world=1):
     """Train and val ImageBatches (this rank's shard) from the .rec or map files (params
     `crop`), and the model's input spec."""
     norm, crop = params["normalize"], params["crop"]
     batches = partial(ImageBatches, batch_size=params["batch_size"], device=device,
                       mean=norm["mean"], std=norm["std"], crop=crop["size"],
-                      num_workers=args.num_workers, rank=rank, world_size=world)
+                      num_workers=workers, rank=rank, world_size=world)
     if args.train_rec:
         sources = [(args.train_rec, RecordImages(args.train_rec)), (args.val_rec, RecordImages(args.val_rec))]
     else:
@@ -85,7 +88,8 @@ def main() -> None:
     p.add_argument("--val-map", help="map file evaluated every epoch (with --train-map)")
     p.add_argument("--image-root", help="folder the map files' relative paths are under "
                                         "(default: the current folder)")
-    p.add_argument("--num-workers", type=int, default=2, help="image loader processes (.rec, map files)")
+    p.add_argument("--num-workers", type=int,
+                   help="image loader processes (.rec, map files), out of --threads (default: threads - 1)")
     p.add_argument("--classes", help="class list file (classes.txt) naming the model's classes; "
                                      "default: 0 .. num_classes-1")
     p.add_argument("--params", required=True, type=json_object,
@@ -94,7 +98,9 @@ def main() -> None:
     p.add_argument("--log-csv", required=True, help="per-epoch log CSV")
     p.add_argument("--curves-png", help="PNG of the loss and accuracy curves")
     p.add_argument("--checkpoint-dir", required=True, help="where checkpoints go and resume from")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU cores in all: torch threads plus loader workers (0: every core); "
+                        "part of the run's params, since results depend on it")
     p.add_argument("--stop-after", type=int,
                    help="leave after this many epochs in this run; the next run resumes")
     args = p.parse_args()
@@ -103,13 +109,14 @@ def main() -> None:
         p.error("--train-cache and --val-cache go together, as do --train-rec and --val-rec, "
                 "and --train-map and --val-map")
     params = args.params
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    threads, workers = split_threads(args.threads or os.cpu_count(),
+                                     args.num_workers if args.train_map or args.train_rec else 0)
+    use_threads(threads)
     rank, world, _, device = init_from_env(select_device(params.get("device", "auto")))
     if args.train_cache:
         train, val, input_spec = cache_batches(args, params, device, rank, world)
     else:
-        train, val, input_spec = image_batches(args, params, device, rank, world)
+        train, val, input_spec = image_batches(args, params, device, workers, rank, world)
     torch.manual_seed(params["seed"])
     n = params["num_classes"]
     classes = read_class_list(args.classes) if args.classes else [str(i) for i in range(n)]
@@ -119,7 +126,8 @@ def main() -> None:
     net = prepare_model(model, device, compile=params.get("compile", False))  # wraps model
     print(f"training {params['model']} on {len(train.labels)} images ({device}), "
           f"validating on {len(val.labels)}")
-    run_params = {**params, "data_sha256": data_fingerprint(args)}  # part of the resume check
+    # part of the resume check: the data, and the thread count (sums, and so weights, depend on it)
+    run_params = {**params, "data_sha256": data_fingerprint(args), "threads": threads}
     history = fit(net, train, val, run_params, device, args.checkpoint_dir, args.log_csv,
                   args.curves_png, stop_after=args.stop_after, is_main=is_main())
     if is_main() and history and history[-1]["epoch"] == params["epochs"]:

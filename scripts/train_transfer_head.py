@@ -2,8 +2,10 @@
 report validation log loss and accuracy, refit on train_valid, write the Kaggle submission."""
 import hashlib
 import json
+import os
 from pathlib import Path, PurePosixPath
 
+import imgdag.threads  # noqa: F401  first: OpenMP reads its wait policy when torch loads
 import numpy as np
 import torch
 
@@ -14,6 +16,7 @@ from imgdag.engine import fit, select_device, write_history
 from imgdag.errors import DataError
 from imgdag.formats.class_list import read_class_list
 from imgdag.formats.lst import read_lst
+from imgdag.threads import use_threads
 from imgdag.transfer import (multiclass_log_loss, read_submission_columns, transfer_head,
                              write_kaggle_submission)
 
@@ -92,11 +95,10 @@ def main() -> None:
                    help="per-epoch log of the refit on train_valid (its val rows are seen data)")
     p.add_argument("--submission-out", required=True, help="submission CSV to write")
     p.add_argument("--checkpoint-dir", required=True, help="where checkpoints go and resume from")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    p.add_argument("--threads", type=int, default=0, help="CPU cores in all (0: every core)")
     args = p.parse_args()
     params = args.params
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    use_threads(args.threads or os.cpu_count())
     device = select_device(params.get("device", "auto"))
     ids, features, info, keys = load_feature_sets(args.features)
     rows = {image_id(path): i for i, path in enumerate(ids)}

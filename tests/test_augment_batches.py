@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from imgdag.augment import random_crop_rotate
+from imgdag.augment import batch_augment, random_crop_flip, random_crop_rotate
 from imgdag.batches import ArrayBatches
 
 
@@ -39,3 +39,43 @@ def test_batches_reproducible_per_epoch_and_cover_all():
     x, y = next(iter(batches.epoch(5)))
     # pixels follow their labels through the shuffle: image i holds values 4i..4i+3
     assert torch.equal(x[:, 0, 0, 0], (y * 4).float())
+
+
+def grid_image(n: int, side: int = 64) -> torch.Tensor:
+    """n copies of an (H,W,C) image whose pixel (r, c) holds r * side + c, in 2 channels."""
+    values = torch.arange(side * side, dtype=torch.float32).view(1, side, side, 1)
+    return values.repeat(n, 1, 1, 2)
+
+
+def test_integer_crop_is_identity_at_full_size_and_mirrors_exactly():
+    x = grid_image(64)
+    assert torch.equal(random_crop_flip(x, torch.Generator().manual_seed(0), 64, 64), x)
+    out = random_crop_flip(x, torch.Generator().manual_seed(0), 64, 64, mirror=True)
+    flipped = (out == x.flip(2)).flatten(1).all(1)
+    assert ((out == x).flatten(1).all(1) ^ flipped).all()  # each image one or the other
+    assert 10 < flipped.sum() < 54
+
+
+def test_integer_crop_takes_one_window_scaled_back_by_nearest_pixel():
+    out = random_crop_flip(grid_image(16), torch.Generator().manual_seed(3), 32, 32)
+    assert out.shape == (16, 64, 64, 2)
+    rows, cols = out[..., 0] // 64, out[..., 0] % 64
+    for r, c in zip(rows, cols):
+        assert r[:, 0].unique().numel() == 32 and c[0].unique().numel() == 32
+        assert (r[:, 0].diff() >= 0).all() and r[-1, 0] - r[0, 0] == 31  # one window, in order
+        assert (c[0].diff() >= 0).all() and c[0, -1] - c[0, 0] == 31
+    assert rows[:, 0, 0].unique().numel() > 4 and cols[:, 0, 0].unique().numel() > 4  # they move
+
+
+def test_integer_crop_shards_like_the_whole_batch():
+    x = grid_image(8)
+    whole = random_crop_flip(x, torch.Generator().manual_seed(5), 40, 64, mirror=True)
+    for rank in range(2):
+        part = random_crop_flip(x[rank::2], torch.Generator().manual_seed(5), 40, 64,
+                                mirror=True, shard=(rank, 2))
+        assert torch.equal(part, whole[rank::2])
+
+
+def test_the_warp_runs_only_when_rotation_is_asked_for():
+    assert batch_augment(56, 64, 0, mirror=True)["pixel_augment"].func is random_crop_flip
+    assert batch_augment(24, 28, 15)["augment"].func is random_crop_rotate

@@ -5,7 +5,7 @@ import csv
 import torch
 
 from imgdag.batches import TensorBatches
-from imgdag.engine import fit
+from imgdag.engine import fit, make_scheduler
 from imgdag.transfer import transfer_head
 
 PARAMS = {"epochs": 3, "batch_size": 4, "optimizer": "adam", "lr": 0.01, "seed": 0,
@@ -25,3 +25,21 @@ def test_rerun_of_a_finished_fit_rewrites_its_log_and_keeps_the_weights(tmp_path
     with open(log) as f:
         assert [int(row["epoch"]) for row in csv.DictReader(f)] == [1, 2, 3]
     assert all(torch.equal(rerun.state_dict()[k], v) for k, v in trained.items())
+
+
+def lrs(params, steps_per_epoch):
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    scheduler = make_scheduler(optimizer, params, steps_per_epoch)
+    seen = []
+    for _ in range(params["epochs"] * steps_per_epoch):
+        seen.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return seen
+
+
+def test_onecycle_warms_up_for_an_epoch_then_decays_to_zero():
+    seen = lrs({"lr_schedule": "onecycle", "epochs": 3}, 4)
+    assert seen[:4] == [0.25, 0.5, 0.75, 1.0]  # linear warm-up over the first epoch
+    assert all(a >= b for a, b in zip(seen[4:], seen[5:])) and seen[-1] < 0.05
+    assert lrs({"lr_schedule": "onecycle", "epochs": 1}, 4) == [0.25, 0.5, 0.75, 1.0]  # 1 epoch

@@ -3,7 +3,9 @@
 ../shared/realdata/mnist has the official test set only (no train images), so the test
 builds a raw folder in the real layout from it and points the pipeline there.
 """
+import csv
 import json
+import os
 import shutil
 
 import pytest
@@ -33,13 +35,15 @@ def test_real_digits_reach_high_accuracy(tmp_path):
     ws = copy_repo(tmp_path / "ws")
     params = yaml.safe_load((ws / "params.yaml").read_text())
     params["datasets"]["mnist"]["raw_dir"] = str(raw)
-    params["recipes"]["mnist_lenet5"]["train"]["epochs"] = 12
     (ws / "real.yaml").write_text(yaml.safe_dump(params))  # --configfile replaces sections
     sh(["snakemake", "results/mnist_lenet5/metrics.json", "--cores", "2",
         "--configfile", "real.yaml"], ws, timeout=1200)
     metrics = json.loads((ws / "results/mnist_lenet5/metrics.json").read_text())
-    print(f"real MNIST (8,000 train / 2,000 test) test accuracy: {metrics['test_accuracy']}")
+    with open(ws / "results/mnist_lenet5/train_log.csv") as f:
+        seconds = sum(float(row["seconds"]) for row in csv.DictReader(f))
+    print(f"real MNIST (8,000 train / 2,000 test) test accuracy: {metrics['test_accuracy']}, "
+          f"training {seconds:.0f} s (load average {os.getloadavg()[0]:.1f})")
     assert metrics["test_images"] == 2000
-    assert metrics["test_accuracy"] >= 0.975
+    assert metrics["test_accuracy"] >= 0.990
     assert not (ws / "data/demo/mnist").exists()  # the demo was not used
     shutil.rmtree(ws / "data")

@@ -1,17 +1,20 @@
 """Tiny ImageNet steps: the array cache writer, index table -> uint8 cache, predictions from a cache."""
 import csv
 import json
+import zipfile
 
 import numpy as np
 import pytest
 from conftest import ROOT
 from e2e import script
 
+from imgdag import arraycache
 from imgdag.arraycache import read_array_cache, write_images_cache
 from imgdag.demo.tiny_imagenet import make_demo_tiny_imagenet
 from imgdag.errors import DataError
 from imgdag.formats.class_list import read_class_list
 from imgdag.formats.index_table import read_tiny_index
+from imgdag.layouts.images import load_rgb
 from imgdag.models import build_model, save_trained_model
 
 
@@ -41,7 +44,7 @@ def tiny(tmp_path_factory):
     script("write_tiny_index.py", "--raw", raw, "--out", root / "index")
     for split in ("val", "test"):
         done = script("tiny_to_array.py", "--raw", raw, "--index", root / f"index/{split}.csv",
-                      "--out", root / f"cache/{split}")
+                      "--out", root / f"cache/{split}", "--workers", "2")
         assert f"{split}.csv: " in done.stdout and " images from " in done.stdout
     return root
 
@@ -61,11 +64,26 @@ def test_index_table_to_cache_rgb_in_table_order(tiny):
 
 def test_tiny_to_array_names_a_bad_image(tiny, tmp_path):
     table = (tiny / "index/val.csv").read_text().splitlines()
-    table[1] = table[1].replace("val_0.JPEG", "val_404.JPEG")
+    table[30] = table[30].replace("val_29.JPEG", "val_404.JPEG")  # decoded by a worker
     (tmp_path / "val.csv").write_text("\n".join(table) + "\n")
     done = script("tiny_to_array.py", "--raw", tiny / "tiny-imagenet-200.zip", "--index",
-                  tmp_path / "val.csv", "--out", tmp_path / "cache", ok=False)
+                  tmp_path / "val.csv", "--out", tmp_path / "cache", "--workers", "2", ok=False)
     assert "val_404.JPEG" in done.stderr and "Traceback" not in done.stderr
+    assert not list(tmp_path.glob("cache*"))  # no half-written cache under a real name
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_workers_write_every_chunk_in_table_order(tiny, tmp_path, monkeypatch, workers):
+    monkeypatch.setattr(arraycache, "CHUNK", 7)  # 50 images: 8 chunks over the workers
+    records = read_tiny_index(tiny / "index/val.csv")
+    with zipfile.ZipFile(tiny / "tiny-imagenet-200.zip") as z:
+        expected = np.stack([np.asarray(load_rgb(z.read(r.path))) for r in records])
+    arraycache.write_files_cache(tmp_path / "c", tiny / "tiny-imagenet-200.zip",
+                                 [r.path for r in records], [r.label for r in records], "val.csv",
+                                 workers=workers)
+    images, labels = read_array_cache(tmp_path / "c")
+    assert np.array_equal(images, expected)
+    assert labels.tolist() == [r.label for r in records]
 
 
 def test_predict_from_a_cache_names_rows_by_the_index_table(tiny, tmp_path):

@@ -1,0 +1,40 @@
+"""The CPU threads a script uses: exactly the count its rule gives it, and idle threads sleep.
+
+Why 2 threads lost ~7x to 1 with other jobs on the box: torch's intra-op pool is OpenMP
+(libgomp), whose idle threads busy-wait (spin) before sleeping. When another process holds a
+core, a spinning thread burns the time slice that the thread it waits for needs, and every
+barrier of every small op costs a scheduler quantum. `OMP_WAIT_POLICY=PASSIVE` makes idle
+threads sleep at once. libgomp reads it once, when torch is loaded, so a script imports this
+module before torch (or anything that imports torch); a value set by the user is kept.
+
+`use_threads(total, workers)` splits one budget between torch's threads and loader worker
+processes (which decode with one thread each), so a rule's `threads` is the process tree's total.
+"""
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def split_threads(total: int, workers: int | None = None) -> tuple[int, int]:
+    """(torch threads, loader workers) that together use `total` cores: by default one worker
+    fewer than the total (the main process needs a core for the model); at least one thread."""
+    if total < 1:
+        raise ValueError(f"threads must be at least 1, got {total}")
+    if workers is None:
+        workers = total - 1
+    return max(1, total - workers), workers
+
+
+def use_threads(total: int) -> None:
+    """Run torch on `total` intra-op threads and one inter-op thread; child processes
+    (loader workers, MKL, OpenMP) inherit the count through the environment."""
+    import torch
+
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = str(total)
+    torch.set_num_threads(total)
+    if torch.get_num_interop_threads() != 1:
+        try:
+            torch.set_num_interop_threads(1)
+        except RuntimeError:  # the inter-op pool already ran work in this process
+            pass
