@@ -29,9 +29,10 @@ def section(key):
     return text
 
 
-def code(script):
-    """Input files: the script and every imgdag module it imports."""
-    return code_files(script)
+def code(script, *modules):
+    """Input files: the script and every imgdag module it imports, plus `modules` (files of
+    modules the script imports by name at run time) and what they import."""
+    return sorted(set().union(*(code_files(path) for path in (script, *modules))))
 
 
 def metrics(path):

@@ -15,7 +15,7 @@ if len(DOG_BACKBONES) != len(config["recipes"]["dog_breed_transfer"]["backbones"
 
 rule demo_dog_breed:
     input:
-        code("scripts/make_demo.py"),
+        code("scripts/make_demo.py", "imgdag/demo/dog_breed.py"),
     output:
         [f"data/demo/dog_breed/{name}" for name in DOG_RAW_FILES],
     conda:
@@ -66,7 +66,7 @@ rule dog_features:
         "../envs/imgdag.yaml"
     log:
         "logs/dog_features_{backbone}.log",
-    threads: workflow.cores
+    threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
     # the cache (by backbone, weight file hash, size and image list) is not an output: it
     # outlives reruns, so features are computed once however often this job reruns
     shell:

@@ -12,7 +12,7 @@ IMAGENET8_OUT = "results/imagenet8_alexnet"
 
 rule demo_imagenet8:
     input:
-        code("scripts/make_demo.py"),
+        code("scripts/make_demo.py", "imgdag/demo/imagenet.py"),
     output:
         "data/demo/imagenet8/imagenet-8.tar",
     conda:
@@ -77,7 +77,7 @@ rule imagenet8_train:
         "../envs/imgdag.yaml"
     log:
         "logs/imagenet8_train.log",
-    threads: workflow.cores
+    threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
     # checkpoints are not outputs: Snakemake deletes a failed job's outputs, and a killed
     # run must find them to resume
     shell:
@@ -103,7 +103,7 @@ rule imagenet8_evaluate:
         "../envs/imgdag.yaml"
     log:
         "logs/imagenet8_evaluate.log",
-    threads: workflow.cores
+    threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
     shell:
         "python scripts/evaluate.py --model {input.model} --test-map {input.val_map}"
         " --image-root {params.images} --params {params.evaluate:q} --metrics-out {output.metrics}"

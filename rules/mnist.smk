@@ -13,7 +13,7 @@ wildcard_constraints:
 
 rule demo_mnist:
     input:
-        code("scripts/make_demo.py"),
+        code("scripts/make_demo.py", "imgdag/demo/mnist.py"),
     output:
         [f"data/demo/mnist/{name}" for names in MNIST_FILES.values() for name in names],
     conda:
@@ -98,7 +98,7 @@ rule mnist_train:
         "../envs/imgdag.yaml"
     log:
         "logs/mnist_train.log",
-    threads: workflow.cores
+    threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
     # checkpoints are not outputs: Snakemake deletes a failed job's outputs, and a killed
     # run must find them to resume
     shell:
@@ -123,7 +123,7 @@ rule mnist_evaluate:
         "../envs/imgdag.yaml"
     log:
         "logs/mnist_evaluate.log",
-    threads: workflow.cores
+    threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
     shell:
         "python scripts/evaluate.py --model {input.model} --test-cache data/mnist/cache/test"
         " --params {params.evaluate:q} --metrics-out {output.metrics}"

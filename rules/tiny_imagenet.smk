@@ -7,7 +7,7 @@ TINY_OUT = "results/tiny_imagenet_resnet18"
 
 rule demo_tiny_imagenet:
     input:
-        code("scripts/make_demo.py"),
+        code("scripts/make_demo.py", "imgdag/demo/tiny_imagenet.py"),
     output:
         "data/demo/tiny_imagenet/tiny-imagenet-200.zip",
     conda:
@@ -75,7 +75,7 @@ rule tiny_train:
         "../envs/imgdag.yaml"
     log:
         "logs/tiny_train.log",
-    threads: workflow.cores
+    threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
     # checkpoints are not outputs: Snakemake deletes a failed job's outputs, and a killed
     # run must find them to resume
     shell:
@@ -101,7 +101,7 @@ rule tiny_evaluate:
         "../envs/imgdag.yaml"
     log:
         "logs/tiny_evaluate.log",
-    threads: workflow.cores
+    threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
     shell:
         "python scripts/evaluate.py --model {input.model}"
         " --test-cache data/tiny_imagenet/cache/val --params {params.evaluate:q}"
