@@ -5,10 +5,12 @@ per-epoch log and the checkpoint contract:
 
 - every `checkpoint_every` epochs (and after the last) `checkpoints/epoch_NNN.pt` and
   `checkpoints/last.pt` are written atomically, each a dict: model, optimizer, scheduler,
-  epoch (epochs completed), params, history;
+  epoch (epochs completed), params, history; only the newest `keep_checkpoints` (default 2)
+  epoch files are kept;
 - a rerun resumes from `last.pt` when its params equal the current ones (`checkpoint_every`
-  aside) and starts over otherwise. Epoch e is seeded from (seed, e), so a resumed run ends
-  with the same weights as an uninterrupted one. Resuming a finished run trains nothing and
+  and `keep_checkpoints` aside) and starts over otherwise, removing the other run's files.
+  Epoch e is seeded from (seed, e), so a resumed run ends with the same weights as an
+  uninterrupted one. Resuming a finished run trains nothing and
   writes its log again (`dvc repro` deletes a stage's outputs, not its checkpoints).
 
 Batches are any object with `len()` and `epoch(e)` yielding (inputs, labels) on the device.
@@ -141,7 +143,7 @@ def make_scheduler(optimizer, params: dict, steps_per_epoch: int):
 
 
 def _same_run(saved: dict, params: dict) -> bool:
-    ignore = {"checkpoint_every"}
+    ignore = {"checkpoint_every", "keep_checkpoints"}
     return ({k: v for k, v in saved.items() if k not in ignore}
             == {k: v for k, v in params.items() if k not in ignore})
 
@@ -212,7 +214,10 @@ def fit(model: nn.Module, train_batches, val_batches, params: dict, device: torc
             start, history = saved["epoch"], saved["history"]
             print(f"resuming from {last} after epoch {start}")
         else:
-            print(f"ignoring {last}: it was trained with other params")
+            print(f"removing the checkpoints in {checkpoint_dir}: trained with other params")
+            if is_main:
+                for old in checkpoint_dir.glob("*.pt"):
+                    old.unlink()
     epochs, every = params["epochs"], params.get("checkpoint_every", 1)
     for epoch in range(start, epochs):
         if stop_after is not None and epoch - start >= stop_after:
@@ -220,6 +225,7 @@ def fit(model: nn.Module, train_batches, val_batches, params: dict, device: torc
             break
         began = time.perf_counter()
         torch.manual_seed(params.get("seed", 0) * 1_000_003 + epoch)  # dropout etc.
+        lr = optimizer.param_groups[0]["lr"]  # the rate this epoch starts with
         train = train_one_epoch(model, optimizer, scheduler, _Epoch(train_batches, epoch),
                                 device, desc=f"epoch {epoch + 1}/{epochs}")
         val = evaluate(model, _Epoch(val_batches, 0), device, desc="val")
@@ -227,7 +233,7 @@ def fit(model: nn.Module, train_batches, val_batches, params: dict, device: torc
         history.append({"epoch": epoch + 1, "train_loss": round(train["loss"], 6),
                         "train_top1": round(train["top1"], 6), "val_loss": round(val["loss"], 6),
                         "val_top1": round(val["top1"], 6), "val_top5": round(val["top5"], 6),
-                        "lr": optimizer.param_groups[0]["lr"],
+                        "lr": lr,
                         "seconds": round(time.perf_counter() - began, 3)})
         if not is_main:
             continue
@@ -243,6 +249,9 @@ def fit(model: nn.Module, train_batches, val_batches, params: dict, device: torc
                          epoch=epoch + 1, params=params, history=history)
             save_checkpoint(last, **state)
             _link_or_copy(last, checkpoint_dir / f"epoch_{epoch + 1:03d}.pt")
+            keep = params.get("keep_checkpoints", 2)
+            for old in sorted(checkpoint_dir.glob("epoch_*.pt"))[:-keep]:
+                old.unlink()
     if is_main and history:  # also when a finished run was resumed: nothing left to train
         write_history(history, log_csv, curves_png)
     return history

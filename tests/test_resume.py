@@ -59,7 +59,7 @@ def test_checkpoint_of_other_params_is_not_resumed(caches, tmp_path):
         done = train(caches, out)
     finally:
         PARAMS["lr"] = lr
-    assert "ignoring" in done.stdout and "resuming" not in done.stdout
+    assert "removing the checkpoints" in done.stdout and "resuming" not in done.stdout
     assert len(history(out)) == 4
 
 
@@ -69,4 +69,4 @@ def test_checkpoint_of_other_data_is_not_resumed(caches, tmp_path):
     labels = np.load(caches / "train.labels.npy")
     np.save(caches / "train.labels.npy", (labels + 1) % 10)  # the data changed, params did not
     done = train(caches, out)
-    assert "ignoring" in done.stdout and "resuming" not in done.stdout
+    assert "removing the checkpoints" in done.stdout and "resuming" not in done.stdout
