@@ -63,19 +63,22 @@ def pipeline_from_snakemake(root=".", targets=("all",)) -> dict:
         keys = sorted(v.key for v in job.rule.params if getattr(v, "key", ""))
         if keys:
             stage["params"] = keys
-        outs = [f for f in outputs if f not in metrics and f not in plots]
+        # plot data are plain outs kept in git: drawn only as the top-level plots say (a
+        # stage-level plot would also draw every other column, such as seconds, against step)
+        outs = [f if f not in plots else {f: {"cache": False}} for f in outputs
+                if f not in metrics]
         if outs:
             stage["outs"] = outs
-        for kind, marks in (("metrics", metrics), ("plots", plots)):
-            marked = [{f: {"cache": False}} for f in outputs if f in marks]
-            if marked:
-                stage[kind] = marked
+        marked = [{f: {"cache": False}} for f in outputs if f in metrics]
+        if marked:
+            stage["metrics"] = marked
         stages[_stage_name(job)] = stage
     for recipe, files in names["RECIPE_TARGETS"].items():
         stages[recipe] = {"cmd": f"python scripts/show_metrics.py --recipe {recipe}",
                           "deps": list(files)}
     # what to draw (x and several y columns) belongs to the top-level plots section
-    drawn = [{path: {"x": opts["x"], "y": list(opts["y"])}} for path, opts in plots.items()]
+    drawn = [{path: {"x": opts["x"], "y": opts["y"] if isinstance(opts["y"], str) else list(opts["y"]),
+                     "template": opts["template"]}} for path, opts in sorted(plots.items())]
     return {"stages": stages, "plots": drawn}
 
 

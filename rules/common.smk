@@ -41,9 +41,10 @@ def metrics(path):
     return path
 
 
-def plot(path, x, y):
-    """Mark an output CSV as a DVC plot of columns y against x (not cached)."""
-    DVC_PLOTS[path] = {"x": x, "y": y}
+def plot(path, x, y, template="linear"):
+    """Mark an output CSV as a DVC plot of columns y against x (not cached), drawn with a DVC
+    plot template (linear, confusion, ...)."""
+    DVC_PLOTS[path] = {"x": x, "y": y, "template": template}
     return path
 
 

@@ -97,12 +97,13 @@ rule dog_head:
     log:
         "logs/dog_head.log",
     threads: 1  # a small MLP on cached features: more CPU threads only add synchronisation
+    # one line per epoch on the terminal (and in the log); no progress bars
     shell:
-        "python scripts/train_transfer_head.py --features {input.features}"
+        "TQDM_DISABLE=1 python scripts/train_transfer_head.py --features {input.features}"
         " --train {input.train} --valid {input.valid} --train-valid {input.train_valid}"
         " --test {input.test} --classes {input.classes}"
         " --sample-submission {input.sample_submission} --params {params.head:q}"
         " --metrics-out {output.metrics} --log-csv {output.log_csv}"
         " --curves-png {output.curves} --retrain-log-csv {output.retrain_log}"
         " --submission-out {output.submission} --checkpoint-dir {params.checkpoints}"
-        " --threads {threads} > {log} 2>&1"
+        " --threads {threads} 2>&1 | tee {log}"

@@ -80,11 +80,12 @@ rule imagenet8_train:
     threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
     # checkpoints are not outputs: Snakemake deletes a failed job's outputs, and a killed
     # run must find them to resume
+    # one line per epoch on the terminal (and in the log); no progress bars
     shell:
-        "python scripts/train.py --train-map {input.train_map} --val-map {input.val_map}"
+        "TQDM_DISABLE=1 python scripts/train.py --train-map {input.train_map} --val-map {input.val_map}"
         " --image-root {params.images} --classes {input.classes} --params {params.train:q}"
         " --model-out {output.model} --log-csv {output.log_csv} --curves-png {output.curves}"
-        " --checkpoint-dir {params.checkpoints} --threads {threads} > {log} 2>&1"
+        " --checkpoint-dir {params.checkpoints} --threads {threads} 2>&1 | tee {log}"
 
 
 rule imagenet8_evaluate:
@@ -95,7 +96,11 @@ rule imagenet8_evaluate:
         code=code("scripts/evaluate.py"),
     output:
         metrics=metrics(f"{IMAGENET8_OUT}/metrics.json"),
+        per_class=f"{IMAGENET8_OUT}/per_class_accuracy.json",
+        latency=f"{IMAGENET8_OUT}/latency.json",
         confusion=f"{IMAGENET8_OUT}/confusion.csv",
+        classified=plot(f"{IMAGENET8_OUT}/classified.csv", x="actual", y="predicted",
+                        template="confusion"),
     params:
         evaluate=section("recipes.imagenet8_alexnet.evaluate"),
         images=IMAGENET8_IMAGES,
@@ -106,5 +111,7 @@ rule imagenet8_evaluate:
     threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
     shell:
         "python scripts/evaluate.py --model {input.model} --test-map {input.val_map}"
-        " --image-root {params.images} --params {params.evaluate:q} --metrics-out {output.metrics}"
-        " --confusion-out {output.confusion} --threads {threads} > {log} 2>&1"
+        " --image-root {params.images} --params {params.evaluate:q} --split val --metrics-out {output.metrics}"
+        " --confusion-out {output.confusion}"
+        " --per-class-out {output.per_class} --latency-out {output.latency}"
+        " --classified-out {output.classified} --threads {threads} > {log} 2>&1"

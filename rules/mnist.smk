@@ -101,11 +101,12 @@ rule mnist_train:
     threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
     # checkpoints are not outputs: Snakemake deletes a failed job's outputs, and a killed
     # run must find them to resume
+    # one line per epoch on the terminal (and in the log); no progress bars
     shell:
-        "python scripts/train.py --train-cache data/mnist/cache/train"
+        "TQDM_DISABLE=1 python scripts/train.py --train-cache data/mnist/cache/train"
         " --val-cache data/mnist/cache/test --params {params.train:q}"
         " --model-out {output.model} --log-csv {output.log_csv} --curves-png {output.curves}"
-        " --checkpoint-dir {params.checkpoints} --threads {threads} > {log} 2>&1"
+        " --checkpoint-dir {params.checkpoints} --threads {threads} 2>&1 | tee {log}"
 
 
 rule mnist_evaluate:
@@ -116,7 +117,11 @@ rule mnist_evaluate:
         code=code("scripts/evaluate.py"),
     output:
         metrics=metrics(f"{MNIST_OUT}/metrics.json"),
+        per_class=f"{MNIST_OUT}/per_class_accuracy.json",
+        latency=f"{MNIST_OUT}/latency.json",
         confusion=f"{MNIST_OUT}/confusion.csv",
+        classified=plot(f"{MNIST_OUT}/classified.csv", x="actual", y="predicted",
+                        template="confusion"),
     params:
         evaluate=section("recipes.mnist_lenet5.evaluate"),
     conda:
@@ -126,8 +131,10 @@ rule mnist_evaluate:
     threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
     shell:
         "python scripts/evaluate.py --model {input.model} --test-cache data/mnist/cache/test"
-        " --params {params.evaluate:q} --metrics-out {output.metrics}"
-        " --confusion-out {output.confusion} --threads {threads} > {log} 2>&1"
+        " --params {params.evaluate:q} --split test --metrics-out {output.metrics}"
+        " --confusion-out {output.confusion}"
+        " --per-class-out {output.per_class} --latency-out {output.latency}"
+        " --classified-out {output.classified} --threads {threads} > {log} 2>&1"
 
 
 rule mnist_predict:

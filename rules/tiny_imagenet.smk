@@ -78,12 +78,13 @@ rule tiny_train:
     threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
     # checkpoints are not outputs: Snakemake deletes a failed job's outputs, and a killed
     # run must find them to resume
+    # one line per epoch on the terminal (and in the log); no progress bars
     shell:
-        "python scripts/train.py --train-cache data/tiny_imagenet/cache/train"
+        "TQDM_DISABLE=1 python scripts/train.py --train-cache data/tiny_imagenet/cache/train"
         " --val-cache data/tiny_imagenet/cache/val --classes {input.classes}"
         " --params {params.train:q} --model-out {output.model} --log-csv {output.log_csv}"
         " --curves-png {output.curves} --checkpoint-dir {params.checkpoints}"
-        " --threads {threads} > {log} 2>&1"
+        " --threads {threads} 2>&1 | tee {log}"
 
 
 rule tiny_evaluate:
@@ -94,7 +95,11 @@ rule tiny_evaluate:
         code=code("scripts/evaluate.py"),
     output:
         metrics=metrics(f"{TINY_OUT}/metrics.json"),
+        per_class=f"{TINY_OUT}/per_class_accuracy.json",
+        latency=f"{TINY_OUT}/latency.json",
         confusion=f"{TINY_OUT}/confusion.csv",
+        classified=plot(f"{TINY_OUT}/classified.csv", x="actual", y="predicted",
+                        template="confusion"),
     params:
         evaluate=section("recipes.tiny_imagenet_resnet18.evaluate"),
     conda:
@@ -105,7 +110,9 @@ rule tiny_evaluate:
     shell:
         "python scripts/evaluate.py --model {input.model}"
         " --test-cache data/tiny_imagenet/cache/val --params {params.evaluate:q}"
-        " --metrics-out {output.metrics} --confusion-out {output.confusion}"
+        " --split val --metrics-out {output.metrics} --confusion-out {output.confusion}"
+        " --per-class-out {output.per_class} --latency-out {output.latency}"
+        " --classified-out {output.classified}"
         " --threads {threads} > {log} 2>&1"
 
 

@@ -33,8 +33,7 @@ def _run(args: list[str]) -> str:
 
 def snakemake_is_current(recipes: list[str]) -> bool:
     """True when `snakemake -n` has no job to run for the recipes' targets."""
-    out = _run(["snakemake", "--dry-run", "--quiet", "rules", *recipes])
-    return "Nothing to be done" in out or not out.strip()
+    return "Nothing to be done" in _run(["snakemake", "--dry-run", *recipes])
 
 
 def dvc_is_current(recipes: list[str]) -> bool:
@@ -58,7 +57,7 @@ def checkout(recipes: list[str], pull: bool) -> None:
     if not dvc_is_current(recipes):
         raise SyncError("dvc status is not clean after checkout: the workspace differs from "
                           "dvc.lock (changed params or code?); run `dvc repro` instead")
-    _run(["snakemake", "--touch", "--cores", "1", "--quiet", "all", *recipes])
+    _run(["snakemake", "--touch", "--cores", "1", *recipes])
     if not snakemake_is_current(recipes):
         raise SyncError("snakemake -n still plans jobs after --touch (see `snakemake -n`)")
     print(f"restored {' '.join(recipes)}: `dvc status` and `snakemake -n` have nothing to do")
