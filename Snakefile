@@ -2,15 +2,24 @@
 
 params.yaml is the one config (DVC reads it too); rules/*.smk hold one stage family each.
 """
-from snakemake.utils import min_version, validate
+import sys
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import min_version
 
 min_version("9.18")
+sys.path.insert(0, workflow.basedir)
+from imgdag.config import config_problems  # noqa: E402
 
 
 configfile: "params.yaml"
 
 
-validate(config, "schemas/params.schema.yaml")
+# a short message naming key, value and what is allowed, before any job starts
+problems = config_problems(config, f"{workflow.basedir}/schemas/params.schema.yaml")
+if problems:
+    raise WorkflowError("the config (params.yaml, --configfile, --config) is not valid:\n  "
+                        + "\n  ".join(problems))
 
 
 include: "rules/common.smk"
