@@ -10,6 +10,9 @@ checkout  on a fresh clone: `dvc checkout` (or `--pull`: `dvc pull`) the recipes
 """
 import subprocess
 import sys
+from pathlib import Path
+
+import yaml
 
 from imgdag.cli import parser, run
 
@@ -42,6 +45,8 @@ def dvc_is_current(recipes: list[str]) -> bool:
 
 
 def record(recipes: list[str]) -> None:
+    if not recipes:
+        raise SyncError("no recipe has results yet: run `snakemake --cores all` first")
     if not snakemake_is_current(recipes):
         raise SyncError(f"Snakemake has jobs left for {' '.join(recipes)}: run "
                           f"`snakemake --cores all {' '.join(recipes)}` first, then record")
@@ -53,6 +58,8 @@ def record(recipes: list[str]) -> None:
 
 
 def checkout(recipes: list[str], pull: bool) -> None:
+    if not recipes:
+        raise SyncError("dvc.lock records no recipe: nothing to check out")
     _run(["dvc", "pull" if pull else "checkout", "--with-deps", *recipes])
     if not dvc_is_current(recipes):
         raise SyncError("dvc status is not clean after checkout: the workspace differs from "
@@ -67,17 +74,18 @@ def main() -> None:
     p = parser(__doc__)
     p.add_argument("action", choices=["record", "checkout"])
     p.add_argument("recipes", nargs="*", metavar="RECIPE",
-                   help=f"recipes (default: all): {', '.join(RECIPES)}")
+                   help=f"some of {', '.join(RECIPES)} (default: record: those with "
+                        "results/<recipe>/metrics.json; checkout: those in dvc.lock)")
     p.add_argument("--pull", action="store_true", help="checkout: `dvc pull` from the remote")
-    args = p.parse_args()
+    args = p.parse_intermixed_args()
     unknown = sorted(set(args.recipes) - set(RECIPES))
     if unknown:
         p.error(f"unknown recipe {', '.join(unknown)}; choose from {', '.join(RECIPES)}")
-    recipes = args.recipes or RECIPES
     if args.action == "record":
-        record(recipes)
+        record(args.recipes or [r for r in RECIPES if Path(f"results/{r}/metrics.json").exists()])
     else:
-        checkout(recipes, args.pull)
+        locked = yaml.safe_load(Path("dvc.lock").read_text())["stages"] if Path("dvc.lock").exists() else {}
+        checkout(args.recipes or [r for r in RECIPES if r in locked], args.pull)
 
 
 if __name__ == "__main__":

@@ -106,3 +106,17 @@ def test_a_new_raw_path_reaches_dvc_without_regenerating(ws):
     assert lock["deps"][0]["path"].startswith("raw/mnist/")
     assert nothing_to_do(ws, "mnist_lenet5")
     assert json.loads((ws / OUT / "metrics.json").read_text())
+
+
+EXP_SHOW = ["dvc", "exp", "show", "--only-changed", "--no-pager", "--drop", "Created|[^:]*/[^:]*$"]
+
+
+def test_exp_run_of_one_recipe_and_a_table_that_fits(ws):
+    exp = sh(["dvc", "exp", "run", "mnist_lenet5", "-S", "recipes.mnist_lenet5.train.epochs=1"],
+             ws).stdout
+    ran = [line.split("'")[1] for line in exp.splitlines() if line.startswith("Running stage")]
+    assert "mnist_train" in ran and all(s.startswith("mnist_") for s in ran), ran
+    table = sh(EXP_SHOW, ws, env={"COLUMNS": "400"}).stdout
+    assert "recipes.mnist_lenet5.train.epochs" in table and "test_accuracy" in table, table
+    assert "…" not in table, table  # nothing cut off
+    assert max(map(len, table.splitlines())) <= 120, table

@@ -63,7 +63,7 @@ def test_wrong_params_give_a_readable_error(ws):
     (ws / "bad.yaml").write_text(yaml.safe_dump(params))
     done = sh(["snakemake", "-n", "--configfile", "bad.yaml"], ws, check=False)
     assert done.returncode != 0
-    assert "'epoch' was unexpected" in done.stderr + done.stdout
+    assert "unknown key 'epoch' (did you mean 'epochs'?)" in done.stderr + done.stdout
     (ws / "bad.yaml").unlink()
 
 
