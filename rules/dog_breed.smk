@@ -83,10 +83,12 @@ rule dog_head:
         sample_submission=f"{DOG_RAW}/sample_submission.csv",
         code=code("scripts/train_transfer_head.py"),
     output:
-        metrics=metrics(f"{DOG_OUT}/metrics.json"),
+        metrics=report(metrics(f"{DOG_OUT}/metrics.json"), caption="../report/metrics.rst",
+                       category="dog_breed_transfer"),
         log_csv=plot(f"{DOG_OUT}/train_log.csv", x="epoch",
                      y=["train_loss", "val_loss", "train_top1", "val_top1"]),
-        curves=f"{DOG_OUT}/curves.png",
+        curves=report(f"{DOG_OUT}/curves.png", caption="../report/curves.rst",
+                      category="dog_breed_transfer"),
         retrain_log=f"{DOG_OUT}/train_valid_log.csv",
         submission=f"{DOG_OUT}/submission.csv",
     params:

@@ -111,7 +111,8 @@ rule ilsvrc_alexnet_crops:
         model=ILSVRC_MODEL,
         code=code("scripts/evaluate_crops.py"),
     output:
-        metrics=metrics(f"{ILSVRC_OUT}/metrics.json"),
+        metrics=report(metrics(f"{ILSVRC_OUT}/metrics.json"), caption="../report/metrics.rst",
+                       category="ilsvrc_alexnet_eval"),
         predictions=f"{ILSVRC_OUT}/predictions.csv",
     params:
         recipe=section("recipes.ilsvrc_alexnet_eval"),

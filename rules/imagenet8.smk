@@ -68,7 +68,8 @@ rule imagenet8_train:
         model=f"{IMAGENET8_OUT}/model.pt",
         log_csv=plot(f"{IMAGENET8_OUT}/train_log.csv", x="epoch",
                      y=["train_loss", "val_loss", "train_top1", "val_top1", "val_top5"]),
-        curves=f"{IMAGENET8_OUT}/curves.png",
+        curves=report(f"{IMAGENET8_OUT}/curves.png", caption="../report/curves.rst",
+                      category="imagenet8_alexnet"),
     params:
         train=section("recipes.imagenet8_alexnet.train"),
         images=IMAGENET8_IMAGES,
@@ -95,7 +96,8 @@ rule imagenet8_evaluate:
         model=f"{IMAGENET8_OUT}/model.pt",
         code=code("scripts/evaluate.py"),
     output:
-        metrics=metrics(f"{IMAGENET8_OUT}/metrics.json"),
+        metrics=report(metrics(f"{IMAGENET8_OUT}/metrics.json"), caption="../report/metrics.rst",
+                       category="imagenet8_alexnet"),
         per_class=f"{IMAGENET8_OUT}/per_class_accuracy.json",
         latency=f"{IMAGENET8_OUT}/latency.json",
         confusion=f"{IMAGENET8_OUT}/confusion.csv",

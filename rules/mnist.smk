@@ -90,7 +90,8 @@ rule mnist_train:
         model=f"{MNIST_OUT}/model.pt",
         log_csv=plot(f"{MNIST_OUT}/train_log.csv", x="epoch",
                      y=["train_loss", "val_loss", "train_top1", "val_top1"]),
-        curves=f"{MNIST_OUT}/curves.png",
+        curves=report(f"{MNIST_OUT}/curves.png", caption="../report/curves.rst",
+                      category="mnist_lenet5"),
     params:
         train=section("recipes.mnist_lenet5.train"),
         checkpoints=f"{MNIST_OUT}/checkpoints",
@@ -116,7 +117,8 @@ rule mnist_evaluate:
         model=f"{MNIST_OUT}/model.pt",
         code=code("scripts/evaluate.py"),
     output:
-        metrics=metrics(f"{MNIST_OUT}/metrics.json"),
+        metrics=report(metrics(f"{MNIST_OUT}/metrics.json"), caption="../report/metrics.rst",
+                       category="mnist_lenet5"),
         per_class=f"{MNIST_OUT}/per_class_accuracy.json",
         latency=f"{MNIST_OUT}/latency.json",
         confusion=f"{MNIST_OUT}/confusion.csv",

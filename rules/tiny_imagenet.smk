@@ -67,7 +67,8 @@ rule tiny_train:
         model=f"{TINY_OUT}/model.pt",
         log_csv=plot(f"{TINY_OUT}/train_log.csv", x="epoch",
                      y=["train_loss", "val_loss", "train_top1", "val_top1", "val_top5"]),
-        curves=f"{TINY_OUT}/curves.png",
+        curves=report(f"{TINY_OUT}/curves.png", caption="../report/curves.rst",
+                      category="tiny_imagenet_resnet18"),
     params:
         train=section("recipes.tiny_imagenet_resnet18.train"),
         checkpoints=f"{TINY_OUT}/checkpoints",
@@ -94,7 +95,8 @@ rule tiny_evaluate:
         model=f"{TINY_OUT}/model.pt",
         code=code("scripts/evaluate.py"),
     output:
-        metrics=metrics(f"{TINY_OUT}/metrics.json"),
+        metrics=report(metrics(f"{TINY_OUT}/metrics.json"), caption="../report/metrics.rst",
+                       category="tiny_imagenet_resnet18"),
         per_class=f"{TINY_OUT}/per_class_accuracy.json",
         latency=f"{TINY_OUT}/latency.json",
         confusion=f"{TINY_OUT}/confusion.csv",
