@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: venv demo test lint dvc-yaml mxnet-env bench bench-quick clean
+.PHONY: venv demo test lint dvc-yaml record checkout mxnet-env bench bench-quick clean
 
 venv: $(BIN)/.installed
 
@@ -28,6 +28,14 @@ lint: venv
 
 dvc-yaml: venv
 	$(BIN)/python scripts/write_dvc_yaml.py
+
+# after `snakemake`: record the finished recipes in dvc.lock without rerunning them
+record: venv
+	$(BIN)/python scripts/sync_doors.py record
+
+# on a fresh clone: dvc pull, then give the files pipeline-ordered times (snakemake -n: nothing)
+checkout: venv
+	$(BIN)/python scripts/sync_doors.py checkout --pull
 
 # the optional MXNet 1.9.1 judge (its own numpy 1 environment): compatibility tests, packing benchmark
 mxnet-env: .venv-mxnet/bin/python

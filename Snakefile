@@ -2,15 +2,24 @@
 
 params.yaml is the one config (DVC reads it too); rules/*.smk hold one stage family each.
 """
-from snakemake.utils import min_version, validate
+import sys
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import min_version
 
 min_version("9.18")
+sys.path.insert(0, workflow.basedir)
+from imgdag.config import config_problems  # noqa: E402
 
 
 configfile: "params.yaml"
 
 
-validate(config, "schemas/params.schema.yaml")
+# a short message naming key, value and what is allowed, before any job starts
+problems = config_problems(config, f"{workflow.basedir}/schemas/params.schema.yaml")
+if problems:
+    raise WorkflowError("the config (params.yaml, --configfile, --config) is not valid:\n  "
+                        + "\n  ".join(problems))
 
 
 include: "rules/common.smk"
@@ -21,16 +30,28 @@ include: "rules/tiny_imagenet.smk"
 include: "rules/dog_breed.smk"
 
 
+# One target rule per recipe (`snakemake --cores N mnist_lenet5`); dvc.yaml gets a stage of the
+# same name (`dvc repro mnist_lenet5`, `dvc exp run mnist_lenet5`).
+RECIPE_TARGETS = {
+    "mnist_lenet5": [f"{MNIST_OUT}/metrics.json", f"{MNIST_OUT}/predictions.csv"],
+    "imagenet8_alexnet": [f"{IMAGENET8_OUT}/metrics.json", f"{IMAGENET8_OUT}/confusion.csv"],
+    "ilsvrc_alexnet_eval": [f"{ILSVRC_OUT}/metrics.json", f"{ILSVRC_OUT}/predictions.csv"],
+    "tiny_imagenet_resnet18": [f"{TINY_OUT}/metrics.json", f"{TINY_OUT}/predictions.csv"],
+    "dog_breed_transfer": [f"{DOG_OUT}/metrics.json", f"{DOG_OUT}/submission.csv"],
+}
+
+
+for recipe, files in RECIPE_TARGETS.items():
+
+    rule:
+        name:
+            recipe
+        input:
+            files,
+        localrule: True
+
+
 rule all:
     input:
-        "results/mnist_lenet5/metrics.json",
-        "results/mnist_lenet5/predictions.csv",
-        "results/imagenet8_alexnet/metrics.json",
-        "results/imagenet8_alexnet/confusion.csv",
-        "results/ilsvrc_alexnet_eval/metrics.json",
-        "results/ilsvrc_alexnet_eval/predictions.csv",
-        "results/tiny_imagenet_resnet18/metrics.json",
-        "results/tiny_imagenet_resnet18/predictions.csv",
-        "results/dog_breed_transfer/metrics.json",
-        "results/dog_breed_transfer/submission.csv",
+        [RECIPE_TARGETS[recipe] for recipe in RECIPE_TARGETS],
     default_target: True

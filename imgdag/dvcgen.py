@@ -7,6 +7,11 @@ params name, its outs are the job's outputs (metrics and plots marked in the rul
 hash of the rule's shell command, so DVC reruns a stage when its rule's command changes,
 as Snakemake does. `dvc repro` deletes only a stage's own outs, so Snakemake never rebuilds
 upstream work.
+
+Raw dataset paths are written as DVC templates (`${datasets.mnist.raw_dir}/...`), so a new
+path in params.yaml reaches `dvc repro` without regenerating this file. Each recipe gets a
+stage of its own name whose deps are the recipe's final outputs (the recipe's Snakemake target
+rule): `dvc repro mnist_lenet5` and `dvc exp run mnist_lenet5` touch that recipe only.
 """
 import hashlib
 from pathlib import Path
@@ -43,6 +48,7 @@ def pipeline_from_snakemake(root=".", targets=("all",)) -> dict:
     """dvc.yaml's content (stages, plots) for the Snakemake DAG of `targets`."""
     jobs, names = _snakemake_jobs(Path(root).resolve(), targets)
     metrics, plots = names["DVC_METRICS"], names["DVC_PLOTS"]
+    templates = _dataset_templates(names["config"]["datasets"])
     stages = {}
     for job in jobs:
         outputs = [str(f) for f in job.output]
@@ -51,23 +57,45 @@ def pipeline_from_snakemake(root=".", targets=("all",)) -> dict:
         shell_hash = hashlib.sha256(str(job.rule.shellcmd).encode()).hexdigest()[:12]
         stage = {"cmd": f"snakemake --cores all {' '.join(outputs)}  # rule {job.rule.name} "
                         f"shell {shell_hash}"}
-        deps = sorted({str(f) for f in job.input})
+        deps = sorted({_templated(str(f), templates) for f in job.input})
         if deps:
             stage["deps"] = deps
         keys = sorted(v.key for v in job.rule.params if getattr(v, "key", ""))
         if keys:
             stage["params"] = keys
-        outs = [f for f in outputs if f not in metrics and f not in plots]
+        # plot data are plain outs kept in git: drawn only as the top-level plots say (a
+        # stage-level plot would also draw every other column, such as seconds, against step)
+        outs = [f if f not in plots else {f: {"cache": False}} for f in outputs
+                if f not in metrics]
         if outs:
             stage["outs"] = outs
-        for kind, marks in (("metrics", metrics), ("plots", plots)):
-            marked = [{f: {"cache": False}} for f in outputs if f in marks]
-            if marked:
-                stage[kind] = marked
+        marked = [{f: {"cache": False}} for f in outputs if f in metrics]
+        if marked:
+            stage["metrics"] = marked
         stages[_stage_name(job)] = stage
+    for recipe, files in names["RECIPE_TARGETS"].items():
+        stages[recipe] = {"cmd": f"python scripts/show_metrics.py --recipe {recipe}",
+                          "deps": list(files)}
     # what to draw (x and several y columns) belongs to the top-level plots section
-    drawn = [{path: {"x": opts["x"], "y": list(opts["y"])}} for path, opts in plots.items()]
+    drawn = [{path: {"x": opts["x"], "y": opts["y"] if isinstance(opts["y"], str) else list(opts["y"]),
+                     "template": opts["template"]}} for path, opts in sorted(plots.items())]
     return {"stages": stages, "plots": drawn}
+
+
+def _dataset_templates(datasets: dict) -> list[tuple[str, str]]:
+    """(path, `${datasets.name.key}`) for every raw path in params.yaml's datasets, longest first."""
+    found = [(value.rstrip("/"), f"${{datasets.{name}.{key}}}")
+             for name, entries in datasets.items() for key, value in entries.items()
+             if isinstance(value, str) and ("/" in value or "." in value)]
+    return sorted(found, key=lambda item: -len(item[0]))
+
+
+def _templated(path: str, templates) -> str:
+    """`path` with a leading raw dataset path replaced by its params.yaml template."""
+    for value, template in templates:
+        if path == value or path.startswith(value + "/"):
+            return template + path[len(value):]
+    return path
 
 
 def render_dvc_yaml(pipeline: dict) -> str:

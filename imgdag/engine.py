@@ -5,10 +5,12 @@ per-epoch log and the checkpoint contract:
 
 - every `checkpoint_every` epochs (and after the last) `checkpoints/epoch_NNN.pt` and
   `checkpoints/last.pt` are written atomically, each a dict: model, optimizer, scheduler,
-  epoch (epochs completed), params, history;
+  epoch (epochs completed), params, history; only the newest `keep_checkpoints` (default 2)
+  epoch files are kept;
 - a rerun resumes from `last.pt` when its params equal the current ones (`checkpoint_every`
-  aside) and starts over otherwise. Epoch e is seeded from (seed, e), so a resumed run ends
-  with the same weights as an uninterrupted one. Resuming a finished run trains nothing and
+  and `keep_checkpoints` aside) and starts over otherwise, removing the other run's files.
+  Epoch e is seeded from (seed, e), so a resumed run ends with the same weights as an
+  uninterrupted one. Resuming a finished run trains nothing and
   writes its log again (`dvc repro` deletes a stage's outputs, not its checkpoints).
 
 Batches are any object with `len()` and `epoch(e)` yielding (inputs, labels) on the device.
@@ -155,8 +157,9 @@ def make_scheduler(optimizer, params: dict, steps_per_epoch: int):
 
 
 def _changed_params(saved: dict, params: dict) -> list[str]:
-    """The params (checkpoint_every aside) whose values differ between a checkpoint and now."""
-    keys = (saved.keys() | params.keys()) - {"checkpoint_every"}
+    """The params (checkpoint_every, keep_checkpoints aside) whose values differ between a
+    checkpoint and now."""
+    keys = (saved.keys() | params.keys()) - {"checkpoint_every", "keep_checkpoints"}
     return sorted(k for k in keys if saved.get(k) != params.get(k))
 
 
@@ -227,9 +230,12 @@ def fit(model: nn.Module, train_batches, val_batches, params: dict, device: torc
             start, history = saved["epoch"], saved["history"]
             print(f"resuming from {last} after epoch {start}")
         else:
-            print(f"ignoring {last}, starting over: it was trained with other params: "
-                  + ", ".join(f"{k} {saved['params'].get(k)!r}, now {params.get(k)!r}"
-                              for k in changed))
+            print(f"removing the checkpoints in {checkpoint_dir}, starting over: they were trained "
+                  "with other params: " + ", ".join(f"{k} {saved['params'].get(k)!r}, now {params.get(k)!r}"
+                                                    for k in changed))
+            if is_main:
+                for old in checkpoint_dir.glob("*.pt"):
+                    old.unlink()
     epochs, every = params["epochs"], params.get("checkpoint_every", 1)
     for epoch in range(start, epochs):
         if stop_after is not None and epoch - start >= stop_after:
@@ -237,6 +243,7 @@ def fit(model: nn.Module, train_batches, val_batches, params: dict, device: torc
             break
         began = time.perf_counter()
         torch.manual_seed(params.get("seed", 0) * 1_000_003 + epoch)  # dropout etc.
+        lr = optimizer.param_groups[0]["lr"]  # the rate this epoch starts with
         train = train_one_epoch(model, optimizer, scheduler, _Epoch(train_batches, epoch),
                                 device, desc=f"epoch {epoch + 1}/{epochs}",
                                 label_smoothing=params.get("label_smoothing", 0.0))
@@ -245,7 +252,7 @@ def fit(model: nn.Module, train_batches, val_batches, params: dict, device: torc
         history.append({"epoch": epoch + 1, "train_loss": round(train["loss"], 6),
                         "train_top1": round(train["top1"], 6), "val_loss": round(val["loss"], 6),
                         "val_top1": round(val["top1"], 6), "val_top5": round(val["top5"], 6),
-                        "lr": optimizer.param_groups[0]["lr"],
+                        "lr": lr,
                         "seconds": round(time.perf_counter() - began, 3)})
         if not is_main:
             continue
@@ -261,6 +268,9 @@ def fit(model: nn.Module, train_batches, val_batches, params: dict, device: torc
                          epoch=epoch + 1, params=params, history=history)
             save_checkpoint(last, **state)
             _link_or_copy(last, checkpoint_dir / f"epoch_{epoch + 1:03d}.pt")
+            keep = params.get("keep_checkpoints", 2)
+            for old in sorted(checkpoint_dir.glob("epoch_*.pt"))[:-keep]:
+                old.unlink()
     if is_main and history:  # also when a finished run was resumed: nothing left to train
         write_history(history, log_csv, curves_png)
     return history

@@ -31,6 +31,15 @@ def write_confusion_csv(path, confusion: torch.Tensor, classes: list[str]) -> No
             writer.writerow([name, *row])
 
 
+def write_classified_csv(path, labels: torch.Tensor, predictions: torch.Tensor,
+                         classes: list[str]) -> None:
+    """One row per image: actual and predicted class name (what DVC's confusion template draws)."""
+    with atomic_open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["actual", "predicted"])
+        writer.writerows((classes[a], classes[p]) for a, p in zip(labels.tolist(), predictions.tolist()))
+
+
 @torch.no_grad()
 def forward_latency_ms(model, input_shape, device, repeats: int = 30, warmup: int = 5) -> float:
     """Median wall time in ms of one forward pass of a random batch of `input_shape`."""

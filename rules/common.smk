@@ -29,9 +29,10 @@ def section(key):
     return text
 
 
-def code(script):
-    """Input files: the script and every imgdag module it imports."""
-    return code_files(script)
+def code(script, *modules):
+    """Input files: the script and every imgdag module it imports, plus `modules` (files of
+    modules the script imports by name at run time) and what they import."""
+    return sorted(set().union(*(code_files(path) for path in (script, *modules))))
 
 
 def metrics(path):
@@ -40,9 +41,10 @@ def metrics(path):
     return path
 
 
-def plot(path, x, y):
-    """Mark an output CSV as a DVC plot of columns y against x (not cached)."""
-    DVC_PLOTS[path] = {"x": x, "y": y}
+def plot(path, x, y, template="linear"):
+    """Mark an output CSV as a DVC plot of columns y against x (not cached), drawn with a DVC
+    plot template (linear, confusion, ...)."""
+    DVC_PLOTS[path] = {"x": x, "y": y, "template": template}
     return path
 
 

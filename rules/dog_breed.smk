@@ -15,7 +15,7 @@ if len(DOG_BACKBONES) != len(config["recipes"]["dog_breed_transfer"]["backbones"
 
 rule demo_dog_breed:
     input:
-        code("scripts/make_demo.py"),
+        code("scripts/make_demo.py", "imgdag/demo/dog_breed.py"),
     output:
         [f"data/demo/dog_breed/{name}" for name in DOG_RAW_FILES],
     conda:
@@ -66,7 +66,7 @@ rule dog_features:
         "../envs/imgdag.yaml"
     log:
         "logs/dog_features_{backbone}.log",
-    threads: workflow.cores
+    threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
     # the cache (by backbone, weight file hash, size and image list) is not an output: it
     # outlives reruns, so features are computed once however often this job reruns
     shell:
@@ -83,10 +83,12 @@ rule dog_head:
         sample_submission=f"{DOG_RAW}/sample_submission.csv",
         code=code("scripts/train_transfer_head.py"),
     output:
-        metrics=metrics(f"{DOG_OUT}/metrics.json"),
+        metrics=report(metrics(f"{DOG_OUT}/metrics.json"), caption="../report/metrics.rst",
+                       category="dog_breed_transfer"),
         log_csv=plot(f"{DOG_OUT}/train_log.csv", x="epoch",
                      y=["train_loss", "val_loss", "train_top1", "val_top1"]),
-        curves=f"{DOG_OUT}/curves.png",
+        curves=report(f"{DOG_OUT}/curves.png", caption="../report/curves.rst",
+                      category="dog_breed_transfer"),
         retrain_log=f"{DOG_OUT}/train_valid_log.csv",
         submission=f"{DOG_OUT}/submission.csv",
     params:
@@ -97,12 +99,13 @@ rule dog_head:
     log:
         "logs/dog_head.log",
     threads: 1  # a small MLP on cached features: more CPU threads only add synchronisation
+    # one line per epoch on the terminal (and in the log); no progress bars
     shell:
-        "python scripts/train_transfer_head.py --features {input.features}"
+        "TQDM_DISABLE=1 python scripts/train_transfer_head.py --features {input.features}"
         " --train {input.train} --valid {input.valid} --train-valid {input.train_valid}"
         " --test {input.test} --classes {input.classes}"
         " --sample-submission {input.sample_submission} --params {params.head:q}"
         " --metrics-out {output.metrics} --log-csv {output.log_csv}"
         " --curves-png {output.curves} --retrain-log-csv {output.retrain_log}"
         " --submission-out {output.submission} --checkpoint-dir {params.checkpoints}"
-        " --threads {threads} > {log} 2>&1"
+        " --threads {threads} 2>&1 | tee {log}"

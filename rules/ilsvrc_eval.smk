@@ -24,7 +24,7 @@ ILSVRC_OUT = "results/ilsvrc_alexnet_eval"
 
 rule demo_ilsvrc_val:
     input:
-        code("scripts/make_demo.py"),
+        code("scripts/make_demo.py", "imgdag/demo/ilsvrc.py"),
     output:
         "data/demo/ilsvrc_val/ILSVRC2012_img_val.tar",
         "data/demo/ilsvrc_val/ILSVRC2012_devkit_t12.tar.gz",
@@ -104,14 +104,15 @@ rule ilsvrc_alexnet_caffe_weights:
         "python scripts/convert_caffe_alexnet.py {input.npy} {output} > {log} 2>&1"
 
 
-rule ilsvrc_alexnet_eval:
+rule ilsvrc_alexnet_crops:
     input:
         ILSVRC_IMAGES_INPUT,
         table="data/ilsvrc_alexnet_eval/val.csv",
         model=ILSVRC_MODEL,
         code=code("scripts/evaluate_crops.py"),
     output:
-        metrics=metrics(f"{ILSVRC_OUT}/metrics.json"),
+        metrics=report(metrics(f"{ILSVRC_OUT}/metrics.json"), caption="../report/metrics.rst",
+                       category="ilsvrc_alexnet_eval"),
         predictions=f"{ILSVRC_OUT}/predictions.csv",
     params:
         recipe=section("recipes.ilsvrc_alexnet_eval"),
@@ -119,8 +120,8 @@ rule ilsvrc_alexnet_eval:
     conda:
         "../envs/imgdag.yaml"
     log:
-        "logs/ilsvrc_alexnet_eval.log",
-    threads: workflow.cores
+        "logs/ilsvrc_alexnet_crops.log",
+    threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
     shell:
         "python scripts/evaluate_crops.py --table {input.table} --images {params.images:q}"
         " --model {input.model} --params {params.recipe:q} --metrics-out {output.metrics}"

@@ -22,7 +22,7 @@ else:
 
 rule demo_imagenet8:
     input:
-        code("scripts/make_demo.py"),
+        code("scripts/make_demo.py", "imgdag/demo/imagenet.py"),
     output:
         "data/demo/imagenet8/imagenet-8.tar",
     conda:
@@ -104,7 +104,8 @@ rule imagenet8_train:
         model=f"{IMAGENET8_OUT}/model.pt",
         log_csv=plot(f"{IMAGENET8_OUT}/train_log.csv", x="epoch",
                      y=["train_loss", "val_loss", "train_top1", "val_top1", "val_top5"]),
-        curves=f"{IMAGENET8_OUT}/curves.png",
+        curves=report(f"{IMAGENET8_OUT}/curves.png", caption="../report/curves.rst",
+                      category="imagenet8_alexnet"),
     params:
         train=section("recipes.imagenet8_alexnet.train"),
         data=section("recipes.imagenet8_alexnet.data.format"),
@@ -114,14 +115,15 @@ rule imagenet8_train:
         "../envs/imgdag.yaml"
     log:
         "logs/imagenet8_train.log",
-    threads: workflow.cores
+    threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
     # checkpoints are not outputs: Snakemake deletes a failed job's outputs, and a killed
     # run must find them to resume
+    # one line per epoch on the terminal (and in the log); no progress bars
     shell:
-        "python scripts/train.py {params.flags}"
+        "TQDM_DISABLE=1 python scripts/train.py {params.flags}"
         " --classes {input.classes} --params {params.train:q}"
         " --model-out {output.model} --log-csv {output.log_csv} --curves-png {output.curves}"
-        " --checkpoint-dir {params.checkpoints} --threads {threads} > {log} 2>&1"
+        " --checkpoint-dir {params.checkpoints} --threads {threads} 2>&1 | tee {log}"
 
 
 rule imagenet8_evaluate:
@@ -130,8 +132,13 @@ rule imagenet8_evaluate:
         model=f"{IMAGENET8_OUT}/model.pt",
         code=code("scripts/evaluate.py"),
     output:
-        metrics=metrics(f"{IMAGENET8_OUT}/metrics.json"),
+        metrics=report(metrics(f"{IMAGENET8_OUT}/metrics.json"), caption="../report/metrics.rst",
+                       category="imagenet8_alexnet"),
+        per_class=f"{IMAGENET8_OUT}/per_class_accuracy.json",
+        latency=f"{IMAGENET8_OUT}/latency.json",
         confusion=f"{IMAGENET8_OUT}/confusion.csv",
+        classified=plot(f"{IMAGENET8_OUT}/classified.csv", x="actual", y="predicted",
+                        template="confusion"),
     params:
         evaluate=section("recipes.imagenet8_alexnet.evaluate"),
         data=section("recipes.imagenet8_alexnet.data.format"),
@@ -140,8 +147,10 @@ rule imagenet8_evaluate:
         "../envs/imgdag.yaml"
     log:
         "logs/imagenet8_evaluate.log",
-    threads: workflow.cores
+    threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
     shell:
         "python scripts/evaluate.py --model {input.model} {params.flags}"
-        " --params {params.evaluate:q} --metrics-out {output.metrics}"
-        " --confusion-out {output.confusion} --threads {threads} > {log} 2>&1"
+        " --params {params.evaluate:q} --split val --metrics-out {output.metrics}"
+        " --confusion-out {output.confusion}"
+        " --per-class-out {output.per_class} --latency-out {output.latency}"
+        " --classified-out {output.classified} --threads {threads} > {log} 2>&1"

@@ -13,7 +13,7 @@ wildcard_constraints:
 
 rule demo_mnist:
     input:
-        code("scripts/make_demo.py"),
+        code("scripts/make_demo.py", "imgdag/demo/mnist.py"),
     output:
         [f"data/demo/mnist/{name}" for names in MNIST_FILES.values() for name in names],
     conda:
@@ -90,7 +90,8 @@ rule mnist_train:
         model=f"{MNIST_OUT}/model.pt",
         log_csv=plot(f"{MNIST_OUT}/train_log.csv", x="epoch",
                      y=["train_loss", "val_loss", "train_top1", "val_top1"]),
-        curves=f"{MNIST_OUT}/curves.png",
+        curves=report(f"{MNIST_OUT}/curves.png", caption="../report/curves.rst",
+                      category="mnist_lenet5"),
     params:
         train=section("recipes.mnist_lenet5.train"),
         checkpoints=f"{MNIST_OUT}/checkpoints",
@@ -98,14 +99,15 @@ rule mnist_train:
         "../envs/imgdag.yaml"
     log:
         "logs/mnist_train.log",
-    threads: workflow.cores
+    threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
     # checkpoints are not outputs: Snakemake deletes a failed job's outputs, and a killed
     # run must find them to resume
+    # one line per epoch on the terminal (and in the log); no progress bars
     shell:
-        "python scripts/train.py --train-cache data/mnist/cache/train"
+        "TQDM_DISABLE=1 python scripts/train.py --train-cache data/mnist/cache/train"
         " --val-cache data/mnist/cache/test --params {params.train:q}"
         " --model-out {output.model} --log-csv {output.log_csv} --curves-png {output.curves}"
-        " --checkpoint-dir {params.checkpoints} --threads {threads} > {log} 2>&1"
+        " --checkpoint-dir {params.checkpoints} --threads {threads} 2>&1 | tee {log}"
 
 
 rule mnist_evaluate:
@@ -115,19 +117,26 @@ rule mnist_evaluate:
         model=f"{MNIST_OUT}/model.pt",
         code=code("scripts/evaluate.py"),
     output:
-        metrics=metrics(f"{MNIST_OUT}/metrics.json"),
+        metrics=report(metrics(f"{MNIST_OUT}/metrics.json"), caption="../report/metrics.rst",
+                       category="mnist_lenet5"),
+        per_class=f"{MNIST_OUT}/per_class_accuracy.json",
+        latency=f"{MNIST_OUT}/latency.json",
         confusion=f"{MNIST_OUT}/confusion.csv",
+        classified=plot(f"{MNIST_OUT}/classified.csv", x="actual", y="predicted",
+                        template="confusion"),
     params:
         evaluate=section("recipes.mnist_lenet5.evaluate"),
     conda:
         "../envs/imgdag.yaml"
     log:
         "logs/mnist_evaluate.log",
-    threads: workflow.cores
+    threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
     shell:
         "python scripts/evaluate.py --model {input.model} --test-cache data/mnist/cache/test"
-        " --params {params.evaluate:q} --metrics-out {output.metrics}"
-        " --confusion-out {output.confusion} --threads {threads} > {log} 2>&1"
+        " --params {params.evaluate:q} --split test --metrics-out {output.metrics}"
+        " --confusion-out {output.confusion}"
+        " --per-class-out {output.per_class} --latency-out {output.latency}"
+        " --classified-out {output.classified} --threads {threads} > {log} 2>&1"
 
 
 rule mnist_predict:

@@ -7,7 +7,7 @@ TINY_OUT = "results/tiny_imagenet_resnet18"
 
 rule demo_tiny_imagenet:
     input:
-        code("scripts/make_demo.py"),
+        code("scripts/make_demo.py", "imgdag/demo/tiny_imagenet.py"),
     output:
         "data/demo/tiny_imagenet/tiny-imagenet-200.zip",
     conda:
@@ -68,7 +68,8 @@ rule tiny_train:
         model=f"{TINY_OUT}/model.pt",
         log_csv=plot(f"{TINY_OUT}/train_log.csv", x="epoch",
                      y=["train_loss", "val_loss", "train_top1", "val_top1", "val_top5"]),
-        curves=f"{TINY_OUT}/curves.png",
+        curves=report(f"{TINY_OUT}/curves.png", caption="../report/curves.rst",
+                      category="tiny_imagenet_resnet18"),
     params:
         train=section("recipes.tiny_imagenet_resnet18.train"),
         checkpoints=f"{TINY_OUT}/checkpoints",
@@ -76,15 +77,16 @@ rule tiny_train:
         "../envs/imgdag.yaml"
     log:
         "logs/tiny_train.log",
-    threads: workflow.cores
+    threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
     # checkpoints are not outputs: Snakemake deletes a failed job's outputs, and a killed
     # run must find them to resume
+    # one line per epoch on the terminal (and in the log); no progress bars
     shell:
-        "python scripts/train.py --train-cache data/tiny_imagenet/cache/train"
+        "TQDM_DISABLE=1 python scripts/train.py --train-cache data/tiny_imagenet/cache/train"
         " --val-cache data/tiny_imagenet/cache/val --classes {input.classes}"
         " --params {params.train:q} --model-out {output.model} --log-csv {output.log_csv}"
         " --curves-png {output.curves} --checkpoint-dir {params.checkpoints}"
-        " --threads {threads} > {log} 2>&1"
+        " --threads {threads} 2>&1 | tee {log}"
 
 
 rule tiny_evaluate:
@@ -94,19 +96,26 @@ rule tiny_evaluate:
         model=f"{TINY_OUT}/model.pt",
         code=code("scripts/evaluate.py"),
     output:
-        metrics=metrics(f"{TINY_OUT}/metrics.json"),
+        metrics=report(metrics(f"{TINY_OUT}/metrics.json"), caption="../report/metrics.rst",
+                       category="tiny_imagenet_resnet18"),
+        per_class=f"{TINY_OUT}/per_class_accuracy.json",
+        latency=f"{TINY_OUT}/latency.json",
         confusion=f"{TINY_OUT}/confusion.csv",
+        classified=plot(f"{TINY_OUT}/classified.csv", x="actual", y="predicted",
+                        template="confusion"),
     params:
         evaluate=section("recipes.tiny_imagenet_resnet18.evaluate"),
     conda:
         "../envs/imgdag.yaml"
     log:
         "logs/tiny_evaluate.log",
-    threads: workflow.cores
+    threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
     shell:
         "python scripts/evaluate.py --model {input.model}"
         " --test-cache data/tiny_imagenet/cache/val --params {params.evaluate:q}"
-        " --metrics-out {output.metrics} --confusion-out {output.confusion}"
+        " --split val --metrics-out {output.metrics} --confusion-out {output.confusion}"
+        " --per-class-out {output.per_class} --latency-out {output.latency}"
+        " --classified-out {output.classified}"
         " --threads {threads} > {log} 2>&1"
 
 

@@ -1,5 +1,7 @@
-"""Evaluate a trained model on a test array cache, .rec or map file: accuracy, per-class accuracy,
-confusion matrix CSV and forward latency per batch, into a metrics JSON."""
+"""Evaluate a trained model on a held-out array cache, .rec or map file: the headline figures
+(`<split>_accuracy`, top-5, loss, image count) into a metrics JSON; per-class accuracy, forward
+latency per batch, the confusion matrix and each image's (actual, predicted) pair into their
+own files."""
 import json
 import os
 
@@ -14,7 +16,7 @@ from imgdag.engine import evaluate, prepare_model, select_device
 from imgdag.errors import DataError
 from imgdag.imagedata import ImageBatches, MapFileImages, RecordImages
 from imgdag.metrics import (confusion_matrix, device_name, forward_latency_ms,
-                            per_class_accuracy, write_confusion_csv)
+                            per_class_accuracy, write_classified_csv, write_confusion_csv)
 from imgdag.models import load_trained_model
 from imgdag.threads import split_threads, use_threads
 
@@ -31,8 +33,14 @@ def main() -> None:
                    help="image loader processes (.rec, map files), out of --threads (default: threads - 1)")
     p.add_argument("--params", type=json_object, default={},
                    help="the recipe's evaluate section: latency_batch, latency_repeats, device")
-    p.add_argument("--metrics-out", required=True, help="metrics JSON to write")
+    p.add_argument("--split", choices=["test", "val"], default="test",
+                   help="what the held-out set is: names the metrics (test_accuracy or val_accuracy)")
+    p.add_argument("--metrics-out", required=True, help="headline metrics JSON to write")
+    p.add_argument("--per-class-out", required=True, help="per-class accuracy JSON to write")
+    p.add_argument("--latency-out", required=True, help="forward latency JSON to write")
     p.add_argument("--confusion-out", required=True, help="confusion matrix CSV to write")
+    p.add_argument("--classified-out", required=True,
+                   help="CSV of actual,predicted class per image (DVC's confusion plot)")
     p.add_argument("--threads", type=int, default=0, help="CPU cores in all (0: every core)")
     args = p.parse_args()
     threads, workers = split_threads(args.threads or os.cpu_count(),
@@ -55,21 +63,23 @@ def main() -> None:
     result = evaluate(model, _Once(batches), device, desc="test", keep_logits=True)
     confusion = confusion_matrix(result["logits"].argmax(1), result["labels"], len(classes))
     write_confusion_csv(args.confusion_out, confusion, classes)
+    write_classified_csv(args.classified_out, result["labels"], result["logits"].argmax(1), classes)
     batch = args.params.get("latency_batch", 64)
     latency = forward_latency_ms(model, (batch, spec["channels"], *spec["size"]), device,
                                  repeats=args.params.get("latency_repeats", 30))
-    metrics = {
-        "test_accuracy": round(result["top1"], 6),
-        "test_top5": round(result["top5"], 6),
-        "test_loss": round(result["loss"], 6),
-        "test_images": result["count"],
-        "per_class_accuracy": per_class_accuracy(confusion, classes),
-        "latency": {f"ms_per_batch_{batch}": round(latency, 4), "device": device_name(device)},
-    }
-    with atomic_open(args.metrics_out, "w") as f:
-        json.dump(metrics, f, indent=2)
-    print(f"test accuracy {metrics['test_accuracy']:.4f} on {result['count']} images; "
+    split = args.split
+    metrics = {f"{split}_accuracy": round(result["top1"], 6), f"{split}_top5": round(result["top5"], 6),
+               f"{split}_loss": round(result["loss"], 6), f"{split}_images": result["count"]}
+    write_json(args.metrics_out, metrics)
+    write_json(args.per_class_out, per_class_accuracy(confusion, classes))
+    write_json(args.latency_out, {f"ms_per_batch_{batch}": round(latency, 4), "device": device_name(device)})
+    print(f"{split} accuracy {metrics[f'{split}_accuracy']:.4f} on {result['count']} images; "
           f"forward {latency:.2f} ms per batch of {batch} on {device_name(device)}")
+
+
+def write_json(path, value) -> None:
+    with atomic_open(path, "w") as f:
+        json.dump(value, f, indent=2)
 
 
 class _Once:

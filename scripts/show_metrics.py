@@ -19,8 +19,9 @@ def flatten(metrics: dict, prefix: str = "") -> dict:
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--results", default="results", help="folder with one subfolder per recipe")
+    p.add_argument("--recipe", help="only this recipe (default: every recipe with metrics)")
     args = p.parse_args()
-    files = sorted(Path(args.results).glob("*/metrics.json"))
+    files = sorted(Path(args.results).glob(f"{args.recipe or '*'}/metrics.json"))
     if not files:
         print(f"no metrics under {args.results}/ yet: run `snakemake --cores all`")
         return

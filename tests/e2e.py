@@ -24,17 +24,19 @@ def copy_repo(dest: Path) -> Path:
     return dest
 
 
-def env() -> dict:
+def _env() -> dict:
     """The environment for the CLIs: the project's venv first on PATH, no DVC analytics."""
     return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
             "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
             "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
 
 
-def sh(args, cwd, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run a command; on failure the assertion shows its output."""
-    done = subprocess.run(args, cwd=cwd, env=env(), capture_output=True, text=True,
-                          timeout=timeout)
+def sh(args, cwd, check: bool = True, timeout: int = 900,
+       env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run a command (with `env` added to the environment); on failure the assertion shows its
+    output."""
+    done = subprocess.run(args, cwd=cwd, env={**_env(), **(env or {})}, capture_output=True,
+                          text=True, timeout=timeout)
     if check:
         assert done.returncode == 0, (f"{' '.join(map(str, args))} exited {done.returncode}\n"
                                       f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
@@ -44,6 +46,6 @@ def sh(args, cwd, check: bool = True, timeout: int = 900) -> subprocess.Complete
 def script(name, *args, ok: bool = True) -> subprocess.CompletedProcess:
     """Run scripts/<name> with this interpreter; assert it succeeded (or failed, with ok=False)."""
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / name), *map(str, args)],
-                          capture_output=True, text=True, env=env(), timeout=300)
+                          capture_output=True, text=True, env=_env(), timeout=300)
     assert (done.returncode == 0) == ok, done.stderr
     return done

@@ -18,3 +18,11 @@ def test_transitive_imports_are_followed():
     assert "imgdag/formats/image_files.py" in files
     assert "imgdag/formats/lst.py" in files
     assert "imgdag/engine.py" not in files
+
+
+def test_demo_script_does_not_depend_on_every_demo():
+    # make_demo.py imports a demo module by name; each demo rule adds its own module
+    files = code_files("scripts/make_demo.py")
+    assert not [f for f in files if f.startswith("imgdag/demo/") and f != "imgdag/demo/__init__.py"]
+    assert "imgdag/demo/dog_breed.py" not in code_files("imgdag/demo/mnist.py")
+    assert "imgdag/demo/shapes.py" in code_files("imgdag/demo/dog_breed.py")

@@ -12,10 +12,16 @@ def test_committed_dvc_yaml_is_current():
 
 
 def test_stages_cover_every_output_once_and_metrics_are_uncached():
-    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    pipeline = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    stages = pipeline["stages"]
+    recipes = yaml.safe_load((ROOT / "params.yaml").read_text())["recipes"]
+    # one stage per recipe, named after it, depending on the recipe's final outputs
+    for recipe in recipes:
+        assert stages.pop(recipe)["deps"][0] == f"results/{recipe}/metrics.json"
     outs = []
     for name, stage in stages.items():
         assert stage["cmd"].startswith("snakemake --cores all "), name
+        assert "plots" not in stage, name  # drawn only as the top-level plots say
         for kind in ("outs", "metrics", "plots"):
             for item in stage.get(kind, []):
                 path = item if isinstance(item, str) else next(iter(item))
@@ -27,6 +33,11 @@ def test_stages_cover_every_output_once_and_metrics_are_uncached():
     train = stages["mnist_train"]
     assert train["params"] == ["recipes.mnist_lenet5.train"]
     assert "scripts/train.py" in train["deps"] and "imgdag/engine.py" in train["deps"]
+    # raw paths are params.yaml templates, so a new path needs no regeneration
+    assert "${datasets.mnist.raw_dir}/train-images-idx3-ubyte.gz" in stages["mnist_pngs-train"]["deps"]
+    drawn = {path: opts for item in pipeline["plots"] for path, opts in item.items()}
+    assert drawn["results/mnist_lenet5/classified.csv"]["template"] == "confusion"
+    assert "seconds" not in drawn["results/mnist_lenet5/train_log.csv"]["y"]
 
 
 def test_check_mode_fails_on_a_stale_file(tmp_path):

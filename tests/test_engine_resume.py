@@ -43,3 +43,22 @@ def test_onecycle_warms_up_for_an_epoch_then_decays_to_zero():
     assert seen[:4] == [0.25, 0.5, 0.75, 1.0]  # linear warm-up over the first epoch
     assert all(a >= b for a, b in zip(seen[4:], seen[5:])) and seen[-1] < 0.05
     assert lrs({"lr_schedule": "onecycle", "epochs": 1}, 4) == [0.25, 0.5, 0.75, 1.0]  # 1 epoch
+
+
+def test_checkpoints_keep_the_newest_and_drop_other_params(tmp_path):
+    x, y = torch.randn(12, 5), torch.arange(12) % 3
+    batches = TensorBatches(x, y, 4, torch.device("cpu"), shuffle=True)
+    params = {**PARAMS, "epochs": 4, "keep_checkpoints": 2, "lr_schedule": "cosine"}
+    log = tmp_path / "log.csv"
+    fit(transfer_head(5, 3, hidden=8), batches, batches, params, torch.device("cpu"),
+        tmp_path / "ck", log)
+    assert sorted(p.name for p in (tmp_path / "ck").glob("*.pt")) == [
+        "epoch_003.pt", "epoch_004.pt", "last.pt"]
+    with open(log) as f:
+        rates = [float(row["lr"]) for row in csv.DictReader(f)]
+    # the rate each epoch trained with: the first epoch starts at the configured lr
+    assert rates[0] == params["lr"] and rates == sorted(rates, reverse=True)
+    other = {**params, "lr": 0.02, "epochs": 1}
+    fit(transfer_head(5, 3, hidden=8), batches, batches, other, torch.device("cpu"),
+        tmp_path / "ck", log)
+    assert sorted(p.name for p in (tmp_path / "ck").glob("*.pt")) == ["epoch_001.pt", "last.pt"]

@@ -45,9 +45,11 @@ def test_real_tiny_imagenet_through_index_cache_and_evaluation(tmp_path):
                                                   "std": list(IMAGENET_STD)}, {})
     script("evaluate.py", "--model", tmp_path / "model.pt", "--test-cache", tmp_path / "cache/val",
            "--params", json.dumps({"latency_batch": 4, "latency_repeats": 1}),
-           "--metrics-out", tmp_path / "metrics.json", "--confusion-out", tmp_path / "conf.csv")
+           "--split", "val", "--metrics-out", tmp_path / "metrics.json",
+           "--confusion-out", tmp_path / "conf.csv", "--per-class-out", tmp_path / "per_class.json",
+           "--latency-out", tmp_path / "latency.json", "--classified-out", tmp_path / "classified.csv")
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["test_images"] == 200 and 0 <= metrics["test_accuracy"] <= 1
+    assert metrics["val_images"] == 200 and 0 <= metrics["val_accuracy"] <= 1
     script("predict.py", "--model", tmp_path / "model.pt", "--cache", tmp_path / "cache/test",
            "--names", tmp_path / "index/test.csv", "--out", tmp_path / "pred.csv")
     with open(tmp_path / "pred.csv") as f:

@@ -59,7 +59,7 @@ def test_checkpoint_of_other_params_is_not_resumed(caches, tmp_path):
         done = train(caches, out)
     finally:
         PARAMS["lr"] = lr
-    assert "ignoring" in done.stdout and "resuming" not in done.stdout
+    assert "removing the checkpoints" in done.stdout and "resuming" not in done.stdout
     assert len(history(out)) == 4
 
 
@@ -69,13 +69,13 @@ def test_checkpoint_of_other_data_is_not_resumed(caches, tmp_path):
     labels = np.load(caches / "train.labels.npy")
     np.save(caches / "train.labels.npy", (labels + 1) % 10)  # the data changed, params did not
     done = train(caches, out)
-    assert "ignoring" in done.stdout and "resuming" not in done.stdout
+    assert "removing the checkpoints" in done.stdout and "resuming" not in done.stdout
 
 
 def test_checkpoint_of_another_thread_count_is_not_resumed_and_says_so(caches, tmp_path):
     out = tmp_path / "run"
     train(caches, out, "--stop-after", "2")  # --threads 1
     done = train(caches, out, "--threads", "2")
-    assert "ignoring" in done.stdout and "resuming" not in done.stdout
+    assert "removing the checkpoints" in done.stdout and "resuming" not in done.stdout
     assert "threads 1, now 2" in done.stdout
     assert torch.load(out / "ckpt" / "last.pt", weights_only=True)["params"]["threads"] == 2

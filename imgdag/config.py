@@ -1,0 +1,100 @@
+"""params.yaml checked before any job runs: short messages naming the key, the value and what
+is allowed (the Snakefile raises them at parse time, so no data step starts on a bad config).
+
+Besides the JSON schema: `device: cuda` needs CUDA, and a class count the data fixes (MNIST's
+ten digits, Tiny ImageNet's wnids.txt when the raw data is there) must match `num_classes`.
+"""
+import difflib
+import zipfile
+from pathlib import Path
+
+import yaml
+from jsonschema import Draft202012Validator
+
+MAX_PROBLEMS = 5
+
+
+def _where(path) -> str:
+    return ".".join(map(str, path)) or "(top level)"
+
+
+def _describe(error) -> str:
+    """One line for one schema error: key, value, what is allowed."""
+    where, value = _where(error.absolute_path), error.instance
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(value) - set(allowed))
+        hints = [f"'{k}' (did you mean '{m[0]}'?)" if (m := difflib.get_close_matches(k, allowed, 1))
+                 else f"'{k}'" for k in unknown]
+        return f"{where}: unknown key {', '.join(hints)}; allowed: {', '.join(allowed)}"
+    if error.validator == "required":
+        return f"{where}: {error.message.split(' is a required')[0]} is missing"
+    if error.validator == "enum":
+        return f"{_where(error.absolute_path)}: {value!r} is not allowed; allowed: " + \
+            ", ".join(map(str, error.validator_value))
+    if error.validator in ("if", "then", "else", "anyOf", "oneOf", "allOf") and error.context:
+        return _describe(min(error.context, key=lambda e: len(e.absolute_path)))
+    return f"{where}: {error.message}"
+
+
+def schema_problems(config: dict, schema_path) -> list[str]:
+    """Each schema violation of `config` as one line (at most MAX_PROBLEMS)."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    errors = sorted(Draft202012Validator(schema).iter_errors(config),
+                    key=lambda e: list(map(str, e.absolute_path)))
+    lines = [_describe(e) for e in errors]
+    if len(lines) > MAX_PROBLEMS:
+        lines = lines[:MAX_PROBLEMS] + [f"... and {len(lines) - MAX_PROBLEMS} more"]
+    return lines
+
+
+def _cuda_keys(value, path=()) -> list[str]:
+    """Dotted keys of every `device` setting that asks for CUDA."""
+    if isinstance(value, dict):
+        return [k for key, v in value.items() for k in _cuda_keys(v, (*path, key))]
+    if path and path[-1] == "device" and str(value).startswith("cuda"):
+        return [_where(path)]
+    return []
+
+
+def _tiny_class_count(raw: Path) -> int | None:
+    """Lines of tiny-imagenet-200's wnids.txt (a zip or its folder), None when absent."""
+    if raw.is_dir():
+        wnids = next(raw.rglob("wnids.txt"), None)
+        return len(wnids.read_text().split()) if wnids else None
+    if zipfile.is_zipfile(raw):
+        with zipfile.ZipFile(raw) as z:
+            name = next((n for n in z.namelist() if n.endswith("wnids.txt")), None)
+            return len(z.read(name).split()) if name else None
+    return None
+
+
+def semantic_problems(config: dict) -> list[str]:
+    """What the schema cannot see: CUDA asked for on a machine without it, class counts."""
+    problems = []
+    cuda = _cuda_keys(config)
+    if cuda:
+        import torch
+
+        if not torch.cuda.is_available():
+            problems += [f"{key}: 'cuda' asked for, but this machine has no CUDA device; "
+                         "use auto or cpu" for key in cuda]
+    recipes = config["recipes"]
+    checks = [("mnist_lenet5", lambda: 10, "MNIST has 10 digit classes")]
+    tiny_raw = Path(config["datasets"]["tiny_imagenet"]["raw"])
+    checks.append(("tiny_imagenet_resnet18", lambda: _tiny_class_count(tiny_raw),
+                   f"wnids.txt in {tiny_raw} lists that many"))
+    for recipe, count, why in checks:
+        train = recipes.get(recipe, {}).get("train", {})
+        if recipe not in recipes or "num_classes" not in train:
+            continue
+        expected = count()
+        if expected is not None and train["num_classes"] != expected:
+            problems.append(f"recipes.{recipe}.train.num_classes: {train['num_classes']}, "
+                            f"expected {expected} ({why})")
+    return problems
+
+
+def config_problems(config: dict, schema_path) -> list[str]:
+    """Schema problems, or (when the schema holds) the semantic ones."""
+    return schema_problems(config, schema_path) or semantic_problems(config)

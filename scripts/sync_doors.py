@@ -1,0 +1,95 @@
+"""Keep Snakemake's and DVC's views of the results in step, without rerunning anything.
+
+record    after `snakemake`: record the finished recipes in dvc.lock (`dvc commit`), once
+          `snakemake -n` confirms they are current; then `dvc status` is clean and `dvc repro`
+          has nothing to do.
+checkout  on a fresh clone: `dvc checkout` (or `--pull`: `dvc pull`) the recipes, then, once
+          `dvc status` confirms the files are the recorded ones, give them modification times in
+          pipeline order (`snakemake --touch`): DVC restores files with new times in no order,
+          and Snakemake, without its .snakemake/ metadata, would otherwise retrain.
+"""
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from imgdag.cli import parser, run
+
+RECIPES = ["mnist_lenet5", "imagenet8_alexnet", "ilsvrc_alexnet_eval", "tiny_imagenet_resnet18",
+           "dog_breed_transfer"]
+
+
+class SyncError(Exception):
+    """A door is not in the state the action needs; the message says what to run."""
+
+
+def _run(args: list[str]) -> str:
+    """Run a command, echoing it; its stdout, or an error naming it with its output."""
+    print("+", " ".join(args), flush=True)
+    done = subprocess.run(args, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SyncError(f"`{' '.join(args)}` exited {done.returncode}:\n"
+                          f"{(done.stdout + done.stderr).strip()[-3000:]}")
+    return done.stdout
+
+
+def snakemake_is_current(recipes: list[str]) -> bool:
+    """True when `snakemake -n` has no job to run for the recipes' targets."""
+    return "Nothing to be done" in _run(["snakemake", "--dry-run", *recipes])
+
+
+def dvc_is_current(recipes: list[str]) -> bool:
+    """True when `dvc status` finds the recipes' stages and everything upstream unchanged."""
+    return "up to date" in _run(["dvc", "status", "--with-deps", *recipes])
+
+
+def record(recipes: list[str]) -> None:
+    if not recipes:
+        raise SyncError("no recipe has results yet: run `snakemake --cores all` first")
+    if not snakemake_is_current(recipes):
+        raise SyncError(f"Snakemake has jobs left for {' '.join(recipes)}: run "
+                          f"`snakemake --cores all {' '.join(recipes)}` first, then record")
+    _run(["dvc", "commit", "--force", "--with-deps", *recipes])
+    if not dvc_is_current(recipes):
+        raise SyncError("dvc status is not clean after dvc commit (see `dvc status`)")
+    print(f"recorded in dvc.lock: {' '.join(recipes)}; commit it with the metrics "
+          "(`git add dvc.lock results/`), push the data with `dvc push`")
+
+
+def checkout(recipes: list[str], pull: bool) -> None:
+    if not recipes:
+        raise SyncError("dvc.lock records no recipe: nothing to check out")
+    _run(["dvc", "pull" if pull else "checkout", "--with-deps", *recipes])
+    if not dvc_is_current(recipes):
+        raise SyncError("dvc status is not clean after checkout: the workspace differs from "
+                          "dvc.lock (changed params or code?); run `dvc repro` instead")
+    _run(["snakemake", "--touch", "--cores", "1", *recipes])
+    if not snakemake_is_current(recipes):
+        raise SyncError("snakemake -n still plans jobs after --touch (see `snakemake -n`)")
+    print(f"restored {' '.join(recipes)}: `dvc status` and `snakemake -n` have nothing to do")
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument("action", choices=["record", "checkout"])
+    p.add_argument("recipes", nargs="*", metavar="RECIPE",
+                   help=f"some of {', '.join(RECIPES)} (default: record: those with "
+                        "results/<recipe>/metrics.json; checkout: those in dvc.lock)")
+    p.add_argument("--pull", action="store_true", help="checkout: `dvc pull` from the remote")
+    args = p.parse_intermixed_args()
+    unknown = sorted(set(args.recipes) - set(RECIPES))
+    if unknown:
+        p.error(f"unknown recipe {', '.join(unknown)}; choose from {', '.join(RECIPES)}")
+    if args.action == "record":
+        record(args.recipes or [r for r in RECIPES if Path(f"results/{r}/metrics.json").exists()])
+    else:
+        locked = yaml.safe_load(Path("dvc.lock").read_text())["stages"] if Path("dvc.lock").exists() else {}
+        checkout(args.recipes or [r for r in RECIPES if r in locked], args.pull)
+
+
+if __name__ == "__main__":
+    try:
+        run(main)
+    except SyncError as e:
+        sys.exit(f"error: {e}")

@@ -1,0 +1,68 @@
+"""A bad config stops Snakemake at parse time with a short message naming the key, the value and
+what is allowed; no job (no data step) runs. Each case runs the MNIST recipe's target."""
+import pytest
+import yaml
+
+from e2e import copy_repo, sh
+from imgdag.models import BUILDERS
+
+pytestmark = pytest.mark.slow  # each case parses the Snakefile (seconds)
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    return copy_repo(tmp_path_factory.mktemp("config"))
+
+
+def run_with(ws, change):
+    params = yaml.safe_load((ws / "params.yaml").read_text())
+    change(params, params["recipes"]["mnist_lenet5"]["train"])
+    (ws / "bad.yaml").write_text(yaml.safe_dump(params))
+    done = sh(["snakemake", "--cores", "1", "mnist_lenet5", "--configfile", "bad.yaml"], ws,
+              check=False)
+    assert done.returncode == 1
+    assert not (ws / "data").exists() and not (ws / "logs").exists()  # no job ran
+    return done.stdout + done.stderr
+
+
+CASES = {
+    "misspelt key": (lambda p, t: t.update(epoch=3),
+                     ["recipes.mnist_lenet5.train: unknown key 'epoch' (did you mean 'epochs'?)",
+                      "allowed: augment, batch_size"]),
+    "wrong type": (lambda p, t: t.update(lr="fast"),
+                   ["recipes.mnist_lenet5.train.lr: 'fast' is not of type 'number'"]),
+    "unknown model": (lambda p, t: t.update(model="lenet6"),
+                      ["recipes.mnist_lenet5.train.model: 'lenet6' is not allowed; allowed: lenet5"]),
+    "class count": (lambda p, t: t.update(num_classes=9),
+                    ["recipes.mnist_lenet5.train.num_classes: 9, expected 10"]),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_config_is_one_short_message(ws, case):
+    change, expected = CASES[case]
+    out = run_with(ws, change)
+    for text in expected:
+        assert text in out, out
+    assert len(out.strip().splitlines()) <= 10, out
+
+
+def test_cuda_without_cuda_is_refused(ws):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    out = run_with(ws, lambda p, t: t.update(device="cuda"))
+    assert "recipes.mnist_lenet5.train.device: 'cuda' asked for, but this machine has no CUDA" in out
+
+
+def test_missing_raw_path_is_named_before_any_job(ws):
+    out = run_with(ws, lambda p, t: p["datasets"]["mnist"].update(raw_dir="nowhere/mnist"))
+    assert "Missing input files" in out and "nowhere/mnist/t10k-images-idx3-ubyte.gz" in out, out
+
+
+def test_schema_model_names_are_the_registered_ones():
+    from e2e import ROOT
+
+    schema = yaml.safe_load((ROOT / "schemas/params.schema.yaml").read_text())
+    assert schema["$defs"]["train"]["properties"]["model"]["enum"] == list(BUILDERS)

@@ -1,0 +1,129 @@
+"""Snakemake first, DVC after, on the mnist_lenet5 recipe alone, in a copy of the repository:
+record the run in DVC without rerunning, restore it in a fresh clone without retraining, and
+check that a recipe's targets, code dependencies and raw paths touch only what they should.
+
+The tests share one workspace and run in order.
+"""
+import json
+
+import pytest
+import yaml
+
+from e2e import copy_repo, sh
+
+OUT = "results/mnist_lenet5"
+pytestmark = pytest.mark.slow
+
+
+def nothing_to_do(ws, *targets) -> bool:
+    done = sh(["snakemake", "-n", *targets], ws)
+    return "Nothing to be done" in done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    ws = copy_repo(tmp_path_factory.mktemp("doors") / "repo")
+    remote = ws.parent / "remote"
+    sh(["dvc", "remote", "add", "-d", "local", str(remote)], ws)
+    # the doors are under test, not the accuracy: one short epoch
+    params = yaml.safe_load((ws / "params.yaml").read_text())
+    params["recipes"]["mnist_lenet5"]["train"]["epochs"] = 1
+    params["recipes"]["mnist_lenet5"]["evaluate"]["latency_repeats"] = 3
+    (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    sh(["git", "commit", "-qam", "one epoch"], ws)
+    sh(["snakemake", "--cores", "2", "mnist_lenet5"], ws)
+    return ws
+
+
+def test_recipe_target_runs_only_its_recipe(ws):
+    assert (ws / OUT / "metrics.json").exists() and (ws / OUT / "predictions.csv").exists()
+    assert not (ws / "results/imagenet8_alexnet").exists()
+    assert not (ws / "data/demo/dog_breed").exists()
+
+
+def test_record_makes_dvc_agree_without_rerunning(ws):
+    # DVC links files back from its cache (new mtimes); a rerun would rewrite the job's log
+    log_mtime = (ws / "logs/mnist_train.log").stat().st_mtime_ns
+    assert "up to date" not in sh(["dvc", "status", "mnist_lenet5"], ws).stdout
+    sh(["python", "scripts/sync_doors.py", "record", "mnist_lenet5"], ws)
+    assert "up to date" in sh(["dvc", "status", "mnist_lenet5"], ws).stdout
+    repro = sh(["dvc", "repro", "mnist_lenet5"], ws).stdout
+    assert "Running stage" not in repro, repro
+    assert nothing_to_do(ws, "mnist_lenet5")
+    assert (ws / "logs/mnist_train.log").stat().st_mtime_ns == log_mtime
+    lock = yaml.safe_load((ws / "dvc.lock").read_text())["stages"]
+    assert {"mnist_train", "mnist_evaluate", "mnist_lenet5"} <= set(lock)
+    assert "imagenet8_train" not in lock
+
+
+def test_record_refuses_an_unfinished_run(ws):
+    params = (ws / "params.yaml").read_text()
+    (ws / "params.yaml").write_text(params.replace("latency_repeats: 3", "latency_repeats: 4"))
+    done = sh(["python", "scripts/sync_doors.py", "record", "mnist_lenet5"], ws, check=False)
+    (ws / "params.yaml").write_text(params)
+    assert done.returncode == 1
+    assert "snakemake --cores all mnist_lenet5" in done.stderr
+
+
+def test_fresh_clone_after_dvc_pull_has_nothing_to_do(ws):
+    sh(["dvc", "push", "mnist_lenet5", "--with-deps"], ws)
+    sh(["git", "add", "-A"], ws)
+    sh(["git", "commit", "-qm", "mnist run recorded"], ws)
+    clone = ws.parent / "clone"
+    sh(["git", "clone", "-q", str(ws), str(clone)], ws.parent)
+    assert not (clone / ".snakemake").exists()
+    sh(["python", "scripts/sync_doors.py", "checkout", "--pull", "mnist_lenet5"], clone)
+    assert (clone / OUT / "model.pt").read_bytes() == (ws / OUT / "model.pt").read_bytes()
+    assert nothing_to_do(clone, "mnist_lenet5")
+    assert "up to date" in sh(["dvc", "status", "mnist_lenet5"], clone).stdout
+
+
+def test_a_module_mnist_does_not_import_plans_nothing(ws):
+    dog = ws / "imgdag/demo/dog_breed.py"
+    dog.write_text(dog.read_text() + "\n# a comment\n")
+    try:
+        assert nothing_to_do(ws, "mnist_lenet5")
+        assert "up to date" in sh(["dvc", "status", "mnist_lenet5"], ws).stdout
+    finally:
+        sh(["git", "checkout", "imgdag/demo/dog_breed.py"], ws)
+    # the module MNIST's demo does import: its demo reruns, in both doors
+    mnist = ws / "imgdag/demo/mnist.py"
+    mnist.write_text(mnist.read_text() + "\n# a comment\n")
+    try:
+        assert "demo_mnist" in sh(["snakemake", "-n", "mnist_lenet5"], ws).stdout
+        assert "demo_mnist" in sh(["dvc", "status", "mnist_lenet5"], ws).stdout
+    finally:
+        sh(["git", "checkout", "imgdag/demo/mnist.py"], ws)
+
+
+def test_a_new_raw_path_reaches_dvc_without_regenerating(ws):
+    moved = ws / "raw/mnist"
+    moved.parent.mkdir()
+    sh(["cp", "-r", "data/demo/mnist", str(moved)], ws)
+    params = yaml.safe_load((ws / "params.yaml").read_text())
+    params["datasets"]["mnist"]["raw_dir"] = "raw/mnist"
+    (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    sh(["python", "scripts/write_dvc_yaml.py", "--check"], ws)  # dvc.yaml needs no rewrite
+    status = sh(["dvc", "status", "mnist_pngs-train"], ws).stdout
+    assert "raw/mnist/train-images-idx3-ubyte.gz" in status, status
+    repro = sh(["dvc", "repro", "mnist_lenet5"], ws).stdout
+    # the PNG stages rerun from the new path; their outputs are the same bytes, so nothing after
+    assert "Running stage 'mnist_pngs-train'" in repro and "mnist_train'" not in repro, repro
+    lock = yaml.safe_load((ws / "dvc.lock").read_text())["stages"]["mnist_pngs-train"]
+    assert lock["deps"][0]["path"].startswith("raw/mnist/")
+    assert nothing_to_do(ws, "mnist_lenet5")
+    assert json.loads((ws / OUT / "metrics.json").read_text())
+
+
+EXP_SHOW = ["dvc", "exp", "show", "--only-changed", "--no-pager", "--drop", "Created|[^:]*/[^:]*$"]
+
+
+def test_exp_run_of_one_recipe_and_a_table_that_fits(ws):
+    exp = sh(["dvc", "exp", "run", "mnist_lenet5", "-S", "recipes.mnist_lenet5.train.epochs=2"],
+             ws).stdout
+    ran = [line.split("'")[1] for line in exp.splitlines() if line.startswith("Running stage")]
+    assert "mnist_train" in ran and all(s.startswith("mnist_") for s in ran), ran
+    table = sh(EXP_SHOW, ws, env={"COLUMNS": "400"}).stdout
+    assert "recipes.mnist_lenet5.train.epochs" in table and "test_accuracy" in table, table
+    assert "…" not in table, table  # nothing cut off
+    assert max(map(len, table.splitlines())) <= 120, table
