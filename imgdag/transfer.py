@@ -25,6 +25,7 @@ from imgdag.atomic import atomic_open, atomic_path
 from imgdag.errors import DataError
 from imgdag.images import imagenet_normalize, read_rgb
 from imgdag.models import load_weights
+from imgdag.textfiles import csv_rows, read_text
 
 BACKBONE_SIZES = {"resnet152": 224, "inception_v3": 299}  # others: 224
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
@@ -171,8 +172,7 @@ def transfer_head(in_features: int, num_classes: int, hidden: int = 256, dropout
 
 def read_submission_columns(path) -> list[str]:
     """The class columns of a Kaggle `sample_submission.csv` header, after `id`, in order."""
-    with open(path, newline="") as f:
-        header = next(csv.reader(f), [])
+    header = next(iter(csv_rows(read_text(path, "a Kaggle sample_submission.csv"))), [])
     if len(header) < 3 or header[0] != "id" or len(set(header)) != len(header):
         raise DataError(path, "expected a header 'id,<class>,<class>,...' with distinct class names")
     return header[1:]

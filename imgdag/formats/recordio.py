@@ -54,6 +54,7 @@ from tqdm import tqdm
 from imgdag.atomic import atomic_path
 from imgdag.errors import DataError
 from imgdag.formats.lst import LstEntry, read_lst
+from imgdag.textfiles import read_lines
 
 MAGIC = 0xCED7230A
 MAGIC_BYTES = struct.pack("<I", MAGIC)
@@ -223,16 +224,15 @@ def _unpack(path, offset, payload) -> Record:
 def read_idx(idx_path) -> list[tuple[int, int]]:
     """The (key, offset) lines of a `.idx` file."""
     pairs = []
-    with open(idx_path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            fields = line.strip().split("\t")
-            if fields == [""]:
-                continue
-            try:
-                key, offset = fields
-                pairs.append((int(key), int(offset)))
-            except ValueError:
-                raise DataError(idx_path, f"line {number}: expected key<TAB>offset, got {line.strip()!r}") from None
+    for number, line in enumerate(read_lines(idx_path, "an MXNet .idx file: key<TAB>offset lines"), 1):
+        fields = line.strip().split("\t")
+        if fields == [""]:
+            continue
+        try:
+            key, offset = fields
+            pairs.append((int(key), int(offset)))
+        except ValueError:
+            raise DataError(idx_path, f"line {number}: expected key<TAB>offset, got {line.strip()!r}") from None
     return pairs
 
 

@@ -9,14 +9,13 @@ submission, and so the label order here (`reading.classes`). Records carry the b
 breeds not in the submission, and test images / submission ids that do not match are
 counted in `reading.skipped`.
 """
-import csv
-import io
 from collections import Counter
 from pathlib import PurePosixPath
 
 from imgdag.errors import DataError
 from imgdag.layouts.records import UNLABELLED, ImageRecord, LayoutReading, Split, is_image_name
 from imgdag.layouts.tree import DirTree, FileTree, ZipTree, open_tree
+from imgdag.textfiles import csv_rows
 
 EXPECTED = ("expected train/ or train.zip, test/ or test.zip, labels.csv or labels.csv.zip, "
             "sample_submission.csv or sample_submission.csv.zip")
@@ -51,7 +50,7 @@ def _image_tree(tree: FileTree, root: str, split: str) -> tuple[FileTree, str]:
 
 def parse_labels_csv(text: str, where: str) -> dict[str, str]:
     """labels.csv rows as id -> breed."""
-    rows = list(csv.reader(io.StringIO(text)))
+    rows = csv_rows(text)
     if not rows or [c.strip() for c in rows[0]] != ["id", "breed"]:
         raise DataError(where, f"header {rows[0] if rows else None} (expected id,breed)")
     labels = {}
@@ -68,7 +67,7 @@ def parse_labels_csv(text: str, where: str) -> dict[str, str]:
 
 def parse_submission(text: str, where: str) -> tuple[list[str], list[str]]:
     """sample_submission.csv as (class order, ids)."""
-    rows = list(csv.reader(io.StringIO(text)))
+    rows = csv_rows(text)
     if not rows or rows[0][:1] != ["id"] or len(rows[0]) < 2:
         raise DataError(where, "header must be id,<breed>,<breed>,... (the submission's class order)")
     classes = rows[0][1:]

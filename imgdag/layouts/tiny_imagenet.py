@@ -21,6 +21,7 @@ from collections import Counter, defaultdict
 from imgdag.errors import DataError
 from imgdag.layouts.records import UNLABELLED, ImageRecord, LayoutReading, Split, is_image_name
 from imgdag.layouts.tree import FileTree, open_tree
+from imgdag.textfiles import text_lines
 
 EXPECTED = ("expected wnids.txt, words.txt, train/<wnid>/images/*.JPEG + <wnid>_boxes.txt, "
             "val/images + val/val_annotations.txt, test/images")
@@ -40,7 +41,7 @@ def _box(fields: list[str], where: str, line_no: int) -> tuple[int, int, int, in
 
 
 def parse_wnids(text: str, where: str) -> list[str]:
-    wnids = [line.strip() for line in text.splitlines() if line.strip()]
+    wnids = [line.strip() for line in text_lines(text) if line.strip()]
     if len(set(wnids)) != len(wnids):
         raise DataError(where, "repeated WNIDs (expected each class once)")
     if not wnids:
@@ -51,7 +52,7 @@ def parse_wnids(text: str, where: str) -> list[str]:
 def parse_words(text: str) -> dict[str, str]:
     """`WNID<TAB>words` lines as a dict."""
     words = {}
-    for line in text.splitlines():
+    for line in text_lines(text):
         wnid, _, text_ = line.partition("\t")
         if wnid:
             words[wnid] = text_.strip()
@@ -61,7 +62,7 @@ def parse_words(text: str) -> dict[str, str]:
 def parse_boxes(text: str, where: str) -> dict[str, tuple[int, int, int, int]]:
     """A `<wnid>_boxes.txt`: image name -> box."""
     boxes = {}
-    for line_no, line in enumerate(text.splitlines(), 1):
+    for line_no, line in enumerate(text_lines(text), 1):
         fields = line.split()
         if not fields:
             continue
@@ -74,7 +75,7 @@ def parse_boxes(text: str, where: str) -> dict[str, tuple[int, int, int, int]]:
 def parse_val_annotations(text: str, where: str) -> list[tuple[str, str, tuple[int, int, int, int]]]:
     """`val_annotations.txt` as (image name, WNID, box) rows."""
     rows = []
-    for line_no, line in enumerate(text.splitlines(), 1):
+    for line_no, line in enumerate(text_lines(text), 1):
         fields = line.split()
         if not fields:
             continue

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from imgdag.errors import DataError
 from imgdag.extract import archive_kind, check_member_name
+from imgdag.textfiles import decode_text
 
 
 class FileTree:
@@ -61,10 +62,8 @@ class FileTree:
         raise NotImplementedError
 
     def read_text(self, name: str) -> str:
-        try:
-            return self.read_bytes(name).decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise DataError(self.where(name), f"not UTF-8 text: {e}") from e
+        """The text of a file, read as imgdag.textfiles reads every text file."""
+        return decode_text(self.read_bytes(name), self.where(name))
 
     def local_path(self, name: str) -> Path | None:
         """The file's path on disk when the tree is a directory, else None."""
