@@ -7,7 +7,8 @@ is `id,<breed 1>,...,<breed 120>`: its column order after `id` is the class orde
 submission, and so the label order here (`reading.classes`). Records carry the breed as
 `wnid` and the image id in `extras["id"]`. Rows without an image, images without a row,
 breeds not in the submission, and test images / submission ids that do not match are
-counted in `reading.skipped`.
+counted in `reading.skipped`. A breed column without a train image is an error (or, with
+empty_classes="keep", keeps its index and is reported).
 """
 from collections import Counter
 from pathlib import PurePosixPath
@@ -87,7 +88,7 @@ def _image_ids(tree: FileTree, prefix: str, split: str, skipped: Counter) -> dic
     return ids
 
 
-def read_dog_breed(raw) -> LayoutReading:
+def read_dog_breed(raw, empty_classes: str = "error") -> LayoutReading:
     """Read train (labelled by labels.csv) and test records; classes in submission column order."""
     tree = open_tree(raw)
     root = next((tree.find_root(m, EXPECTED) for m in ("labels.csv", "labels.csv.zip")
@@ -117,4 +118,6 @@ def read_dog_breed(raw) -> LayoutReading:
     test = [ImageRecord(name, UNLABELLED, "", {"id": image_id}) for image_id, name in sorted(test_ids.items())]
     skipped["test: images without a sample_submission.csv row"] += len(set(test_ids) - set(submission_ids))
     skipped["sample_submission.csv: rows without a test image"] += len(set(submission_ids) - set(test_ids))
-    return LayoutReading(classes, {"train": Split(train_tree, train), "test": Split(test_tree, test)}, +skipped)
+    reading = LayoutReading(classes, {"train": Split(train_tree, train), "test": Split(test_tree, test)}, +skipped)
+    reading.check_classes_used("train", train_tree.where(prefix), empty_classes)
+    return reading

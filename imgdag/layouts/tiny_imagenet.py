@@ -12,8 +12,10 @@ Layout (under `tiny-imagenet-200/`, or at the root):
 Label convention: the index of the WNID in *sorted* wnids.txt (what ImageFolder on train/
 gives and what Tiny ImageNet models are trained with); `reading.classes` is that order.
 Records carry `extras["box"] = (x0, y0, x1, y1)` (inclusive pixel corners) when known.
-Everything that does not fit is counted in `reading.skipped`: wnids without a train
-folder, val annotations naming missing images, images without annotations, unknown WNIDs.
+A WNID of wnids.txt without a train image is an error (or, with empty_classes="keep", keeps
+its index and is reported). Everything else that does not fit is counted in
+`reading.skipped`: val annotations naming missing images, images without annotations,
+unknown WNIDs.
 Images are 64x64 JPEGs, some grayscale: decode them with `imgdag.layouts.images.load_rgb`.
 """
 from collections import Counter, defaultdict
@@ -99,7 +101,6 @@ def _read_train(tree, root, wnids, index, skipped) -> list[ImageRecord]:
     records = []
     for wnid in wnids:
         if not images[wnid]:
-            skipped["train: wnids without train images"] += 1
             continue
         boxes_name = boxes_files.get(wnid)
         boxes = parse_boxes(tree.read_text(boxes_name), tree.where(boxes_name)) if boxes_name else {}
@@ -134,7 +135,7 @@ def _read_val(tree, root, index, skipped) -> list[ImageRecord]:
     return records
 
 
-def read_tiny_imagenet(raw) -> LayoutReading:
+def read_tiny_imagenet(raw, empty_classes: str = "error") -> LayoutReading:
     """Read train, val and test records of a Tiny ImageNet zip or folder (labels: sorted WNIDs)."""
     tree = open_tree(raw)
     root = tree.find_root("wnids.txt", EXPECTED)
@@ -153,4 +154,5 @@ def read_tiny_imagenet(raw) -> LayoutReading:
     reading = LayoutReading(classes, {"train": Split(tree, train), "val": Split(tree, val),
                                       "test": Split(tree, test)},
                             +skipped, {w: all_words.get(w, "") for w in classes})
+    reading.check_classes_used("train", tree.where(root + "train/"), empty_classes)
     return reading
