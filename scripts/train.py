@@ -8,6 +8,7 @@ import hashlib
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from imgdag.arraycache import cache_paths, read_array_cache
@@ -26,6 +27,8 @@ def cache_batches(args, params, device, rank=0, world=1):
     """Train and val ArrayBatches (this rank's shard) from the array caches, and the input spec."""
     train_x, train_y = read_array_cache(args.train_cache)
     val_x, val_y = read_array_cache(args.val_cache)
+    for stem, labels in ((args.train_cache, train_y), (args.val_cache, val_y)):
+        check_labels(cache_paths(stem)[1], labels, params["num_classes"], "row")
     norm, aug = params["normalize"], params.get("augment")
     augment = partial(random_crop_rotate, **aug) if aug else None
     batches = partial(ArrayBatches, device=device, mean=norm["mean"], std=norm["std"],
@@ -33,6 +36,15 @@ def cache_batches(args, params, device, rank=0, world=1):
     train = batches(train_x, train_y, shuffle=True, seed=params["seed"], augment=augment)
     val = batches(val_x, val_y, pad=False)
     return train, val, {"size": list(train_x.shape[1:3]), "channels": int(train_x.shape[3]), **norm}
+
+
+def check_labels(path, labels, num_classes: int, row: str) -> None:
+    """Every label in 0 .. num_classes-1, else a DataError naming the first `row` (1-based) outside."""
+    labels = np.asarray(labels)
+    bad = np.flatnonzero((labels < 0) | (labels >= num_classes))
+    if bad.size:
+        raise DataError(path, f"{row} {bad[0] + 1}: label {labels[bad[0]]} is outside 0..{num_classes - 1} "
+                              f"(num_classes {num_classes}; {bad.size} such {row}s)")
 
 
 def map_batches(args, params, device):
@@ -45,8 +57,7 @@ def map_batches(args, params, device):
                     mirror=crop.get("mirror", True), seed=params["seed"])
     val = batches(args.val_map, resize=crop["resize"])
     for path, labels in ((args.train_map, train.labels), (args.val_map, val.labels)):
-        if max(labels) >= params["num_classes"]:
-            raise DataError(path, f"label {max(labels)} but num_classes is {params['num_classes']}")
+        check_labels(path, labels, params["num_classes"], "line")
     spec = {"size": [crop["size"]] * 2, "channels": 3, "resize": crop["resize"], **norm}
     return train, val, spec
 

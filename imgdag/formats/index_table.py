@@ -17,7 +17,8 @@ from pathlib import Path
 
 from imgdag.atomic import atomic_open
 from imgdag.errors import DataError
-from imgdag.layouts.records import ImageRecord
+from imgdag.layouts.records import UNLABELLED, ImageRecord
+from imgdag.layouts.tiny_imagenet import check_box
 from imgdag.textfiles import csv_rows, read_text
 
 TINY_COLUMNS = ["file", "label", "wnid", "x0", "y0", "x1", "y1"]
@@ -70,8 +71,13 @@ def read_tiny_index(path) -> list[ImageRecord]:
         corners = [row[c] for c in ("x0", "y0", "x1", "y1")]
         extras = {}
         if any(corners):
-            extras["box"] = tuple(_int(path, line_no, c, row[c]) for c in ("x0", "y0", "x1", "y1"))
-        records.append(ImageRecord(row["file"], _int(path, line_no, "label", row["label"]), row["wnid"], extras))
+            box = tuple(_int(path, line_no, c, row[c]) for c in ("x0", "y0", "x1", "y1"))
+            extras["box"] = check_box(box, path, line_no)
+        label = _int(path, line_no, "label", row["label"])
+        if label < UNLABELLED or (label == UNLABELLED) != (row["wnid"] == ""):
+            raise DataError(path, f"line {line_no}: label {label} with wnid {row['wnid']!r} (expected a class "
+                                  f"index >= 0 with its WNID, or {UNLABELLED} with none)")
+        records.append(ImageRecord(row["file"], label, row["wnid"], extras))
     return records
 
 

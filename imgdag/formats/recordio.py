@@ -267,6 +267,11 @@ class RecordReader:
             idx_path = self.rec_path.with_suffix(".idx")
         self.idx_path = idx_path and Path(idx_path)
         pairs = read_idx(self.idx_path) if self.idx_path else scan_index(self.rec_path)
+        size = self.rec_path.stat().st_size
+        for key, offset in pairs:
+            if not (0 <= offset < size and offset % 4 == 0):
+                raise DataError(self.idx_path, f"key {key}: offset {offset} is not a record start inside "
+                                               f"{self.rec_path} ({size} bytes; records start at multiples of 4)")
         self.keys = [key for key, _ in pairs]
         self.offsets = [offset for _, offset in pairs]
         self._offset_of_key = dict(pairs)
@@ -276,13 +281,19 @@ class RecordReader:
         return len(self.offsets)
 
     def __getitem__(self, i: int) -> Record:
-        return self.read_at(self.offsets[i])
+        return self._read_indexed(self.keys[i], self.offsets[i])
 
     def read_key(self, key: int) -> Record:
         """The record indexed under `key`."""
         if key not in self._offset_of_key:
             raise KeyError(f"{self.idx_path or self.rec_path}: no record with key {key}")
-        return self.read_at(self._offset_of_key[key])
+        return self._read_indexed(key, self._offset_of_key[key])
+
+    def _read_indexed(self, key: int, offset: int) -> Record:
+        try:
+            return self.read_at(offset)
+        except DataError as e:
+            raise DataError(self.idx_path or self.rec_path, f"key {key}: {e}") from None
 
     def read_at(self, offset: int) -> Record:
         """The record whose first part starts at byte `offset`."""

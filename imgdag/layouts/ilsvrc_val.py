@@ -199,8 +199,9 @@ def val_table_from_caffe(val_txt, synset_words, classes: list[str] | None = None
     if devkit is not None:
         ids = {s.wnid: s.ilsvrc2012_id for s in leaf_synsets(read_devkit(devkit)[0])}
     rows = []
-    for name, label in parse_caffe_val(read_text(val_txt), val_txt):
+    for line_no, (name, label) in enumerate(parse_caffe_val(read_text(val_txt), val_txt), 1):
         if label >= len(wnids):
-            raise DataError(val_txt, f"{name}: label {label} but {synset_words} has {len(wnids)} classes")
+            raise DataError(val_txt, f"row {line_no} ({name}): label {label} but {synset_words} has "
+                                     f"{len(wnids)} classes")
         rows.append((name, wnids[label], ids.get(wnids[label])))
     return _build_table(rows, classes if classes is not None else wnids, images, Counter())

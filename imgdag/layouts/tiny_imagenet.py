@@ -11,7 +11,9 @@ Layout (under `tiny-imagenet-200/`, or at the root):
 
 Label convention: the index of the WNID in *sorted* wnids.txt (what ImageFolder on train/
 gives and what Tiny ImageNet models are trained with); `reading.classes` is that order.
-Records carry `extras["box"] = (x0, y0, x1, y1)` (inclusive pixel corners) when known.
+Records carry `extras["box"] = (x0, y0, x1, y1)` (inclusive pixel corners) when known; a
+box outside the 64x64 image or inverted (x0 > x1) is an error naming the file and line (the
+real annotations hold none: some are one pixel wide, x0 == x1, which is valid).
 A WNID of wnids.txt without a train image is an error (or, with empty_classes="keep", keeps
 its index and is reported). Everything else that does not fit is counted in
 `reading.skipped`: val annotations naming missing images, images without annotations,
@@ -35,11 +37,24 @@ def _required_text(tree: FileTree, name: str) -> str:
     return tree.read_text(name)
 
 
+IMAGE_SIZE = 64  # every Tiny ImageNet image is 64x64
+
+
+def check_box(box, where, line_no: int) -> tuple[int, int, int, int]:
+    """`box` if 0 <= x0 <= x1 < 64 and 0 <= y0 <= y1 < 64, else a DataError naming the line."""
+    x0, y0, x1, y1 = box
+    if not (0 <= x0 <= x1 < IMAGE_SIZE and 0 <= y0 <= y1 < IMAGE_SIZE):
+        raise DataError(where, f"line {line_no}: box {tuple(box)} is not inside the {IMAGE_SIZE}x{IMAGE_SIZE} "
+                               f"image (expected 0 <= x0 <= x1 <= {IMAGE_SIZE - 1}, same for y)")
+    return tuple(box)
+
+
 def _box(fields: list[str], where: str, line_no: int) -> tuple[int, int, int, int]:
     try:
-        return tuple(int(v) for v in fields)
+        box = tuple(int(v) for v in fields)
     except ValueError:
         raise DataError(where, f"line {line_no}: box {fields} is not four integers") from None
+    return check_box(box, where, line_no)
 
 
 def parse_wnids(text: str, where: str) -> list[str]:
