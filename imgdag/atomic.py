@@ -41,6 +41,16 @@ def atomic_open(path, mode="w", **kwargs):
         yield f
 
 
+def atomic_torch_save(obj, path) -> None:
+    """torch.save `obj` to `path` atomically, the same object giving the same bytes: torch names
+    its zip entries after a path it is given (here the random temporary name), so it gets an
+    open file instead, whose entries it names `archive/`."""
+    import torch  # here, not at the top: scripts that only move bytes never import torch
+
+    with atomic_open(path, "wb") as f:
+        torch.save(obj, f)
+
+
 @contextmanager
 def atomic_dir(path):
     """Yield a temporary directory to fill; on success it replaces the directory `path`."""

@@ -5,7 +5,8 @@ per-epoch log and the checkpoint contract:
 
 - every `checkpoint_every` epochs (and after the last) `checkpoints/epoch_NNN.pt` and
   `checkpoints/last.pt` are written atomically, each a dict: model, optimizer, scheduler,
-  epoch (epochs completed), params, history;
+  epoch (epochs completed), params, history (without the wall-clock `seconds`, so the same
+  run writes the same bytes; epochs restored from a checkpoint log an empty `seconds`);
 - a rerun resumes from `last.pt` when its params equal the current ones (`checkpoint_every`
   aside) and starts over otherwise. Epoch e is seeded from (seed, e), so a resumed run ends
   with the same weights as an uninterrupted one. Resuming a finished run trains nothing and
@@ -28,7 +29,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from imgdag.atomic import atomic_open, atomic_path
+from imgdag.atomic import atomic_open, atomic_path, atomic_torch_save
 from imgdag.distributed import all_reduce_sum, wrap_ddp
 
 HISTORY_FIELDS = ["epoch", "train_loss", "train_top1", "val_loss", "val_top1", "val_top5",
@@ -147,9 +148,8 @@ def _same_run(saved: dict, params: dict) -> bool:
 
 
 def save_checkpoint(path, **state) -> None:
-    """torch.save a checkpoint dict atomically."""
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    """torch.save a checkpoint dict atomically (the same state gives the same bytes)."""
+    atomic_torch_save(state, path)
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
@@ -240,7 +240,8 @@ def fit(model: nn.Module, train_batches, val_batches, params: dict, device: torc
         if (epoch + 1) % every == 0 or epoch + 1 == epochs:
             state = dict(model=_unwrap(model).state_dict(), optimizer=optimizer.state_dict(),
                          scheduler=scheduler.state_dict() if scheduler else None,
-                         epoch=epoch + 1, params=params, history=history)
+                         epoch=epoch + 1, params=params,
+                         history=[{k: v for k, v in row.items() if k != "seconds"} for row in history])
             save_checkpoint(last, **state)
             _link_or_copy(last, checkpoint_dir / f"epoch_{epoch + 1:03d}.pt")
     if is_main and history:  # also when a finished run was resumed: nothing left to train

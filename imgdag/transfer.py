@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms.v2 import functional as TF
 from tqdm import tqdm
 
-from imgdag.atomic import atomic_open, atomic_path
+from imgdag.atomic import atomic_open, atomic_torch_save
 from imgdag.errors import DataError
 from imgdag.images import imagenet_normalize, read_rgb
 from imgdag.models import load_weights
@@ -156,12 +156,8 @@ def cached_features(
             return saved["features"].numpy(), saved["ids"], path
     backbone = _build_backbone(name, weights, weights_sha256, size, device)
     features = extract_features(backbone, [Path(root) / i for i in images], batch_size, device, num_workers)
-    with atomic_path(path) as tmp:
-        torch.save(
-            {"key": key, "backbone": name, "weights_sha256": weights_sha256, "size": size,
-             "ids": images, "features": torch.from_numpy(features)},
-            tmp,
-        )
+    atomic_torch_save({"key": key, "backbone": name, "weights_sha256": weights_sha256, "size": size,
+                       "ids": images, "features": torch.from_numpy(features)}, path)
     return features, images, path
 
 
