@@ -10,6 +10,7 @@ from tqdm import tqdm
 
 from imgdag.atomic import atomic_path
 from imgdag.errors import DataError
+from imgdag.faults import fault_point
 from imgdag.formats.recordio import RecordReader, decode_image
 
 
@@ -38,6 +39,7 @@ def write_images_cache(stem, count: int, items, source) -> int:
                 raise DataError(name, f"image is {image.shape}, expected {shape} like the first")
             images[written], labels[written] = image, label
             written += 1
+            fault_point("cache")
         if written != count:
             raise DataError(source, f"{written} images, expected {count}")
         images.flush()

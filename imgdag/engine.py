@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from imgdag.atomic import atomic_open, atomic_path, atomic_torch_save
 from imgdag.distributed import all_reduce_sum, wrap_ddp
+from imgdag.faults import fault_point
 
 HISTORY_FIELDS = ["epoch", "train_loss", "train_top1", "val_loss", "val_top1", "val_top5",
                   "lr", "seconds"]
@@ -89,6 +90,7 @@ def train_one_epoch(model, optimizer, scheduler, batches, device, desc: str = "t
         seen += len(y)
         bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}",
                         refresh=False)
+        fault_point("train_batch")
     return {"loss": total_loss / max(seen, 1), "top1": correct / max(seen, 1), "count": seen}
 
 
@@ -244,6 +246,7 @@ def fit(model: nn.Module, train_batches, val_batches, params: dict, device: torc
                          history=[{k: v for k, v in row.items() if k != "seconds"} for row in history])
             save_checkpoint(last, **state)
             _link_or_copy(last, checkpoint_dir / f"epoch_{epoch + 1:03d}.pt")
+            fault_point("checkpoint")
     if is_main and history:  # also when a finished run was resumed: nothing left to train
         write_history(history, log_csv, curves_png)
     return history

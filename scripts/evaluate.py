@@ -10,6 +10,7 @@ from imgdag.batches import ArrayBatches
 from imgdag.cli import json_object, parser, run
 from imgdag.engine import evaluate, prepare_model, select_device
 from imgdag.errors import DataError
+from imgdag.faults import fault_point
 from imgdag.mapdata import MapBatches
 from imgdag.metrics import (confusion_matrix, device_name, forward_latency_ms,
                             per_class_accuracy, write_confusion_csv)
@@ -47,6 +48,7 @@ def main() -> None:
     result = evaluate(model, _Once(batches), device, desc="test", keep_logits=True)
     confusion = confusion_matrix(result["logits"].argmax(1), result["labels"], len(classes))
     write_confusion_csv(args.confusion_out, confusion, classes)
+    fault_point("evaluate")
     batch = args.params.get("latency_batch", 64)
     latency = forward_latency_ms(model, (batch, spec["channels"], *spec["size"]), device,
                                  repeats=args.params.get("latency_repeats", 30))

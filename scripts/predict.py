@@ -13,6 +13,7 @@ from imgdag.arraycache import read_array_cache
 from imgdag.atomic import atomic_open
 from imgdag.cli import parser, run
 from imgdag.engine import autocast, select_device
+from imgdag.faults import fault_point
 from imgdag.errors import DataError
 from imgdag.models import load_trained_model
 from imgdag.textfiles import read_text
@@ -93,6 +94,7 @@ def main() -> None:
     with atomic_open(args.out, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["file", "label", "probability"])
+        fault_point("predict")
         writer.writerows(rows)
     print(f"{len(rows)} images predicted into {args.out}")
 

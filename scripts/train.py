@@ -18,6 +18,7 @@ from imgdag.cli import json_object, parser, run
 from imgdag.distributed import init_from_env, is_main, shutdown
 from imgdag.engine import fit, prepare_model, select_device
 from imgdag.errors import DataError
+from imgdag.faults import lock_run
 from imgdag.formats.class_list import read_class_list
 from imgdag.mapdata import MapBatches
 from imgdag.models import build_model, save_trained_model
@@ -104,6 +105,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     rank, world, _, device = init_from_env(select_device(params.get("device", "auto")))
+    run_lock = lock_run(args.checkpoint_dir) if is_main() else None  # one trainer per run, held to the end
     if args.train_cache:
         train, val, input_spec = cache_batches(args, params, device, rank, world)
     elif world > 1:
@@ -127,6 +129,7 @@ def main() -> None:
         save_trained_model(args.model_out, model, params["model"], classes, input_spec, params)
         print(f"model written to {args.model_out}: val top-1 {history[-1]['val_top1']:.4f}")
     shutdown()
+    del run_lock
 
 
 if __name__ == "__main__":

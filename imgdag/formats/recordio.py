@@ -53,6 +53,7 @@ from tqdm import tqdm
 
 from imgdag.atomic import atomic_path
 from imgdag.errors import DataError
+from imgdag.faults import fault_point
 from imgdag.formats.lst import LstEntry, read_lst
 from imgdag.textfiles import read_lines
 
@@ -505,6 +506,7 @@ def pack(lst_path, image_root, rec_path, idx_path, options=PackOptions(), num_wo
             else:
                 writer.write(entry.index, payload)
                 written += 1
+                fault_point("pack")
     if skipped_files:
         more = len(skipped_files) - 20
         shown = ", ".join(skipped_files[:20]) + (f" and {more} more" if more > 0 else "")
