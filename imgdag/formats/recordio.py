@@ -488,6 +488,10 @@ def pack(lst_path, image_root, rec_path, idx_path, options=PackOptions(), num_wo
     missing, unreadable or corrupt are skipped, counted by reason and named in a warning.
     """
     entries = read_lst(lst_path)
+    repeated = [index for index, n in Counter(e.index for e in entries).items() if n > 1]
+    if repeated:
+        raise DataError(lst_path, f"index {repeated[0]} appears more than once ({len(repeated)} repeated "
+                                  "indexes): each becomes a record key, which must be unique")
     encode = partial(_pack_entry, image_root=str(image_root), options=options)
     skipped, skipped_files, written = Counter(), [], 0
     with ExitStack() as stack:
