@@ -31,7 +31,7 @@ from imgdag.arraycache import read_array_cache, write_files_cache  # noqa: E402
 from imgdag.augment import batch_augment  # noqa: E402
 from imgdag.batches import ArrayBatches  # noqa: E402
 from imgdag.cli import parser  # noqa: E402
-from imgdag.layouts.images import load_rgb  # noqa: E402
+from imgdag.codec import decode_rgb  # noqa: E402
 from imgdag.models import build_model  # noqa: E402
 from imgdag.threads import use_threads  # noqa: E402
 
@@ -94,7 +94,7 @@ def timed(batches, limit=None, model=None) -> tuple[float, int]:
 def pillow_decode(folder: Path, paths: list[str]) -> tuple[float, int]:
     start = time.perf_counter()
     for name in paths:
-        np.asarray(load_rgb((folder / name).read_bytes(), name))
+        decode_rgb((folder / name).read_bytes(), name)
     return time.perf_counter() - start, len(paths)
 
 

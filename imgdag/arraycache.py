@@ -14,6 +14,7 @@ from tqdm import tqdm
 from imgdag.atomic import atomic_path
 from imgdag.errors import DataError
 from imgdag.codec import decode_rgb, decode_stored
+from imgdag.faults import fault_point
 from imgdag.formats.recordio import RecordReader
 from imgdag.layouts.tree import open_tree
 
@@ -45,6 +46,7 @@ def write_images_cache(stem, count: int, items, source) -> int:
                 raise DataError(name, f"image is {image.shape}, expected {shape} like the first")
             images[written], labels[written] = image, label
             written += 1
+            fault_point("cache")
         if written != count:
             raise DataError(source, f"{written} images, expected {count}")
         images.flush()

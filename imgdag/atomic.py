@@ -1,19 +1,61 @@
 """Atomic outputs: write to a hidden temporary sibling, then rename over the target.
 
-A killed run leaves at most a `.NAME.tmp-*` file behind, never a half-written file under
-the real name.
+A killed run leaves at most a `.NAME.tmp-HOST-PID-*` file or folder behind, never a
+half-written file under the real name. The first atomic write of a process into a folder
+removes the temporaries there that this host's dead processes left (a killed pack can
+leave gigabytes); those of live processes and of other hosts are kept.
+
+A full disk while writing is a DataError naming the output.
 """
+import errno
 import os
+import re
 import shutil
+import socket
+import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from imgdag.errors import DataError
+
+_HOST = re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname())
+_TEMP = re.compile(rf"\..*\.tmp-{re.escape(_HOST)}-(\d+)-")
+_cleaned: set[str] = set()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temps(folder) -> int:
+    """Remove the temporaries in `folder` left by dead processes of this host; returns how many."""
+    removed = 0
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            match = _TEMP.match(entry.name)
+            if match and not _pid_alive(int(match.group(1))):
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    Path(entry.path).unlink(missing_ok=True)
+                removed += 1
+    return removed
+
 
 def _temp_sibling(path: Path, directory: bool = False) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
+    if str(path.parent) not in _cleaned:
+        _cleaned.add(str(path.parent))
+        remove_stale_temps(path.parent)
     # keep the real suffix last: writers such as Pillow and numpy choose the format by it
-    prefix, suffix = f".{path.stem}.tmp-", path.suffix
+    prefix, suffix = f".{path.stem}.tmp-{_HOST}-{os.getpid()}-", path.suffix
     if directory:
         return Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=path.parent))
     fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
@@ -22,14 +64,26 @@ def _temp_sibling(path: Path, directory: bool = False) -> Path:
 
 
 @contextmanager
+def _naming_a_full_disk(path):
+    """A full disk (ENOSPC) inside the block becomes one DataError naming the output `path`."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            raise
+        raise DataError(path, "no space left on the device while writing it; free space, then rerun") from None
+
+
+@contextmanager
 def atomic_path(path):
     """Yield a temporary path to write; on success it is renamed to `path`."""
     path = Path(path)
     tmp = _temp_sibling(path)
     try:
-        yield tmp
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        with _naming_a_full_disk(path):
+            yield tmp
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -41,13 +95,40 @@ def atomic_open(path, mode="w", **kwargs):
         yield f
 
 
+def _interned(obj):
+    """`obj` with the strings of its dicts, lists and tuples interned. Pickle writes a string it
+    meets twice as a reference to the first, so equal states built differently (fresh, or
+    partly loaded from a checkpoint) would otherwise give different bytes."""
+    if isinstance(obj, str):
+        return sys.intern(obj)
+    if isinstance(obj, dict):
+        out = type(obj)((_interned(k), _interned(v)) for k, v in obj.items())
+        if hasattr(obj, "_metadata"):  # a module state_dict's versions
+            out._metadata = _interned(obj._metadata)
+        return out
+    if type(obj) in (list, tuple):
+        return type(obj)(_interned(v) for v in obj)
+    return obj
+
+
+def atomic_torch_save(obj, path) -> None:
+    """torch.save `obj` to `path` atomically, equal objects giving equal bytes: torch names its
+    zip entries after a path it is given (here the random temporary name), so it gets an open
+    file instead, whose entries it names `archive/`; and strings are interned (_interned)."""
+    import torch  # here, not at the top: scripts that only move bytes never import torch
+
+    with atomic_open(path, "wb") as f:
+        torch.save(_interned(obj), f)
+
+
 @contextmanager
 def atomic_dir(path):
     """Yield a temporary directory to fill; on success it replaces the directory `path`."""
     path = Path(path)
     tmp = _temp_sibling(path, directory=True)
     try:
-        yield tmp
+        with _naming_a_full_disk(path):
+            yield tmp
         os.chmod(tmp, 0o755)
         if path.exists():
             old = _temp_sibling(path, directory=True)

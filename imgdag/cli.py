@@ -1,5 +1,6 @@
 """Helpers shared by the thin scripts in scripts/: argument parsing and clean error exits."""
 import argparse
+import errno
 import json
 import sys
 
@@ -25,11 +26,17 @@ def json_object(text: str) -> dict:
 
 
 def run(main) -> None:
-    """Run main(); bad input exits 1 with one clear line instead of a traceback."""
+    """Run main(); bad input and a full disk exit 1 with one clear line instead of a traceback."""
     try:
         main()
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            raise
+        print(f"error: {e.filename or 'an output'}: no space left on the device; free space, then rerun",
+              file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)

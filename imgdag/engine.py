@@ -5,8 +5,9 @@ per-epoch log and the checkpoint contract:
 
 - every `checkpoint_every` epochs (and after the last) `checkpoints/epoch_NNN.pt` and
   `checkpoints/last.pt` are written atomically, each a dict: model, optimizer, scheduler,
-  epoch (epochs completed), params, history; only the newest `keep_checkpoints` (default 2)
-  epoch files are kept;
+  epoch (epochs completed), params, history (without the wall-clock `seconds`, so the same
+  run writes the same bytes; epochs restored from a checkpoint log an empty `seconds`); only
+  the newest `keep_checkpoints` (default 2) epoch files are kept;
 - a rerun resumes from `last.pt` when its params equal the current ones (`checkpoint_every`
   and `keep_checkpoints` aside) and starts over otherwise, removing the other run's files.
   Epoch e is seeded from (seed, e), so a resumed run ends with the same weights as an
@@ -30,8 +31,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from imgdag.atomic import atomic_open, atomic_path
+from imgdag.atomic import atomic_open, atomic_path, atomic_torch_save
 from imgdag.distributed import all_reduce_sum, wrap_ddp
+from imgdag.faults import fault_point
 
 HISTORY_FIELDS = ["epoch", "train_loss", "train_top1", "val_loss", "val_top1", "val_top5",
                   "lr", "seconds"]
@@ -92,6 +94,7 @@ def train_one_epoch(model, optimizer, scheduler, batches, device, desc: str = "t
             scheduler.step()
         sums += torch.stack([loss.detach() * len(y), topk_hits(logits.detach(), y, ks=(1,))[0]])
         seen += len(y)
+        fault_point("train_batch")
     total_loss, correct = sums.tolist()  # the epoch's one host sync
     return {"loss": total_loss / max(seen, 1), "top1": correct / max(seen, 1), "count": seen}
 
@@ -164,9 +167,8 @@ def _changed_params(saved: dict, params: dict) -> list[str]:
 
 
 def save_checkpoint(path, **state) -> None:
-    """torch.save a checkpoint dict atomically."""
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    """torch.save a checkpoint dict atomically (the same state gives the same bytes)."""
+    atomic_torch_save(state, path)
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
@@ -265,12 +267,14 @@ def fit(model: nn.Module, train_batches, val_batches, params: dict, device: torc
         if (epoch + 1) % every == 0 or epoch + 1 == epochs:
             state = dict(model=_unwrap(model).state_dict(), optimizer=optimizer.state_dict(),
                          scheduler=scheduler.state_dict() if scheduler else None,
-                         epoch=epoch + 1, params=params, history=history)
+                         epoch=epoch + 1, params=params,
+                         history=[{k: v for k, v in row.items() if k != "seconds"} for row in history])
             save_checkpoint(last, **state)
             _link_or_copy(last, checkpoint_dir / f"epoch_{epoch + 1:03d}.pt")
             keep = params.get("keep_checkpoints", 2)
             for old in sorted(checkpoint_dir.glob("epoch_*.pt"))[:-keep]:
                 old.unlink()
+            fault_point("checkpoint")
     if is_main and history:  # also when a finished run was resumed: nothing left to train
         write_history(history, log_csv, curves_png)
     return history

@@ -2,8 +2,12 @@
 
 Every member name is checked before anything is written: absolute names, names with a
 `..` component and names that would land outside the output folder through a symlink are
-refused, as are archives over the total-size cap or the member-count cap. A refusal is a
-DataError naming the archive and the member. Tar archives are also extracted with
+refused. Every archive read (extraction, streaming, and the layout readers' in-place trees)
+goes through one `ArchiveCheck`: a total-size cap, a member-count cap and an expansion-ratio
+cap (a zip member larger than `max_ratio` times its compressed size, or an archive whose
+files total more than `max_ratio` times the archive's own size: a compressed tar's bomb);
+sizes under 1 MiB are never refused for their ratio. A refusal is a DataError naming the
+archive and the member. Tar archives are also extracted with
 tarfile's `filter="data"` (no device files, no links leaving the folder, no setuid bits).
 Output folders are built atomically: a killed run leaves no half-extracted folder.
 
@@ -32,6 +36,8 @@ from imgdag.errors import DataError
 
 DEFAULT_MAX_BYTES = 300 * 2**30  # ImageNet's train tar is ~140 GiB
 DEFAULT_MAX_MEMBERS = 2_000_000  # ImageNet train: 1.28 M images + 1,000 class tars
+DEFAULT_MAX_RATIO = 100  # JPEG archives expand ~1x, text ~4x; deflate bombs ~1000x
+RATIO_FREE_BYTES = 2**20  # smaller sizes are never refused for their ratio
 _COPY_CHUNK = 1 << 20
 
 
@@ -44,11 +50,12 @@ class ExtractSummary:
     files: int = 0
     bytes: int = 0
     skipped: Counter = field(default_factory=Counter)  # reason -> count
+    caps: str = ""  # ArchiveCheck.line()
 
     def line(self) -> str:
         skipped = ", ".join(f"{n} {why}" for why, n in sorted(self.skipped.items())) or "none"
         return (f"{self.archive} -> {self.out_dir}: {self.files} files, "
-                f"{self.bytes / 2**20:.1f} MiB; skipped: {skipped}")
+                f"{self.bytes / 2**20:.1f} MiB; skipped: {skipped}; {self.caps}")
 
 
 def archive_kind(path) -> str:
@@ -78,11 +85,47 @@ def check_member_name(archive, name: str) -> str:
     return "/".join(parts)
 
 
-def _check_caps(archive, name, members, total, max_members, max_bytes) -> None:
-    if members > max_members:
-        raise DataError(archive, f"member {name!r}: more than {max_members} members (member-count cap)")
-    if total > max_bytes:
-        raise DataError(archive, f"member {name!r}: total size passes the {max_bytes}-byte cap")
+@dataclass(frozen=True)
+class ArchiveCaps:
+    """The limits every archive read goes through (params.yaml `checks`)."""
+
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_members: int = DEFAULT_MAX_MEMBERS
+    max_ratio: float = DEFAULT_MAX_RATIO
+
+
+class ArchiveCheck:
+    """Count an archive's members as they are met; DataError when one passes a cap."""
+
+    def __init__(self, archive, caps: ArchiveCaps = ArchiveCaps()):
+        self.archive, self.caps = Path(archive), caps
+        self.archive_bytes = max(self.archive.stat().st_size, 1)
+        self.members = self.total = 0
+        self.worst_ratio = 0.0
+
+    def member(self, name: str, size: int, compressed: int | None = None) -> str:
+        """Check one member (size: its bytes; compressed: its stored bytes when known); its clean name."""
+        caps, self.members, self.total = self.caps, self.members + 1, self.total + size
+        if self.members > caps.max_members:
+            raise DataError(self.archive, f"member {name!r}: more than {caps.max_members} members (member-count cap)")
+        if self.total > caps.max_bytes:
+            raise DataError(self.archive, f"member {name!r}: total size passes the {caps.max_bytes}-byte cap")
+        if compressed is not None:
+            ratio = size / max(compressed, 1)
+            self.worst_ratio = max(self.worst_ratio, ratio)
+            if size > RATIO_FREE_BYTES and ratio > caps.max_ratio:
+                raise DataError(self.archive, f"member {name!r}: expands {ratio:.0f}x ({compressed} -> {size} bytes), "
+                                              f"over the {caps.max_ratio:g}x ratio cap (a zip bomb?)")
+        if self.total > RATIO_FREE_BYTES and self.total > caps.max_ratio * self.archive_bytes:
+            raise DataError(self.archive, f"member {name!r}: the files total {self.total} bytes, over "
+                                          f"{caps.max_ratio:g}x the archive's {self.archive_bytes} (ratio cap)")
+        return check_member_name(self.archive, name)
+
+    def line(self) -> str:
+        """The caps and what the archive came to, for a report."""
+        return (f"caps: {self.caps.max_bytes / 2**30:g} GiB, {self.caps.max_members} members, "
+                f"{self.caps.max_ratio:g}x; expansion {self.total / self.archive_bytes:.1f}x overall"
+                + (f", {self.worst_ratio:.1f}x worst member" if self.worst_ratio else ""))
 
 
 def _inside(root: Path, target: Path) -> bool:
@@ -90,14 +133,10 @@ def _inside(root: Path, target: Path) -> bool:
     return os.path.commonpath([root, os.path.realpath(target)]) == root
 
 
-def _extract_tar(archive: Path, dest: Path, summary, max_bytes, max_members) -> None:
+def _extract_tar(archive: Path, dest: Path, summary, check: ArchiveCheck) -> None:
     def checked_members(tf):
-        count = total = 0
         for member in tqdm(tf, desc=f"extract {archive.name}", unit=" members", leave=False):
-            count += 1
-            total += member.size if member.isreg() else 0
-            _check_caps(archive, member.name, count, total, max_members, max_bytes)
-            check_member_name(archive, member.name)
+            check.member(member.name, member.size if member.isreg() else 0)
             if member.isreg():
                 summary.files += 1
                 summary.bytes += member.size
@@ -122,18 +161,15 @@ def _zip_symlink_target(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> str | Non
     return None
 
 
-def _extract_zip(archive: Path, dest: Path, summary, max_bytes, max_members) -> None:
+def _extract_zip(archive: Path, dest: Path, summary, check: ArchiveCheck) -> None:
     try:
         zf = zipfile.ZipFile(archive)
     except zipfile.BadZipFile as e:
         raise DataError(archive, f"corrupt zip: {e}") from e
     with zf:
         infos = zf.infolist()
-        total = 0
-        for count, info in enumerate(infos, 1):
-            total += info.file_size
-            _check_caps(archive, info.filename, count, total, max_members, max_bytes)
-            check_member_name(archive, info.filename)
+        for info in infos:
+            check.member(info.filename, info.file_size, info.compress_size)
         for info in tqdm(infos, desc=f"extract {archive.name}", unit=" members", leave=False):
             name = check_member_name(archive, info.filename)
             target = dest / name
@@ -160,21 +196,22 @@ def _extract_zip(archive: Path, dest: Path, summary, max_bytes, max_members) -> 
             summary.bytes += info.file_size
 
 
-def extract_archive(archive, out_dir, max_bytes: int = DEFAULT_MAX_BYTES,
-                    max_members: int = DEFAULT_MAX_MEMBERS) -> ExtractSummary:
+def extract_archive(archive, out_dir, caps: ArchiveCaps = ArchiveCaps()) -> ExtractSummary:
     """Extract a tar or zip archive into out_dir (replaced atomically); refuse unsafe members."""
     archive, out_dir = Path(archive), Path(out_dir)
     kind = archive_kind(archive)
     summary = ExtractSummary(str(archive), str(out_dir))
+    check = ArchiveCheck(archive, caps)
     with atomic_dir(out_dir) as tmp:
         if kind == "tar":
-            _extract_tar(archive, tmp, summary, max_bytes, max_members)
+            _extract_tar(archive, tmp, summary, check)
         else:
-            _extract_zip(archive, tmp, summary, max_bytes, max_members)
+            _extract_zip(archive, tmp, summary, check)
+    summary.caps = check.line()
     return summary
 
 
-def iter_tar_members(path, max_bytes: int = DEFAULT_MAX_BYTES, max_members: int = DEFAULT_MAX_MEMBERS,
+def iter_tar_members(path, caps: ArchiveCaps = ArchiveCaps(),
                      skipped: Counter | None = None) -> Iterator[tuple[str, IO[bytes]]]:
     """Stream (name, file object) for each regular file of a tar, in archive order.
 
@@ -184,14 +221,11 @@ def iter_tar_members(path, max_bytes: int = DEFAULT_MAX_BYTES, max_members: int 
     """
     path = Path(path)
     archive_kind(path)
-    count = total = 0
+    check = ArchiveCheck(path, caps)
     try:
         with tarfile.open(path, "r|*") as tf:
             for member in tf:
-                count += 1
-                total += member.size if member.isreg() else 0
-                _check_caps(path, member.name, count, total, max_members, max_bytes)
-                name = check_member_name(path, member.name)
+                name = check.member(member.name, member.size if member.isreg() else 0)
                 if not member.isreg():
                     if skipped is not None and not member.isdir():
                         skipped["tar links and special files"] += 1

@@ -21,10 +21,11 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from imgdag import codec
-from imgdag.atomic import atomic_open, atomic_path
+from imgdag.atomic import atomic_open, atomic_torch_save
 from imgdag.errors import DataError
 from imgdag.images import chw_tensor, imagenet_normalize
 from imgdag.models import load_weights
+from imgdag.textfiles import csv_rows, read_text
 
 BACKBONE_SIZES = {"resnet152": 224, "inception_v3": 299}  # others: 224
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
@@ -156,12 +157,8 @@ def cached_features(
             return saved["features"].numpy(), saved["ids"], path
     backbone = _build_backbone(name, weights, weights_sha256, size, device)
     features = extract_features(backbone, [Path(root) / i for i in images], batch_size, device, num_workers)
-    with atomic_path(path) as tmp:
-        torch.save(
-            {"key": key, "backbone": name, "weights_sha256": weights_sha256, "size": size,
-             "ids": images, "features": torch.from_numpy(features)},
-            tmp,
-        )
+    atomic_torch_save({"key": key, "backbone": name, "weights_sha256": weights_sha256, "size": size,
+                       "ids": images, "features": torch.from_numpy(features)}, path)
     return features, images, path
 
 
@@ -172,8 +169,7 @@ def transfer_head(in_features: int, num_classes: int, hidden: int = 256, dropout
 
 def read_submission_columns(path) -> list[str]:
     """The class columns of a Kaggle `sample_submission.csv` header, after `id`, in order."""
-    with open(path, newline="") as f:
-        header = next(csv.reader(f), [])
+    header = next(iter(csv_rows(read_text(path, "a Kaggle sample_submission.csv"))), [])
     if len(header) < 3 or header[0] != "id" or len(set(header)) != len(header):
         raise DataError(path, "expected a header 'id,<class>,<class>,...' with distinct class names")
     return header[1:]

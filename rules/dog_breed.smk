@@ -37,13 +37,15 @@ rule dog_reorg:
     params:
         raw=lambda w, input: os.path.dirname(input.raw[0]),
         valid_ratio=section("recipes.dog_breed_transfer.valid_ratio"),
+        empty_classes=section("checks.empty_classes"),
     conda:
         "../envs/imgdag.yaml"
     log:
         "logs/dog_reorg.log",
     shell:
         "python scripts/reorg_dog_breed.py --raw {params.raw} --out {output.folders}"
-        " --valid-ratio {params.valid_ratio} --lists-dir data/dog_breed/lists > {log} 2>&1"
+        " --valid-ratio {params.valid_ratio} --lists-dir data/dog_breed/lists"
+        " --empty-classes {params.empty_classes} > {log} 2>&1"
 
 
 rule dog_features:

@@ -45,13 +45,16 @@ rule ilsvrc_val_extract:
     output:
         images=directory("data/ilsvrc_val/images"),
         listing="data/ilsvrc_val/sha256sums.txt",
+    params:
+        max_gib=section("checks.archive_max_gib"),
+        max_ratio=section("checks.archive_max_ratio"),
     conda:
         "../envs/imgdag.yaml"
     log:
         "logs/ilsvrc_val_extract.log",
     shell:
         "python scripts/extract_archive.py --archive {input.archive} --out {output.images}"
-        " --listing {output.listing} > {log} 2>&1"
+        " --listing {output.listing} --max-gib {params.max_gib} --max-ratio {params.max_ratio} > {log} 2>&1"
 
 
 rule ilsvrc_alexnet_classes:

@@ -40,13 +40,16 @@ rule imagenet8_extract:
     output:
         images=directory("data/imagenet8/images"),
         listing="data/imagenet8/sha256sums.txt",
+    params:
+        max_gib=section("checks.archive_max_gib"),
+        max_ratio=section("checks.archive_max_ratio"),
     conda:
         "../envs/imgdag.yaml"
     log:
         "logs/imagenet8_extract.log",
     shell:
         "python scripts/extract_archive.py --archive {input.archive} --out {output.images}"
-        " --listing {output.listing} > {log} 2>&1"
+        " --listing {output.listing} --max-gib {params.max_gib} --max-ratio {params.max_ratio} > {log} 2>&1"
 
 
 rule imagenet8_maps:
@@ -59,12 +62,14 @@ rule imagenet8_maps:
         classes="data/imagenet8/classes.txt",
     params:
         images=IMAGENET8_IMAGES,
+        empty_classes=section("checks.empty_classes"),
     conda:
         "../envs/imgdag.yaml"
     log:
         "logs/imagenet8_maps.log",
     shell:
-        "python scripts/write_cntk_maps.py --raw {params.images} --out data/imagenet8 > {log} 2>&1"
+        "python scripts/write_cntk_maps.py --raw {params.images} --out data/imagenet8"
+        " --empty-classes {params.empty_classes} > {log} 2>&1"
 
 
 rule imagenet8_rec:

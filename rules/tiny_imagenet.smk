@@ -27,13 +27,15 @@ rule tiny_index:
         "data/tiny_imagenet/index/val.csv",
         "data/tiny_imagenet/index/test.csv",
         "data/tiny_imagenet/index/classes.txt",
+    params:
+        empty_classes=section("checks.empty_classes"),
     conda:
         "../envs/imgdag.yaml"
     log:
         "logs/tiny_index.log",
     shell:
         "python scripts/write_tiny_index.py --raw {input.raw} --out data/tiny_imagenet/index"
-        " > {log} 2>&1"
+        " --empty-classes {params.empty_classes} > {log} 2>&1"
 
 
 rule tiny_array:

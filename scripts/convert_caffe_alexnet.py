@@ -1,8 +1,6 @@
 """Convert the Caffe/Toronto `bvlc_alexnet.npy` into a CaffeAlexNet PyTorch weight file."""
 import imgdag.threads  # noqa: F401  first: OpenMP reads its wait policy when torch loads
-import torch
-
-from imgdag.atomic import atomic_path
+from imgdag.atomic import atomic_torch_save
 from imgdag.cli import parser, run
 from imgdag.models.caffe_alexnet import state_dict_from_npy
 
@@ -13,8 +11,7 @@ def main() -> None:
     p.add_argument("out", help="output .pth: {'model': state_dict, 'num_classes': N, 'arch': 'caffe_alexnet'}")
     args = p.parse_args()
     state, num_classes = state_dict_from_npy(args.npy)
-    with atomic_path(args.out) as tmp:
-        torch.save({"model": state, "num_classes": num_classes, "arch": "caffe_alexnet"}, tmp)
+    atomic_torch_save({"model": state, "num_classes": num_classes, "arch": "caffe_alexnet"}, args.out)
     print(f"{args.out}: caffe_alexnet, {num_classes} classes")
 
 

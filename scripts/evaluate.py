@@ -14,6 +14,7 @@ from imgdag.batches import ArrayBatches
 from imgdag.cli import json_object, parser, run
 from imgdag.engine import evaluate, prepare_model, select_device
 from imgdag.errors import DataError
+from imgdag.faults import fault_point
 from imgdag.imagedata import ImageBatches, MapFileImages, RecordImages
 from imgdag.metrics import (confusion_matrix, device_name, forward_latency_ms,
                             per_class_accuracy, write_classified_csv, write_confusion_csv)
@@ -64,6 +65,7 @@ def main() -> None:
     confusion = confusion_matrix(result["logits"].argmax(1), result["labels"], len(classes))
     write_confusion_csv(args.confusion_out, confusion, classes)
     write_classified_csv(args.classified_out, result["labels"], result["logits"].argmax(1), classes)
+    fault_point("evaluate")
     batch = args.params.get("latency_batch", 64)
     latency = forward_latency_ms(model, (batch, spec["channels"], *spec["size"]), device,
                                  repeats=args.params.get("latency_repeats", 30))

@@ -1,6 +1,7 @@
 """Predict every image in a folder, or every row of an array cache, with a trained model; write a
 CSV of file, label, probability."""
 import csv
+import io
 from pathlib import Path
 
 import imgdag.threads  # noqa: F401  first: OpenMP reads its wait policy when torch loads
@@ -13,8 +14,10 @@ from imgdag.arraycache import read_array_cache
 from imgdag.atomic import atomic_open
 from imgdag.cli import parser, run
 from imgdag.engine import autocast, select_device
+from imgdag.faults import fault_point
 from imgdag.errors import DataError
 from imgdag.models import load_trained_model
+from imgdag.textfiles import read_text
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -47,8 +50,7 @@ def cache_batches(stem, names_csv, spec, batch_size: int):
     """(names, uint8 (B,H,W,C)) batches of an array cache; names from the `file` column of an
     index table with one row per cache row, in order."""
     images, _ = read_array_cache(stem)
-    with open(names_csv, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
+    rows = list(csv.DictReader(io.StringIO(read_text(names_csv, "an index table with a file column"))))
     if not rows or "file" not in rows[0] or len(rows) != len(images):
         raise DataError(names_csv, f"expected a CSV with a file column and {len(images)} rows "
                                    f"(one per row of the cache {stem})")
@@ -93,6 +95,7 @@ def main() -> None:
     with atomic_open(args.out, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["file", "label", "probability"])
+        fault_point("predict")
         writer.writerows(rows)
     print(f"{len(rows)} images predicted into {args.out}")
 

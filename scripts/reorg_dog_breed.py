@@ -7,6 +7,7 @@ from imgdag.formats.class_folders import list_class_folders, write_class_folders
 from imgdag.formats.class_list import write_class_list
 from imgdag.formats.lst import write_lst
 from imgdag.layouts.dog_breed import read_dog_breed
+from imgdag.layouts.records import EMPTY_CLASSES
 
 
 def main() -> None:
@@ -19,8 +20,10 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the validation pick")
     p.add_argument("--lists-dir", help="write FOLDER.lst for each folder (paths relative to --out) "
                                        "and classes.txt here")
+    p.add_argument("--empty-classes", choices=EMPTY_CLASSES, default="error",
+                   help="a listed class without a usable train image: error, or keep its label index and report it")
     args = p.parse_args()
-    reading = read_dog_breed(args.raw)
+    reading = read_dog_breed(args.raw, args.empty_classes)
     counts = write_class_folders(reading, args.out, args.valid_ratio, args.seed)
     print(f"{args.raw} -> {args.out}: {counts.line()}; {len(reading.classes)} classes; "
           f"skipped: {reading.skipped_text()}")

@@ -10,6 +10,7 @@ from functools import partial
 from pathlib import Path
 
 import imgdag.threads  # noqa: F401  first: OpenMP reads its wait policy when torch loads
+import numpy as np
 import torch
 
 from imgdag.arraycache import cache_paths, read_array_cache
@@ -19,6 +20,7 @@ from imgdag.cli import json_object, parser, run
 from imgdag.distributed import init_from_env, is_main, shutdown
 from imgdag.engine import fit, prepare_model, select_device
 from imgdag.errors import DataError
+from imgdag.faults import lock_run
 from imgdag.formats.class_list import read_class_list
 from imgdag.imagedata import ImageBatches, MapFileImages, RecordImages
 from imgdag.models import build_model, save_trained_model
@@ -29,6 +31,8 @@ def cache_batches(args, params, device, rank=0, world=1):
     """Train and val ArrayBatches (this rank's shard) from the array caches, and the input spec."""
     train_x, train_y = read_array_cache(args.train_cache)
     val_x, val_y = read_array_cache(args.val_cache)
+    for stem, labels in ((args.train_cache, train_y), (args.val_cache, val_y)):
+        check_labels(cache_paths(stem)[1], labels, params["num_classes"], "row")
     norm, aug = params["normalize"], params.get("augment")
     batches = partial(ArrayBatches, device=device, mean=norm["mean"], std=norm["std"],
                       batch_size=params["batch_size"], rank=rank, world_size=world)
@@ -36,6 +40,15 @@ def cache_batches(args, params, device, rank=0, world=1):
                     **(batch_augment(**aug) if aug else {}))
     val = batches(val_x, val_y, pad=False)
     return train, val, {"size": list(train_x.shape[1:3]), "channels": int(train_x.shape[3]), **norm}
+
+
+def check_labels(path, labels, num_classes: int, row: str) -> None:
+    """Every label in 0 .. num_classes-1, else a DataError naming the first `row` (1-based) outside."""
+    labels = np.asarray(labels)
+    bad = np.flatnonzero((labels < 0) | (labels >= num_classes))
+    if bad.size:
+        raise DataError(path, f"{row} {bad[0] + 1}: label {labels[bad[0]]} is outside 0..{num_classes - 1} "
+                              f"(num_classes {num_classes}; {bad.size} such {row}s)")
 
 
 def image_batches(args, params, device, workers: int, rank=0, world=1):
@@ -53,8 +66,7 @@ def image_batches(args, params, device, workers: int, rank=0, world=1):
                     mirror=crop.get("mirror", True), seed=params["seed"])
     val = batches(sources[1][1], resize=crop["resize"])
     for (path, _), labels in zip(sources, (train.labels, val.labels)):
-        if max(labels) >= params["num_classes"]:
-            raise DataError(path, f"label {max(labels)} but num_classes is {params['num_classes']}")
+        check_labels(path, labels, params["num_classes"], "record" if args.train_rec else "line")
     spec = {"size": [crop["size"]] * 2, "channels": 3, "resize": crop["resize"], **norm}
     return train, val, spec
 
@@ -113,6 +125,7 @@ def main() -> None:
                                      args.num_workers if args.train_map or args.train_rec else 0)
     use_threads(threads)
     rank, world, _, device = init_from_env(select_device(params.get("device", "auto")))
+    run_lock = lock_run(args.checkpoint_dir) if is_main() else None  # one trainer per run, held to the end
     if args.train_cache:
         train, val, input_spec = cache_batches(args, params, device, rank, world)
     else:
@@ -134,6 +147,7 @@ def main() -> None:
         save_trained_model(args.model_out, model, params["model"], classes, input_spec, params)
         print(f"model written to {args.model_out}: val top-1 {history[-1]['val_top1']:.4f}")
     shutdown()
+    del run_lock
 
 
 if __name__ == "__main__":

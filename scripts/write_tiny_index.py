@@ -4,6 +4,7 @@ from pathlib import Path
 from imgdag.cli import parser, run
 from imgdag.formats.class_list import write_class_list
 from imgdag.formats.index_table import write_tiny_index
+from imgdag.layouts.records import EMPTY_CLASSES
 from imgdag.layouts.tiny_imagenet import read_tiny_imagenet
 
 
@@ -12,8 +13,10 @@ def main() -> None:
     p.add_argument("--raw", required=True, help="tiny-imagenet-200.zip or its extracted folder")
     p.add_argument("--out", required=True, help="output folder; file paths in the tables are relative to --raw "
                                                 "(or to the folder --raw extracts to)")
+    p.add_argument("--empty-classes", choices=EMPTY_CLASSES, default="error",
+                   help="a listed class without a usable train image: error, or keep its label index and report it")
     args = p.parse_args()
-    reading = read_tiny_imagenet(args.raw)
+    reading = read_tiny_imagenet(args.raw, args.empty_classes)
     out = Path(args.out)
     written = [f"{split}.csv {write_tiny_index(out / f'{split}.csv', reading.records(split))} rows"
                for split in ("train", "val", "test")]

@@ -11,7 +11,8 @@ from collections import Counter
 import pytest
 
 from imgdag.errors import DataError
-from imgdag.extract import extract_archive, iter_tar_members, write_sha256_listing
+from imgdag.layouts.tree import open_tree
+from imgdag.extract import ArchiveCaps, extract_archive, iter_tar_members, write_sha256_listing
 
 
 def make_tar(path, members, mode="w"):
@@ -93,16 +94,16 @@ def test_tar_link_inside_is_kept(tmp_path):
 def test_size_cap(tmp_path, make, suffix):
     archive = make(tmp_path / f"big{suffix}", [("a.bin", b"\0" * 1000), ("b.bin", b"\0" * 1000)])
     with pytest.raises(DataError, match=r"'b.bin'.*1500-byte cap"):
-        extract_archive(archive, tmp_path / "out", max_bytes=1500)
+        extract_archive(archive, tmp_path / "out", ArchiveCaps(max_bytes=1500))
     assert not (tmp_path / "out").exists()
-    extract_archive(archive, tmp_path / "out", max_bytes=2000)
+    extract_archive(archive, tmp_path / "out", ArchiveCaps(max_bytes=2000))
 
 
 @pytest.mark.parametrize("make, suffix", [(make_tar, ".tar"), (make_zip, ".zip")])
 def test_member_count_cap(tmp_path, make, suffix):
     archive = make(tmp_path / f"many{suffix}", [(f"f{i}", b"x") for i in range(5)])
     with pytest.raises(DataError, match="member-count cap"):
-        extract_archive(archive, tmp_path / "out", max_members=4)
+        extract_archive(archive, tmp_path / "out", ArchiveCaps(max_members=4))
 
 
 def test_not_an_archive(tmp_path):
@@ -140,3 +141,18 @@ def test_sha256_listing_changes_with_the_files_and_sha256sum_checks_it(tmp_path)
     (tmp_path / "out/top/a.txt").write_bytes(b"alphA")  # same name and size, other bytes
     write_sha256_listing(tmp_path / "out", tmp_path / "sums.txt")
     assert (tmp_path / "sums.txt").read_text().splitlines() != lines
+
+
+def test_expansion_ratio_cap_for_zip_and_tar_gz(tmp_path):
+    bomb = [("top/zeros.bin", bytes(20 * 2**20))]  # deflates ~1000x
+    with zipfile.ZipFile(tmp_path / "bomb.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(*bomb[0])
+    make_tar(tmp_path / "bomb.tar.gz", bomb, "w:gz")
+    for archive in ("bomb.zip", "bomb.tar.gz"):
+        with pytest.raises(DataError, match=r"top/zeros.bin.*over (the 100x|100x the archive).*ratio cap"):
+            extract_archive(tmp_path / archive, tmp_path / archive[:-4])
+        assert not (tmp_path / archive[:-4]).exists()
+        summary = extract_archive(tmp_path / archive, tmp_path / archive[:-4], ArchiveCaps(max_ratio=5000))
+        assert "5000x" in summary.line() and summary.bytes == 20 * 2**20
+    with pytest.raises(DataError, match="ratio cap"):
+        open_tree(tmp_path / "bomb.zip")

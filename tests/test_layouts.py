@@ -62,6 +62,23 @@ def test_imagenet_folders_given_classes_and_unknown(demos, tmp_path):
     assert unknown and "n09999999" in unknown[0] and reading.skipped[unknown[0]] == 50
 
 
+@pytest.mark.parametrize("empty", ["no files", "only a non-image"])
+def test_imagenet_folder_without_images_never_shifts_labels(demos, tmp_path, empty):
+    root = tmp_path / "raw"
+    shutil.copytree(demos / "imagenet8/extracted", root)
+    shutil.rmtree(root / "train/n01443537")
+    (root / "train/n01443537").mkdir()
+    if empty == "only a non-image":
+        (root / "train/n01443537/notes.txt").write_text("hi")
+    with pytest.raises(DataError, match=r"train.*1 classes of the class list have no usable train image \(n01443537\)"):
+        read_imagenet_folders(root)
+    kept = read_imagenet_folders(root, empty_classes="keep")
+    assert kept.classes == IMAGENET8_WNIDS
+    assert {r.wnid: r.label for r in kept.records("train")} == {w: i for i, w in enumerate(IMAGENET8_WNIDS)
+                                                                if w != "n01443537"}
+    assert kept.skipped["train: classes without a usable image, label index kept (n01443537)"] == 1
+
+
 def test_imagenet_folders_wrong_layout_names_what_is_missing(demos, tmp_path):
     with pytest.raises(DataError, match="no train found.*train/<wnid>"):
         read_imagenet_folders(tmp_path)
@@ -124,6 +141,17 @@ def test_tiny_wrong_layout_names_the_file(demos, tmp_path, remove, named):
         read_tiny_imagenet(root)
 
 
+def test_tiny_wnid_without_train_images_is_an_error(demos, tmp_path):
+    root = tmp_path / "tiny"
+    shutil.copytree(demos / "tiny/extracted", root)
+    wnid = (root / "tiny-imagenet-200/wnids.txt").read_text().split()[3]
+    shutil.rmtree(root / f"tiny-imagenet-200/train/{wnid}")
+    with pytest.raises(DataError, match=f"1 classes .* no usable train image \\({wnid}\\)"):
+        read_tiny_imagenet(root)
+    kept = read_tiny_imagenet(root, empty_classes="keep")
+    assert wnid in kept.classes and kept.classes.index(wnid) not in {r.label for r in kept.records("train")}
+
+
 def test_tiny_bad_box_line_names_file_and_line(demos, tmp_path):
     root = tmp_path / "tiny"
     shutil.copytree(demos / "tiny/extracted/tiny-imagenet-200", root)
@@ -173,6 +201,17 @@ def test_dog_breed_wrong_layout_names_the_file(demos, tmp_path, remove):
     shutil.copytree(demos / "dog", raw)
     (raw / remove).unlink()
     with pytest.raises(DataError, match=remove.split(".")[0]):
+        read_dog_breed(raw)
+
+
+def test_dog_breed_without_train_images_is_an_error(demos, tmp_path):
+    raw = tmp_path / "dog"
+    shutil.copytree(demos / "dog", raw)
+    lines = (raw / "labels.csv").read_text().splitlines()
+    gone = lines[1].split(",")[1]
+    kept = [line for line in lines if not line.endswith("," + gone)]
+    (raw / "labels.csv").write_text("\n".join(kept) + "\n")
+    with pytest.raises(DataError, match=f"no usable train image \\({gone}\\)"):
         read_dog_breed(raw)
 
 

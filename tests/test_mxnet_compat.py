@@ -144,6 +144,28 @@ def test_mxnet_reads_every_record_we_pack(images, tmp_path, encoding, tolerance)
         assert np.abs(pixels.astype(int) - rgb(mx_record["image"])).max() <= tolerance, entry.path
 
 
+def part_cflags(rec_path) -> list[list[int]]:
+    """The cflags of each record's parts, read from the frames (a record ends at cflag 0 or 3)."""
+    data, offset, records, parts = Path(rec_path).read_bytes(), 0, [], []
+    while offset < len(data):
+        magic, lrec = np.frombuffer(data[offset:offset + 8], "<u4")
+        assert magic.tobytes() == MAGIC_BYTES, f"no frame at byte {offset}"
+        length, cflag = int(lrec) & (2**29 - 1), int(lrec) >> 29
+        parts.append(cflag)
+        if cflag in (0, 3):
+            records.append(parts)
+            parts = []
+        offset += 8 + length + (-length % 4)
+    assert not parts
+    return records
+
+
+def expected_cflags(payload: bytes) -> list[int]:
+    """dmlc's split: one part boundary at every 4-byte-aligned magic word of the payload."""
+    splits = sum(payload[i:i + 4] == MAGIC_BYTES for i in range(0, len(payload), 4))
+    return [0] if not splits else [1] + [2] * (splits - 1) + [3]
+
+
 def test_mxnet_reads_our_split_records(tmp_path):
     rng = np.random.default_rng(2)
     big = bytearray(rng.integers(0, 256, 100_003, dtype=np.uint8).tobytes())
@@ -158,7 +180,9 @@ def test_mxnet_reads_our_split_records(tmp_path):
     with RecordWriter(tmp_path / "s.rec", tmp_path / "s.idx") as writer:
         for key, payload in payloads.items():
             writer.write(key, payload)
-    assert (tmp_path / "s.rec").read_bytes().count(MAGIC_BYTES) > 2 * len(payloads)  # split parts
+    cflags = part_cflags(tmp_path / "s.rec")
+    assert cflags == [expected_cflags(p) for p in payloads.values()]
+    assert cflags[1] == [1, 2, 2, 2, 2, 3] and sum(len(c) > 1 for c in cflags) == 3  # split parts
     by_index = mx_records(mx_read(tmp_path, tmp_path / "s.rec", tmp_path / "s.idx", raw=True))
     assert [r["key"] for r in by_index] == list(payloads)
     assert [r["payload"] for r in by_index] == list(payloads.values())
@@ -190,7 +214,7 @@ def test_image_record_iter_reads_our_split_records(images, tmp_path):
             trailer = b"\0" * (-(24 + len(png)) % 4) + MAGIC_BYTES + b"after the magic"
             writer.write(entry.index, pack_record(IRHeader(0, entry.labels[0], entry.index, 0), None, png + trailer))
     assert len(RecordReader(tmp_path / "s.rec")) == 4
-    assert (tmp_path / "s.rec").read_bytes().count(MAGIC_BYTES) == 8  # two parts a record
+    assert part_cflags(tmp_path / "s.rec") == [[1, 3]] * 4  # each record split in two at its magic
     data, labels = image_record_iter(tmp_path, tmp_path / "s.rec", None, 1)
     expected = np.stack([np.asarray(Image.open(root / e.path)).transpose(2, 0, 1) for e in entries])
     assert np.array_equal(data, expected.astype(np.float32))

@@ -11,6 +11,7 @@ from PIL import Image
 
 from imgdag.codec import read_rgb_file
 from imgdag.demo.ilsvrc import make_demo_ilsvrc_val
+from imgdag.errors import DataError
 from imgdag.demo.imagenet import IMAGENET8_WNIDS
 from imgdag.formats.class_folders import write_class_folders
 from imgdag.formats.cntk_map import read_cntk_map, write_cntk_map
@@ -42,14 +43,17 @@ def test_imagenet_sample_first_8_classes_make_imagenet8_maps(tmp_path):
 
 def test_tiny_imagenet_real_layout():
     raw = realdata_path("tiny-imagenet-200")
-    reading = read_tiny_imagenet(raw)
+    with pytest.raises(DataError, match="198 classes of the class list have no usable train image"):
+        read_tiny_imagenet(raw)  # the subset has train images for 2 of its 200 classes
+    reading = read_tiny_imagenet(raw, empty_classes="keep")
     assert len(reading.classes) == 200 and reading.classes == sorted(reading.classes)
     train = reading.records("train")
     assert len(train) == 1000 and {r.wnid for r in train} == {"n01443537", "n02124075"}
     assert all(0 <= v <= 63 for r in train for v in r.extras["box"])
     first = next(r for r in train if r.path.endswith("/n01443537_0.JPEG"))
     assert first.extras["box"] == (0, 10, 63, 58) and reading.classes[first.label] == "n01443537"
-    assert reading.skipped["train: wnids without train images"] == 198
+    kept = [k for k in reading.skipped if k.startswith("train: classes without a usable image, label index kept")]
+    assert len(kept) == 1 and reading.skipped[kept[0]] == 198
     annotations = len((raw / "val/val_annotations.txt").read_text().splitlines())
     assert annotations == 10_000 and len(reading.records("val")) == 200
     assert reading.skipped["val: annotations naming a missing image"] == annotations - 200
@@ -58,7 +62,7 @@ def test_tiny_imagenet_real_layout():
 
 def test_tiny_imagenet_grayscale_comes_out_rgb():
     raw = realdata_path("tiny-imagenet-200")
-    reading = read_tiny_imagenet(raw)
+    reading = read_tiny_imagenet(raw, empty_classes="keep")
     gray = [r for r in reading.records("train") if Image.open(raw / r.path).mode == "L"]
     assert len(gray) == 8
     for record in gray:
@@ -68,7 +72,9 @@ def test_tiny_imagenet_grayscale_comes_out_rgb():
 
 
 def test_dog_breed_real_counts():
-    reading = read_dog_breed(realdata_path("dog-breed-identification"))
+    with pytest.raises(DataError, match="no usable train image"):
+        read_dog_breed(realdata_path("dog-breed-identification"))  # 33 train images, 120 breeds
+    reading = read_dog_breed(realdata_path("dog-breed-identification"), empty_classes="keep")
     assert len(reading.classes) == 120 and reading.classes[:2] == ["affenpinscher", "afghan_hound"]
     assert len(reading.records("train")) == 33
     assert reading.skipped["labels.csv: rows without a train image"] == 300 - 33
@@ -80,7 +86,7 @@ def test_dog_breed_real_counts():
 
 @pytest.mark.parametrize("ratio", [0.1, 0.9])
 def test_dog_breed_real_reorg_follows_valid_ratio(tmp_path, ratio):
-    reading = read_dog_breed(realdata_path("dog-breed-identification"))
+    reading = read_dog_breed(realdata_path("dog-breed-identification"), empty_classes="keep")
     per_breed = Counter(r.wnid for r in reading.records("train"))
     n_valid = max(1, math.floor(min(per_breed.values()) * ratio))
     counts = write_class_folders(reading, tmp_path / "out", valid_ratio=ratio)

@@ -29,7 +29,8 @@ def script(name, *args):
 
 def test_real_tiny_imagenet_through_index_cache_and_evaluation(tmp_path):
     raw = realdata_path("tiny-imagenet-200")
-    done = script("write_tiny_index.py", "--raw", raw, "--out", tmp_path / "index")
+    done = script("write_tiny_index.py", "--raw", raw, "--out", tmp_path / "index", "--empty-classes", "keep")
+    assert "198 train: classes without a usable image, label index kept" in done.stdout
     assert "val.csv 200 rows" in done.stdout and "test.csv 50 rows" in done.stdout
     assert "9800 val: annotations naming a missing image" in done.stdout  # reported, counted
     for split in ("val", "test"):
@@ -60,7 +61,7 @@ def test_real_tiny_imagenet_through_index_cache_and_evaluation(tmp_path):
 def test_real_dog_breed_through_reorg_features_and_head(tmp_path):
     raw = realdata_path("dog-breed-identification")
     script("reorg_dog_breed.py", "--raw", raw, "--out", tmp_path / "folders", "--valid-ratio",
-           "0.1", "--lists-dir", tmp_path / "lists")
+           "0.1", "--lists-dir", tmp_path / "lists", "--empty-classes", "keep")
     lists = {name: tmp_path / f"lists/{name}.lst" for name in ("train", "valid", "train_valid",
                                                                "test")}
     backbone = {"name": "resnet18", "weights": str(tmp_path / "absent.pth"), "size": 32}

@@ -51,6 +51,20 @@ def test_resume_matches_uninterrupted_run(caches, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_same_run_gives_the_same_bytes(caches, tmp_path):
+    """Same seed and threads twice: identical metrics, model.pt and checkpoint bytes (torch.save
+    would name its zip entries after a random temporary file name if given one)."""
+    runs = [tmp_path / "a", tmp_path / "b"]
+    for out in runs:
+        sh(["python", ROOT / "scripts/train.py", "--train-cache", caches / "train", "--val-cache", caches / "val",
+            "--params", json.dumps({**PARAMS, "epochs": 2, "checkpoint_every": 1}),
+            "--model-out", out / "model.pt", "--log-csv", out / "log.csv",
+            "--checkpoint-dir", out / "ckpt", "--threads", "1"], ROOT)
+    files = ["model.pt", "ckpt/epoch_001.pt", "ckpt/epoch_002.pt"]
+    assert all((runs[0] / f).read_bytes() == (runs[1] / f).read_bytes() for f in files)
+    assert history(runs[0]) == history(runs[1])
+
+
 def test_checkpoint_of_other_params_is_not_resumed(caches, tmp_path):
     out = tmp_path / "run"
     train(caches, out, "--stop-after", "2")

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from imgdag.faults import fault_point
 from imgdag.layouts.mnist_idx import SPLIT_FILES, write_idx
 
 
@@ -48,6 +49,7 @@ def make_demo_mnist(out_dir, seed: int = 0, train_copies: int = 3, test_copies: 
         perm = rng.permutation(len(labels))
         images_name, labels_name = SPLIT_FILES[split]
         write_idx(Path(out_dir) / images_name, images[perm])
+        fault_point("demo")
         write_idx(Path(out_dir) / labels_name, labels[perm])
         counts[split] = len(labels)
     return counts

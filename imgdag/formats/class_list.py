@@ -7,6 +7,7 @@ from pathlib import Path
 
 from imgdag.atomic import atomic_open
 from imgdag.errors import DataError
+from imgdag.textfiles import read_lines
 
 
 def write_class_list(path, classes: list[str]) -> None:
@@ -16,9 +17,7 @@ def write_class_list(path, classes: list[str]) -> None:
 
 def read_class_list(path) -> list[str]:
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "missing (expected one class name a line)")
-    classes = [line.split()[0] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    classes = [line.split()[0] for line in read_lines(path, "one class name a line") if line.strip()]
     if not classes:
         raise DataError(path, "no classes (expected one class name a line)")
     if len(set(classes)) != len(classes):

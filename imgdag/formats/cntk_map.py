@@ -11,6 +11,7 @@ from pathlib import Path
 from imgdag.atomic import atomic_open
 from imgdag.errors import DataError
 from imgdag.layouts.records import ImageRecord
+from imgdag.textfiles import read_lines
 
 
 def write_cntk_map(path, records: list[ImageRecord], image_root=None) -> int:
@@ -28,10 +29,8 @@ def write_cntk_map(path, records: list[ImageRecord], image_root=None) -> int:
 def read_cntk_map(path) -> list[tuple[str, int]]:
     """(path, label) rows of a map file."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "missing (expected a CNTK map file: path<TAB>label lines)")
     rows = []
-    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for line_no, line in enumerate(read_lines(path, "a CNTK map file: path<TAB>label lines"), 1):
         image, tab, label = line.rpartition("\t")
         if not tab or not image or not label.isdigit():
             raise DataError(path, f"line {line_no}: expected path<TAB>label, got {line!r}")

@@ -10,6 +10,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from imgdag.atomic import atomic_dir
+from imgdag.faults import fault_point
 from imgdag.formats.lst import LstEntry, write_lst
 
 
@@ -22,6 +23,7 @@ def write_labelled_pngs(images: np.ndarray, labels: np.ndarray, split_dir, lst_p
                                                 desc=f"png {split_dir.name}", mininterval=1)):
             name = f"{i:06d}_{int(label)}.png"
             Image.fromarray(image).save(tmp / name, optimize=False, compress_level=6)
+            fault_point("png")
             entries.append(LstEntry(i, (float(label),), f"{split_dir.name}/{name}"))
     write_lst(lst_path, entries)
     return len(entries)

@@ -17,7 +17,9 @@ from pathlib import Path
 
 from imgdag.atomic import atomic_open
 from imgdag.errors import DataError
-from imgdag.layouts.records import ImageRecord
+from imgdag.layouts.records import UNLABELLED, ImageRecord
+from imgdag.layouts.tiny_imagenet import check_box
+from imgdag.textfiles import csv_rows, read_text
 
 TINY_COLUMNS = ["file", "label", "wnid", "x0", "y0", "x1", "y1"]
 ILSVRC_COLUMNS = ["file", "ilsvrc2012_id", "wnid", "label"]
@@ -37,17 +39,14 @@ def _write(path, columns: list[str], rows) -> int:
 def _read(path, columns: list[str]):
     """(line number, dict row) for each data row; DataError on a wrong header."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, f"missing (expected a CSV with header {','.join(columns)})")
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header != columns:
-            raise DataError(path, f"header {header} (expected {','.join(columns)})")
-        for line_no, row in enumerate(reader, 2):
-            if len(row) != len(columns):
-                raise DataError(path, f"line {line_no}: {len(row)} fields (expected {len(columns)})")
-            yield line_no, dict(zip(columns, row))
+    rows = csv_rows(read_text(path, f"a CSV with header {','.join(columns)}"))
+    header = rows[0] if rows else None
+    if header != columns:
+        raise DataError(path, f"header {header} (expected {','.join(columns)})")
+    for line_no, row in enumerate(rows[1:], 2):
+        if len(row) != len(columns):
+            raise DataError(path, f"line {line_no}: {len(row)} fields (expected {len(columns)})")
+        yield line_no, dict(zip(columns, row))
 
 
 def _int(path, line_no: int, column: str, text: str) -> int:
@@ -72,8 +71,13 @@ def read_tiny_index(path) -> list[ImageRecord]:
         corners = [row[c] for c in ("x0", "y0", "x1", "y1")]
         extras = {}
         if any(corners):
-            extras["box"] = tuple(_int(path, line_no, c, row[c]) for c in ("x0", "y0", "x1", "y1"))
-        records.append(ImageRecord(row["file"], _int(path, line_no, "label", row["label"]), row["wnid"], extras))
+            box = tuple(_int(path, line_no, c, row[c]) for c in ("x0", "y0", "x1", "y1"))
+            extras["box"] = check_box(box, path, line_no)
+        label = _int(path, line_no, "label", row["label"])
+        if label < UNLABELLED or (label == UNLABELLED) != (row["wnid"] == ""):
+            raise DataError(path, f"line {line_no}: label {label} with wnid {row['wnid']!r} (expected a class "
+                                  f"index >= 0 with its WNID, or {UNLABELLED} with none)")
+        records.append(ImageRecord(row["file"], label, row["wnid"], extras))
     return records
 
 

@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 from imgdag.atomic import atomic_open
 from imgdag.errors import DataError
+from imgdag.textfiles import read_lines
 
 IM2REC_EXTS = (".jpeg", ".jpg", ".png")
 IM2REC_SHUFFLE_SEED = 100
@@ -38,19 +39,18 @@ def write_lst(path, entries) -> None:
 def read_lst(path) -> list[LstEntry]:
     """Read a `.lst` file; blank lines are skipped, any other malformed line is a DataError."""
     entries = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            fields = [field.strip() for field in line.strip().split("\t")]
-            if len(fields) < 3:
-                raise DataError(path, f"line {number}: expected index<TAB>label(s)<TAB>path, got {line.strip()!r}")
-            try:
-                entries.append(LstEntry(int(fields[0]), tuple(float(x) for x in fields[1:-1]), fields[-1]))
-            except ValueError:
-                raise DataError(
-                    path, f"line {number}: expected an integer index and float labels, got {line.strip()!r}"
-                ) from None
+    for number, line in enumerate(read_lines(path, "an MXNet .lst file"), 1):
+        if not line.strip():
+            continue
+        fields = [field.strip() for field in line.strip().split("\t")]
+        if len(fields) < 3:
+            raise DataError(path, f"line {number}: expected index<TAB>label(s)<TAB>path, got {line.strip()!r}")
+        try:
+            entries.append(LstEntry(int(fields[0]), tuple(float(x) for x in fields[1:-1]), fields[-1]))
+        except ValueError:
+            raise DataError(
+                path, f"line {number}: expected an integer index and float labels, got {line.strip()!r}"
+            ) from None
     return entries
 
 

@@ -51,7 +51,9 @@ from tqdm import tqdm
 from imgdag import codec
 from imgdag.atomic import atomic_path
 from imgdag.errors import DataError
+from imgdag.faults import fault_point
 from imgdag.formats.lst import LstEntry, read_lst
+from imgdag.textfiles import read_lines
 
 MAGIC = 0xCED7230A
 MAGIC_BYTES = struct.pack("<I", MAGIC)
@@ -225,16 +227,15 @@ def _unpack(path, offset, payload) -> Record:
 def read_idx(idx_path) -> list[tuple[int, int]]:
     """The (key, offset) lines of a `.idx` file."""
     pairs = []
-    with open(idx_path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            fields = line.strip().split("\t")
-            if fields == [""]:
-                continue
-            try:
-                key, offset = fields
-                pairs.append((int(key), int(offset)))
-            except ValueError:
-                raise DataError(idx_path, f"line {number}: expected key<TAB>offset, got {line.strip()!r}") from None
+    for number, line in enumerate(read_lines(idx_path, "an MXNet .idx file: key<TAB>offset lines"), 1):
+        fields = line.strip().split("\t")
+        if fields == [""]:
+            continue
+        try:
+            key, offset = fields
+            pairs.append((int(key), int(offset)))
+        except ValueError:
+            raise DataError(idx_path, f"line {number}: expected key<TAB>offset, got {line.strip()!r}") from None
     return pairs
 
 
@@ -269,6 +270,11 @@ class RecordReader:
             idx_path = self.rec_path.with_suffix(".idx")
         self.idx_path = idx_path and Path(idx_path)
         pairs = read_idx(self.idx_path) if self.idx_path else scan_index(self.rec_path)
+        size = self.rec_path.stat().st_size
+        for key, offset in pairs:
+            if not (0 <= offset < size and offset % 4 == 0):
+                raise DataError(self.idx_path, f"key {key}: offset {offset} is not a record start inside "
+                                               f"{self.rec_path} ({size} bytes; records start at multiples of 4)")
         self.keys = [key for key, _ in pairs]
         self.offsets = [offset for _, offset in pairs]
         self._offset_of_key = dict(pairs)
@@ -278,13 +284,19 @@ class RecordReader:
         return len(self.offsets)
 
     def __getitem__(self, i: int) -> Record:
-        return self.read_at(self.offsets[i])
+        return self._read_indexed(self.keys[i], self.offsets[i])
 
     def read_key(self, key: int) -> Record:
         """The record indexed under `key`."""
         if key not in self._offset_of_key:
             raise KeyError(f"{self.idx_path or self.rec_path}: no record with key {key}")
-        return self.read_at(self._offset_of_key[key])
+        return self._read_indexed(key, self._offset_of_key[key])
+
+    def _read_indexed(self, key: int, offset: int) -> Record:
+        try:
+            return self.read_at(offset)
+        except DataError as e:
+            raise DataError(self.idx_path or self.rec_path, f"key {key}: {e}") from None
 
     def read_at(self, offset: int) -> Record:
         """The record whose first part starts at byte `offset`."""
@@ -457,6 +469,10 @@ def pack(lst_path, image_root, rec_path, idx_path, options=PackOptions(), num_wo
     would only add copies).
     """
     entries = read_lst(lst_path)
+    repeated = [index for index, n in Counter(e.index for e in entries).items() if n > 1]
+    if repeated:
+        raise DataError(lst_path, f"index {repeated[0]} appears more than once ({len(repeated)} repeated "
+                                  "indexes): each becomes a record key, which must be unique")
     encode = partial(_pack_entry, image_root=str(image_root), options=options)
     skipped, skipped_files, written = Counter(), [], 0
     with ExitStack() as stack:
@@ -481,6 +497,7 @@ def pack(lst_path, image_root, rec_path, idx_path, options=PackOptions(), num_wo
             else:
                 writer.write(entry.index, payload)
                 written += 1
+                fault_point("pack")
     if skipped_files:
         more = len(skipped_files) - 20
         shown = ", ".join(skipped_files[:20]) + (f" and {more} more" if more > 0 else "")

@@ -7,16 +7,16 @@ is `id,<breed 1>,...,<breed 120>`: its column order after `id` is the class orde
 submission, and so the label order here (`reading.classes`). Records carry the breed as
 `wnid` and the image id in `extras["id"]`. Rows without an image, images without a row,
 breeds not in the submission, and test images / submission ids that do not match are
-counted in `reading.skipped`.
+counted in `reading.skipped`. A breed column without a train image is an error (or, with
+empty_classes="keep", keeps its index and is reported).
 """
-import csv
-import io
 from collections import Counter
 from pathlib import PurePosixPath
 
 from imgdag.errors import DataError
 from imgdag.layouts.records import UNLABELLED, ImageRecord, LayoutReading, Split, is_image_name
 from imgdag.layouts.tree import DirTree, FileTree, ZipTree, open_tree
+from imgdag.textfiles import csv_rows
 
 EXPECTED = ("expected train/ or train.zip, test/ or test.zip, labels.csv or labels.csv.zip, "
             "sample_submission.csv or sample_submission.csv.zip")
@@ -51,7 +51,7 @@ def _image_tree(tree: FileTree, root: str, split: str) -> tuple[FileTree, str]:
 
 def parse_labels_csv(text: str, where: str) -> dict[str, str]:
     """labels.csv rows as id -> breed."""
-    rows = list(csv.reader(io.StringIO(text)))
+    rows = csv_rows(text)
     if not rows or [c.strip() for c in rows[0]] != ["id", "breed"]:
         raise DataError(where, f"header {rows[0] if rows else None} (expected id,breed)")
     labels = {}
@@ -68,7 +68,7 @@ def parse_labels_csv(text: str, where: str) -> dict[str, str]:
 
 def parse_submission(text: str, where: str) -> tuple[list[str], list[str]]:
     """sample_submission.csv as (class order, ids)."""
-    rows = list(csv.reader(io.StringIO(text)))
+    rows = csv_rows(text)
     if not rows or rows[0][:1] != ["id"] or len(rows[0]) < 2:
         raise DataError(where, "header must be id,<breed>,<breed>,... (the submission's class order)")
     classes = rows[0][1:]
@@ -88,7 +88,7 @@ def _image_ids(tree: FileTree, prefix: str, split: str, skipped: Counter) -> dic
     return ids
 
 
-def read_dog_breed(raw) -> LayoutReading:
+def read_dog_breed(raw, empty_classes: str = "error") -> LayoutReading:
     """Read train (labelled by labels.csv) and test records; classes in submission column order."""
     tree = open_tree(raw)
     root = next((tree.find_root(m, EXPECTED) for m in ("labels.csv", "labels.csv.zip")
@@ -118,4 +118,6 @@ def read_dog_breed(raw) -> LayoutReading:
     test = [ImageRecord(name, UNLABELLED, "", {"id": image_id}) for image_id, name in sorted(test_ids.items())]
     skipped["test: images without a sample_submission.csv row"] += len(set(test_ids) - set(submission_ids))
     skipped["sample_submission.csv: rows without a test image"] += len(set(submission_ids) - set(test_ids))
-    return LayoutReading(classes, {"train": Split(train_tree, train), "test": Split(test_tree, test)}, +skipped)
+    reading = LayoutReading(classes, {"train": Split(train_tree, train), "test": Split(test_tree, test)}, +skipped)
+    reading.check_classes_used("train", train_tree.where(prefix), empty_classes)
+    return reading

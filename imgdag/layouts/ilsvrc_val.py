@@ -20,7 +20,7 @@ import io
 import re
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 import numpy as np
 import scipy.io
@@ -29,6 +29,7 @@ from imgdag.atomic import atomic_open
 from imgdag.errors import DataError
 from imgdag.layouts.records import ImageRecord, LayoutReading, Split, is_image_name
 from imgdag.layouts.tree import open_tree
+from imgdag.textfiles import read_text, text_lines
 
 META_FIELDS = ("ILSVRC2012_ID", "WNID", "words", "gloss", "num_children", "children",
                "wordnet_height", "num_train_images")
@@ -107,7 +108,7 @@ def leaf_synsets(synsets: list[Synset]) -> list[Synset]:
 def parse_ground_truth(text: str, where) -> list[int]:
     """ILSVRC2012_IDs of val images 1, 2, ..."""
     ids = []
-    for line_no, line in enumerate(text.splitlines(), 1):
+    for line_no, line in enumerate(text_lines(text), 1):
         if not line.strip().isdigit():
             raise DataError(where, f"line {line_no}: {line!r} is not an ILSVRC2012_ID (expected one integer a line)")
         ids.append(int(line))
@@ -117,7 +118,7 @@ def parse_ground_truth(text: str, where) -> list[int]:
 def parse_synset_words(text: str, where) -> list[tuple[str, str]]:
     """synset_words.txt as (WNID, words) in file order (= Caffe label order)."""
     rows = []
-    for line_no, line in enumerate(text.splitlines(), 1):
+    for line_no, line in enumerate(text_lines(text), 1):
         wnid, _, words = line.strip().partition(" ")
         if not re.fullmatch(r"n\d{8}", wnid):
             raise DataError(where, f"line {line_no}: {line!r} does not start with a WNID (expected 'nXXXXXXXX words')")
@@ -130,7 +131,7 @@ def parse_synset_words(text: str, where) -> list[tuple[str, str]]:
 def parse_caffe_val(text: str, where) -> list[tuple[str, int]]:
     """Caffe val.txt as (image name, label) rows."""
     rows = []
-    for line_no, line in enumerate(text.splitlines(), 1):
+    for line_no, line in enumerate(text_lines(text), 1):
         fields = line.split()
         if not fields:
             continue
@@ -138,13 +139,6 @@ def parse_caffe_val(text: str, where) -> list[tuple[str, int]]:
             raise DataError(where, f"line {line_no}: expected 'NAME label', got {line!r}")
         rows.append((fields[0], int(fields[1])))
     return rows
-
-
-def _read_text(path) -> str:
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "missing")
-    return path.read_text(encoding="utf-8")
 
 
 def _build_table(rows, classes: list[str], images, skipped: Counter) -> LayoutReading:
@@ -199,14 +193,15 @@ def val_table_from_devkit(devkit, classes: list[str] | None = None, images=None)
 def val_table_from_caffe(val_txt, synset_words, classes: list[str] | None = None, images=None,
                          devkit=None) -> LayoutReading:
     """Val records from Caffe's val.txt + synset_words.txt; ILSVRC2012_IDs filled in when a devkit is given."""
-    words = parse_synset_words(_read_text(synset_words), synset_words)
+    words = parse_synset_words(read_text(synset_words), synset_words)
     wnids = [w for w, _ in words]
     ids = {}
     if devkit is not None:
         ids = {s.wnid: s.ilsvrc2012_id for s in leaf_synsets(read_devkit(devkit)[0])}
     rows = []
-    for name, label in parse_caffe_val(_read_text(val_txt), val_txt):
+    for line_no, (name, label) in enumerate(parse_caffe_val(read_text(val_txt), val_txt), 1):
         if label >= len(wnids):
-            raise DataError(val_txt, f"{name}: label {label} but {synset_words} has {len(wnids)} classes")
+            raise DataError(val_txt, f"row {line_no} ({name}): label {label} but {synset_words} has "
+                                     f"{len(wnids)} classes")
         rows.append((name, wnids[label], ids.get(wnids[label])))
     return _build_table(rows, classes if classes is not None else wnids, images, Counter())

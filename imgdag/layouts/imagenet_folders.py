@@ -3,8 +3,11 @@
 The root is a folder or a .tar/.zip of one; `train/` may sit one folder down (for example
 `imagenet-8/train/...`). Classes are the WNID folders of train/ in sorted order (so
 imagenet-8 is n01440764 n01443537 n01484850 n01491361 n01494475 n01496331 n01498041
-n01514668 = labels 0..7), unless a class list is given. Images of classes outside that
-list, non-image files and files not inside a class folder are skipped and counted.
+n01514668 = labels 0..7), unless a class list is given. Every folder directly in train/ is
+a class, with or without images: a class without a usable train image is an error (or, with
+empty_classes="keep", keeps its index and is reported), so labels never shift silently.
+Images of classes outside the list, non-image files and files not inside a class folder
+are skipped and counted.
 """
 from collections import Counter
 
@@ -16,17 +19,23 @@ SPLITS = ("train", "validation")
 EXPECTED = "expected train/<wnid>/*.JPEG and validation/<wnid>/*.JPEG"
 
 
-def _class_folders(names: list[str], prefix: str) -> list[str]:
-    return sorted({n[len(prefix):].split("/")[0] for n in names
-                   if n[len(prefix):].count("/") == 1 and is_image_name(n)})
+def _class_folders(tree, prefix: str) -> list[str]:
+    """The folders directly under `prefix`: those holding files, and empty ones on disk."""
+    folders = {n[len(prefix):].split("/")[0] for n in tree.names(prefix) if "/" in n[len(prefix):]}
+    local = tree.local_path(prefix)
+    if local is not None and local.is_dir():
+        folders |= {p.name for p in local.iterdir() if p.is_dir()}
+    return sorted(folders)
 
 
-def read_imagenet_folders(raw, splits=SPLITS, classes: list[str] | None = None) -> LayoutReading:
-    """Read the class-folder splits of a folder or tar; labels index `classes` (default: sorted train WNIDs)."""
+def read_imagenet_folders(raw, splits=SPLITS, classes: list[str] | None = None,
+                          empty_classes: str = "error") -> LayoutReading:
+    """Read the class-folder splits of a folder or tar; labels index `classes` (default: the
+    sorted folders of train/); a class without a train image: see the module docstring."""
     tree = open_tree(raw)
     root = tree.find_root("train", EXPECTED)
     if classes is None:
-        classes = _class_folders(tree.names(root + "train/"), root + "train/")
+        classes = _class_folders(tree, root + "train/")
         if not classes:
             raise DataError(tree.where(root + "train/"), f"no class folders with images ({EXPECTED})")
     index = {wnid: i for i, wnid in enumerate(classes)}
@@ -53,4 +62,6 @@ def read_imagenet_folders(raw, splits=SPLITS, classes: list[str] | None = None) 
             reason = f"{split}: images of {len(unknown)} classes not in the class list ({shown})"
             skipped[reason] += sum(unknown.values())
         reading.splits[split] = Split(tree, records)
+    if "train" in reading.splits:
+        reading.check_classes_used("train", tree.where(root + "train/"), empty_classes)
     return reading

@@ -9,10 +9,12 @@ counts of everything the reader skipped, by reason: nothing is dropped silently.
 from collections import Counter
 from dataclasses import dataclass, field
 
+from imgdag.errors import DataError
 from imgdag.layouts.tree import FileTree
 
 UNLABELLED = -1
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
+EMPTY_CLASSES = ("error", "keep")  # a listed class without a usable image: refuse, or keep its index and report it
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,20 @@ class LayoutReading:
     def skipped_text(self) -> str:
         """`N reason; M reason` or `none`."""
         return "; ".join(f"{n} {why}" for why, n in sorted(self.skipped.items())) or "none"
+
+    def check_classes_used(self, split: str, where, empty_classes: str = "error") -> None:
+        """Every class of the class list has an image in `split`. A class without one is a
+        DataError (its label would promise images that are not there), or, with
+        empty_classes="keep", keeps its index and is counted in `skipped` by name."""
+        used = {r.label for r in self.records(split)}
+        empty = [c for i, c in enumerate(self.classes) if i not in used]
+        if not empty:
+            return
+        shown = ", ".join(empty[:5]) + (", ..." if len(empty) > 5 else "")
+        if empty_classes != "keep":
+            raise DataError(where, f"{len(empty)} classes of the class list have no usable {split} image "
+                                   f"({shown}); fix the data, or keep their label indices with empty_classes: keep")
+        self.skipped[f"{split}: classes without a usable image, label index kept ({shown})"] += len(empty)
 
     def close(self) -> None:
         for split in self.splits.values():

@@ -11,9 +11,13 @@ Layout (under `tiny-imagenet-200/`, or at the root):
 
 Label convention: the index of the WNID in *sorted* wnids.txt (what ImageFolder on train/
 gives and what Tiny ImageNet models are trained with); `reading.classes` is that order.
-Records carry `extras["box"] = (x0, y0, x1, y1)` (inclusive pixel corners) when known.
-Everything that does not fit is counted in `reading.skipped`: wnids without a train
-folder, val annotations naming missing images, images without annotations, unknown WNIDs.
+Records carry `extras["box"] = (x0, y0, x1, y1)` (inclusive pixel corners) when known; a
+box outside the 64x64 image or inverted (x0 > x1) is an error naming the file and line (the
+real annotations hold none: some are one pixel wide, x0 == x1, which is valid).
+A WNID of wnids.txt without a train image is an error (or, with empty_classes="keep", keeps
+its index and is reported). Everything else that does not fit is counted in
+`reading.skipped`: val annotations naming missing images, images without annotations,
+unknown WNIDs.
 Images are 64x64 JPEGs, some grayscale: decode them with `imgdag.codec.decode_rgb`.
 """
 from collections import Counter, defaultdict
@@ -21,6 +25,7 @@ from collections import Counter, defaultdict
 from imgdag.errors import DataError
 from imgdag.layouts.records import UNLABELLED, ImageRecord, LayoutReading, Split, is_image_name
 from imgdag.layouts.tree import FileTree, open_tree
+from imgdag.textfiles import text_lines
 
 EXPECTED = ("expected wnids.txt, words.txt, train/<wnid>/images/*.JPEG + <wnid>_boxes.txt, "
             "val/images + val/val_annotations.txt, test/images")
@@ -32,15 +37,28 @@ def _required_text(tree: FileTree, name: str) -> str:
     return tree.read_text(name)
 
 
+IMAGE_SIZE = 64  # every Tiny ImageNet image is 64x64
+
+
+def check_box(box, where, line_no: int) -> tuple[int, int, int, int]:
+    """`box` if 0 <= x0 <= x1 < 64 and 0 <= y0 <= y1 < 64, else a DataError naming the line."""
+    x0, y0, x1, y1 = box
+    if not (0 <= x0 <= x1 < IMAGE_SIZE and 0 <= y0 <= y1 < IMAGE_SIZE):
+        raise DataError(where, f"line {line_no}: box {tuple(box)} is not inside the {IMAGE_SIZE}x{IMAGE_SIZE} "
+                               f"image (expected 0 <= x0 <= x1 <= {IMAGE_SIZE - 1}, same for y)")
+    return tuple(box)
+
+
 def _box(fields: list[str], where: str, line_no: int) -> tuple[int, int, int, int]:
     try:
-        return tuple(int(v) for v in fields)
+        box = tuple(int(v) for v in fields)
     except ValueError:
         raise DataError(where, f"line {line_no}: box {fields} is not four integers") from None
+    return check_box(box, where, line_no)
 
 
 def parse_wnids(text: str, where: str) -> list[str]:
-    wnids = [line.strip() for line in text.splitlines() if line.strip()]
+    wnids = [line.strip() for line in text_lines(text) if line.strip()]
     if len(set(wnids)) != len(wnids):
         raise DataError(where, "repeated WNIDs (expected each class once)")
     if not wnids:
@@ -51,7 +69,7 @@ def parse_wnids(text: str, where: str) -> list[str]:
 def parse_words(text: str) -> dict[str, str]:
     """`WNID<TAB>words` lines as a dict."""
     words = {}
-    for line in text.splitlines():
+    for line in text_lines(text):
         wnid, _, text_ = line.partition("\t")
         if wnid:
             words[wnid] = text_.strip()
@@ -61,7 +79,7 @@ def parse_words(text: str) -> dict[str, str]:
 def parse_boxes(text: str, where: str) -> dict[str, tuple[int, int, int, int]]:
     """A `<wnid>_boxes.txt`: image name -> box."""
     boxes = {}
-    for line_no, line in enumerate(text.splitlines(), 1):
+    for line_no, line in enumerate(text_lines(text), 1):
         fields = line.split()
         if not fields:
             continue
@@ -74,7 +92,7 @@ def parse_boxes(text: str, where: str) -> dict[str, tuple[int, int, int, int]]:
 def parse_val_annotations(text: str, where: str) -> list[tuple[str, str, tuple[int, int, int, int]]]:
     """`val_annotations.txt` as (image name, WNID, box) rows."""
     rows = []
-    for line_no, line in enumerate(text.splitlines(), 1):
+    for line_no, line in enumerate(text_lines(text), 1):
         fields = line.split()
         if not fields:
             continue
@@ -98,7 +116,6 @@ def _read_train(tree, root, wnids, index, skipped) -> list[ImageRecord]:
     records = []
     for wnid in wnids:
         if not images[wnid]:
-            skipped["train: wnids without train images"] += 1
             continue
         boxes_name = boxes_files.get(wnid)
         boxes = parse_boxes(tree.read_text(boxes_name), tree.where(boxes_name)) if boxes_name else {}
@@ -133,7 +150,7 @@ def _read_val(tree, root, index, skipped) -> list[ImageRecord]:
     return records
 
 
-def read_tiny_imagenet(raw) -> LayoutReading:
+def read_tiny_imagenet(raw, empty_classes: str = "error") -> LayoutReading:
     """Read train, val and test records of a Tiny ImageNet zip or folder (labels: sorted WNIDs)."""
     tree = open_tree(raw)
     root = tree.find_root("wnids.txt", EXPECTED)
@@ -152,4 +169,5 @@ def read_tiny_imagenet(raw) -> LayoutReading:
     reading = LayoutReading(classes, {"train": Split(tree, train), "val": Split(tree, val),
                                       "test": Split(tree, test)},
                             +skipped, {w: all_words.get(w, "") for w in classes})
+    reading.check_classes_used("train", tree.where(root + "train/"), empty_classes)
     return reading

@@ -2,7 +2,8 @@
 
 Layout readers see files by posix names relative to the root they were given (the names
 an extraction of the archive would produce), so one reader serves the raw archive and its
-extracted folder alike. Archive names are checked as extraction checks them.
+extracted folder alike. Archive names and sizes go through the checks extraction uses
+(imgdag.extract.ArchiveCheck, default caps).
 """
 import bisect
 import os
@@ -11,7 +12,8 @@ import zipfile
 from pathlib import Path
 
 from imgdag.errors import DataError
-from imgdag.extract import archive_kind, check_member_name
+from imgdag.extract import ArchiveCheck, archive_kind
+from imgdag.textfiles import decode_text
 
 
 class FileTree:
@@ -61,10 +63,8 @@ class FileTree:
         raise NotImplementedError
 
     def read_text(self, name: str) -> str:
-        try:
-            return self.read_bytes(name).decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise DataError(self.where(name), f"not UTF-8 text: {e}") from e
+        """The text of a file, read as imgdag.textfiles reads every text file."""
+        return decode_text(self.read_bytes(name), self.where(name))
 
     def local_path(self, name: str) -> Path | None:
         """The file's path on disk when the tree is a directory, else None."""
@@ -107,7 +107,9 @@ class ZipTree(FileTree):
             self._zip = zipfile.ZipFile(path)
         except zipfile.BadZipFile as e:
             raise DataError(path, f"corrupt zip: {e}") from e
-        self._info = {check_member_name(path, i.filename): i for i in self._zip.infolist() if not i.is_dir()}
+        check = ArchiveCheck(path)
+        self._info = {check.member(i.filename, i.file_size, i.compress_size): i
+                      for i in self._zip.infolist() if not i.is_dir()}
         super().__init__(path, list(self._info))
 
     def where(self, name: str = "") -> str:
@@ -130,7 +132,8 @@ class TarTree(FileTree):
             members = self._tar.getmembers()
         except (tarfile.TarError, EOFError) as e:
             raise DataError(path, f"corrupt or truncated tar: {e}") from e
-        self._info = {check_member_name(path, m.name): m for m in members if m.isreg()}
+        check = ArchiveCheck(path)
+        self._info = {check.member(m.name, m.size): m for m in members if m.isreg()}
         super().__init__(path, list(self._info))
 
     def where(self, name: str = "") -> str:

@@ -84,11 +84,10 @@ def save_trained_model(path, model: nn.Module, arch: str, classes: list[str], in
 
     input_spec: size [H, W], channels, mean and std (per channel, on a 0..1 scale).
     """
-    from imgdag.atomic import atomic_path
+    from imgdag.atomic import atomic_torch_save
 
-    with atomic_path(path) as tmp:
-        torch.save({"model": model.state_dict(), "arch": arch, "classes": list(classes),
-                    "input": input_spec, "params": params}, tmp)
+    atomic_torch_save({"model": model.state_dict(), "arch": arch, "classes": list(classes),
+                       "input": input_spec, "params": params}, path)
 
 
 def load_trained_model(path, device) -> tuple[nn.Module, dict]:

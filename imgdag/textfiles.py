@@ -1,0 +1,51 @@
+"""The one reader of text files (lists, CSVs, annotations, class lists, indexes).
+
+Every text file is read as UTF-8: a leading byte-order mark (as Windows editors write
+them) is dropped and CRLF or CR line ends become LF, so such a file reads exactly as its
+plain UTF-8/LF twin. Bytes that are not UTF-8 are a DataError naming the file and the line.
+"""
+import csv
+import io
+from pathlib import Path
+
+from imgdag.errors import DataError
+
+
+def decode_text(data: bytes, where) -> str:
+    """`data` as text: BOM dropped, line ends made LF; DataError naming `where` and the line."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise DataError(where, f"line {line}: not UTF-8 text (byte {data[e.start]:#04x} at offset {e.start}; "
+                               "expected UTF-8)") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def read_text(path, expected: str = "a UTF-8 text file") -> str:
+    """The text of the file `path`; DataError when it is missing, unreadable or not UTF-8."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, f"missing (expected {expected})")
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise DataError(path, f"unreadable: {e}") from None
+    return decode_text(data, path)
+
+
+def read_lines(path, expected: str = "a UTF-8 text file") -> list[str]:
+    """The lines of `path` without their line ends (line i+1 of the file is item i)."""
+    return text_lines(read_text(path, expected))
+
+
+def text_lines(text: str) -> list[str]:
+    """Lines of text read by `decode_text`: split at LF only (str.splitlines also splits at
+    form feeds and Unicode separators, which would shift line numbers)."""
+    lines = text.split("\n")
+    return lines[:-1] if lines[-1] == "" else lines
+
+
+def csv_rows(text: str) -> list[list[str]]:
+    """The rows of CSV text read by `decode_text` or `read_text`."""
+    return list(csv.reader(io.StringIO(text)))

@@ -1,0 +1,50 @@
+"""One text reader: BOM and CRLF files read exactly as plain UTF-8/LF; non-UTF-8 names file and line."""
+import pytest
+
+from imgdag.errors import DataError
+from imgdag.formats.class_list import read_class_list
+from imgdag.formats.cntk_map import read_cntk_map
+from imgdag.formats.index_table import read_tiny_index
+from imgdag.formats.lst import read_lst
+from imgdag.formats.recordio import read_idx
+from imgdag.layouts.dog_breed import parse_labels_csv
+from imgdag.layouts.tiny_imagenet import parse_val_annotations, parse_wnids
+from imgdag.layouts.tree import DirTree
+from imgdag.textfiles import read_text
+
+# (reader of a path, plain UTF-8/LF text of a valid file)
+READERS = {
+    "class_list": (read_class_list, "n01\nn02\n"),
+    "cntk_map": (read_cntk_map, "a/x.JPEG\t0\nb/y.JPEG\t1\n"),
+    "lst": (read_lst, "0\t1.000000\ta.png\n1\t0.000000\tb.png\n"),
+    "idx": (read_idx, "0\t0\n1\t64\n"),
+    "tiny_index": (read_tiny_index, "file,label,wnid,x0,y0,x1,y1\na.JPEG,0,n01,1,2,3,4\n"),
+    "tree_wnids": (lambda p: parse_wnids(DirTree(p.parent).read_text(p.name), p), "n01\nn02\n"),
+    "tree_val": (lambda p: parse_val_annotations(DirTree(p.parent).read_text(p.name), p),
+                 "val_0.JPEG\tn01\t0\t1\t2\t3\n"),
+    "labels_csv": (lambda p: parse_labels_csv(DirTree(p.parent).read_text(p.name), p), "id,breed\nab,pug\n"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(READERS))
+def test_bom_and_crlf_read_as_plain(tmp_path, kind):
+    reader, text = READERS[kind]
+    plain, windows = tmp_path / "plain.txt", tmp_path / "windows.txt"
+    plain.write_bytes(text.encode())
+    windows.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+    assert reader(windows) == reader(plain)
+
+
+@pytest.mark.parametrize("kind", sorted(READERS))
+def test_not_utf8_names_file_and_line(tmp_path, kind):
+    reader, text = READERS[kind]
+    bad = tmp_path / "latin1.txt"
+    first, rest = text.split("\n", 1)
+    bad.write_bytes(first.encode() + b"\n\xe9" + rest.encode())
+    with pytest.raises(DataError, match=r"latin1\.txt.*line 2: not UTF-8"):
+        reader(bad)
+
+
+def test_missing_file_says_what_was_expected(tmp_path):
+    with pytest.raises(DataError, match="missing.*expected a list"):
+        read_text(tmp_path / "nope.txt", "a list")
