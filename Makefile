@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: venv demo test lint dvc-yaml mxnet-env bench clean
+.PHONY: venv demo test lint dvc-yaml mxnet-env cluster-env slurm-packages bench clean
 
 venv: $(BIN)/.installed
 
@@ -34,6 +34,18 @@ mxnet-env: .venv-mxnet/bin/python
 
 .venv-mxnet/bin/python: envs/mxnet-requirements.txt scripts/setup_mxnet_env.sh
 	bash scripts/setup_mxnet_env.sh
+
+# the optional cluster stack in .venv (additive to requirements.lock): SLURM and Kubernetes
+# executor plugins for Snakemake, dvc-s3, moto's S3 server for the remote test
+cluster-env: $(BIN)/.cluster-installed
+
+$(BIN)/.cluster-installed: requirements-cluster.txt $(BIN)/.installed
+	$(BIN)/pip install --quiet -r requirements-cluster.txt
+	touch $@
+
+# Debian's SLURM and munge, for the one-node test cluster (scripts/slurm_local.sh; needs root)
+slurm-packages:
+	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q slurm-wlm munge
 
 bench: venv mxnet-env
 	$(BIN)/python benchmarks/bench_mnist_epoch.py

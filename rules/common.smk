@@ -8,6 +8,8 @@ from imgdag.codedeps import code_files  # noqa: E402
 
 # jobs run `python`: the interpreter running Snakemake (the project's venv) comes first on PATH
 shell.prefix(f'export PATH="{os.path.dirname(sys.executable)}:$PATH"; ')
+# the `gpu` resource of rules that run a network (training, evaluation, prediction, features)
+GPUS_PER_JOB = config["compute"]["gpus_per_job"]
 DVC_METRICS = set()  # paths; read by scripts/write_dvc_yaml.py
 DVC_PLOTS = {}  # path -> {x, y}
 

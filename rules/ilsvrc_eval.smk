@@ -34,6 +34,9 @@ rule demo_ilsvrc_val:
         "../envs/imgdag.yaml"
     log:
         "logs/demo_ilsvrc_val.log",
+    resources:
+        mem_mb=1000,
+        runtime=10,
     shell:
         "python scripts/make_demo.py ilsvrc_val data/demo/ilsvrc_val > {log} 2>&1"
 
@@ -49,6 +52,9 @@ rule ilsvrc_val_extract:
         "../envs/imgdag.yaml"
     log:
         "logs/ilsvrc_val_extract.log",
+    resources:
+        mem_mb=1000,
+        runtime=60,
     shell:
         "python scripts/extract_archive.py --archive {input.archive} --out {output.images}"
         " --listing {output.listing} > {log} 2>&1"
@@ -64,6 +70,9 @@ rule ilsvrc_alexnet_classes:
         "../envs/imgdag.yaml"
     log:
         "logs/ilsvrc_alexnet_classes.log",
+    resources:
+        mem_mb=1000,
+        runtime=10,
     shell:
         "python scripts/model_classes.py --model {input.model} --out {output} > {log} 2>&1"
 
@@ -85,6 +94,9 @@ rule ilsvrc_alexnet_val_table:
         "../envs/imgdag.yaml"
     log:
         "logs/ilsvrc_alexnet_val_table.log",
+    resources:
+        mem_mb=1000,
+        runtime=10,
     shell:
         "python scripts/write_ilsvrc_val_table.py {params.labels} {params.classes}"
         " --images {params.images:q} --out {output} > {log} 2>&1"
@@ -100,6 +112,9 @@ rule ilsvrc_alexnet_caffe_weights:
         "../envs/imgdag.yaml"
     log:
         "logs/ilsvrc_alexnet_caffe_weights.log",
+    resources:
+        mem_mb=4000,
+        runtime=20,
     shell:
         "python scripts/convert_caffe_alexnet.py {input.npy} {output} > {log} 2>&1"
 
@@ -120,6 +135,10 @@ rule ilsvrc_alexnet_eval:
         "../envs/imgdag.yaml"
     log:
         "logs/ilsvrc_alexnet_eval.log",
+    resources:
+        mem_mb=16000,
+        runtime=240,
+        gpu=GPUS_PER_JOB,
     threads: workflow.cores
     shell:
         "python scripts/evaluate_crops.py --table {input.table} --images {params.images:q}"

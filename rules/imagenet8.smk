@@ -19,6 +19,9 @@ rule demo_imagenet8:
         "../envs/imgdag.yaml"
     log:
         "logs/demo_imagenet8.log",
+    resources:
+        mem_mb=1000,
+        runtime=10,
     shell:
         "python scripts/make_demo.py imagenet8 data/demo/imagenet8 > {log} 2>&1"
 
@@ -34,6 +37,9 @@ rule imagenet8_extract:
         "../envs/imgdag.yaml"
     log:
         "logs/imagenet8_extract.log",
+    resources:
+        mem_mb=1000,
+        runtime=60,
     shell:
         "python scripts/extract_archive.py --archive {input.archive} --out {output.images}"
         " --listing {output.listing} > {log} 2>&1"
@@ -53,6 +59,9 @@ rule imagenet8_maps:
         "../envs/imgdag.yaml"
     log:
         "logs/imagenet8_maps.log",
+    resources:
+        mem_mb=1000,
+        runtime=20,
     shell:
         "python scripts/write_cntk_maps.py --raw {params.images} --out data/imagenet8 > {log} 2>&1"
 
@@ -77,6 +86,10 @@ rule imagenet8_train:
         "../envs/imgdag.yaml"
     log:
         "logs/imagenet8_train.log",
+    resources:
+        mem_mb=16000,
+        runtime=720,
+        gpu=GPUS_PER_JOB,
     threads: workflow.cores
     # checkpoints are not outputs: Snakemake deletes a failed job's outputs, and a killed
     # run must find them to resume
@@ -103,6 +116,10 @@ rule imagenet8_evaluate:
         "../envs/imgdag.yaml"
     log:
         "logs/imagenet8_evaluate.log",
+    resources:
+        mem_mb=8000,
+        runtime=60,
+        gpu=GPUS_PER_JOB,
     threads: workflow.cores
     shell:
         "python scripts/evaluate.py --model {input.model} --test-map {input.val_map}"

@@ -14,6 +14,9 @@ rule demo_tiny_imagenet:
         "../envs/imgdag.yaml"
     log:
         "logs/demo_tiny_imagenet.log",
+    resources:
+        mem_mb=1000,
+        runtime=10,
     shell:
         "python scripts/make_demo.py tiny_imagenet data/demo/tiny_imagenet > {log} 2>&1"
 
@@ -31,6 +34,9 @@ rule tiny_index:
         "../envs/imgdag.yaml"
     log:
         "logs/tiny_index.log",
+    resources:
+        mem_mb=2000,
+        runtime=30,
     shell:
         "python scripts/write_tiny_index.py --raw {input.raw} --out data/tiny_imagenet/index"
         " > {log} 2>&1"
@@ -50,6 +56,9 @@ rule tiny_array:
         "../envs/imgdag.yaml"
     log:
         "logs/tiny_array_{split}.log",
+    resources:
+        mem_mb=4000,
+        runtime=60,
     shell:
         "python scripts/tiny_to_array.py --raw {input.raw} --index {input.index}"
         " --out data/tiny_imagenet/cache/{wildcards.split} > {log} 2>&1"
@@ -75,6 +84,10 @@ rule tiny_train:
         "../envs/imgdag.yaml"
     log:
         "logs/tiny_train.log",
+    resources:
+        mem_mb=12000,
+        runtime=720,
+        gpu=GPUS_PER_JOB,
     threads: workflow.cores
     # checkpoints are not outputs: Snakemake deletes a failed job's outputs, and a killed
     # run must find them to resume
@@ -101,6 +114,10 @@ rule tiny_evaluate:
         "../envs/imgdag.yaml"
     log:
         "logs/tiny_evaluate.log",
+    resources:
+        mem_mb=8000,
+        runtime=30,
+        gpu=GPUS_PER_JOB,
     threads: workflow.cores
     shell:
         "python scripts/evaluate.py --model {input.model}"
@@ -122,6 +139,10 @@ rule tiny_predict:
         "../envs/imgdag.yaml"
     log:
         "logs/tiny_predict.log",
+    resources:
+        mem_mb=8000,
+        runtime=30,
+        gpu=GPUS_PER_JOB,
     shell:
         "python scripts/predict.py --model {input.model} --cache data/tiny_imagenet/cache/test"
         " --names {input.names} --out {output} > {log} 2>&1"
