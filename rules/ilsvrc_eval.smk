@@ -139,7 +139,7 @@ rule ilsvrc_alexnet_eval:
         mem_mb=16000,
         runtime=240,
         gpu=GPUS_PER_JOB,
-    threads: workflow.cores
+    threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
     shell:
         "python scripts/evaluate_crops.py --table {input.table} --images {params.images:q}"
         " --model {input.model} --params {params.recipe:q} --metrics-out {output.metrics}"

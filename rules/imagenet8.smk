@@ -90,7 +90,7 @@ rule imagenet8_train:
         mem_mb=16000,
         runtime=720,
         gpu=GPUS_PER_JOB,
-    threads: workflow.cores
+    threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
     # checkpoints are not outputs: Snakemake deletes a failed job's outputs, and a killed
     # run must find them to resume
     shell:
@@ -120,7 +120,7 @@ rule imagenet8_evaluate:
         mem_mb=8000,
         runtime=60,
         gpu=GPUS_PER_JOB,
-    threads: workflow.cores
+    threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
     shell:
         "python scripts/evaluate.py --model {input.model} --test-map {input.val_map}"
         " --image-root {params.images} --params {params.evaluate:q} --metrics-out {output.metrics}"

@@ -114,7 +114,7 @@ rule mnist_train:
         mem_mb=6000,
         runtime=120,
         gpu=GPUS_PER_JOB,
-    threads: workflow.cores
+    threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
     # checkpoints are not outputs: Snakemake deletes a failed job's outputs, and a killed
     # run must find them to resume
     shell:
@@ -143,7 +143,7 @@ rule mnist_evaluate:
         mem_mb=4000,
         runtime=20,
         gpu=GPUS_PER_JOB,
-    threads: workflow.cores
+    threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
     shell:
         "python scripts/evaluate.py --model {input.model} --test-cache data/mnist/cache/test"
         " --params {params.evaluate:q} --metrics-out {output.metrics}"

@@ -88,7 +88,7 @@ rule tiny_train:
         mem_mb=12000,
         runtime=720,
         gpu=GPUS_PER_JOB,
-    threads: workflow.cores
+    threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
     # checkpoints are not outputs: Snakemake deletes a failed job's outputs, and a killed
     # run must find them to resume
     shell:
@@ -118,7 +118,7 @@ rule tiny_evaluate:
         mem_mb=8000,
         runtime=30,
         gpu=GPUS_PER_JOB,
-    threads: workflow.cores
+    threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
     shell:
         "python scripts/evaluate.py --model {input.model}"
         " --test-cache data/tiny_imagenet/cache/val --params {params.evaluate:q}"

@@ -12,12 +12,17 @@ start DIR  write slurm.conf, gres.conf and a munge key into DIR (created if miss
            a job may ask for --gpus=1 and is scheduled; CUDA use still needs a real GPU).
            Finished jobs are kept for 10 minutes (MinJobAge: the executor plugin reads their
            state with squeue) and written to DIR/jobcomp.log (one line per job: JobId, name,
-           state, resources). Prints the line to source: export SLURM_CONF=DIR/slurm.conf
-stop DIR   stop the daemons started by `start DIR` (by their pid files) and wait for them.
+           state, resources). /etc/slurm/slurm.conf becomes a link to DIR/slurm.conf (job
+           steps read that path); start refuses when a real file is there. Prints the line
+           to source: export SLURM_CONF=DIR/slurm.conf
+stop DIR   stop the daemons started by `start DIR` (by their pid files), wait for them, and
+           remove the /etc/slurm/slurm.conf link.
 
 Needs root and Debian's slurm-wlm and munge packages (apt-get install -y slurm-wlm munge).
 EOF
 }
+
+DEFAULT_CONF=/etc/slurm/slurm.conf
 
 wait_for() {  # wait_for SECONDS COMMAND...: retry until the command succeeds
     local deadline=$((SECONDS + $1)); shift
@@ -78,6 +83,7 @@ EOF
     # slurm's gpu plugin needs a device file per GPU; /dev/null stands in for one
     echo "NodeName=$host Name=gpu File=/dev/null" >"$dir/gres.conf"
     export SLURM_CONF=$dir/slurm.conf
+    link_default_conf "$dir"
     munged --force --key-file="$dir/munge/munge.key" --socket="$dir/munge/munge.socket" \
         --pid-file="$dir/munge/munged.pid" --log-file="$dir/munge/munged.log" \
         --seed-file="$dir/munge/munged.seed"
@@ -92,6 +98,17 @@ EOF
     echo "export SLURM_CONF=$dir/slurm.conf"
 }
 
+# The SLURM executor's job step strips SLURM_CONF before its inner srun, which then reads the
+# default path: point that at this cluster's config unless a real one is there.
+link_default_conf() {
+    if [[ -e $DEFAULT_CONF && ! -L $DEFAULT_CONF ]]; then
+        echo "slurm_local.sh: $DEFAULT_CONF exists (a real SLURM node?): not starting a test cluster here" >&2
+        exit 2
+    fi
+    mkdir -p "$(dirname "$DEFAULT_CONF")"
+    ln -sfn "$1/slurm.conf" "$DEFAULT_CONF"
+}
+
 stop() {
     local dir pidfile pid
     dir=$(cd "$1" && pwd)
@@ -104,6 +121,7 @@ stop() {
         fi
         rm -f "$pidfile"
     done
+    if [[ $(readlink "$DEFAULT_CONF" || true) == "$dir/slurm.conf" ]]; then rm -f "$DEFAULT_CONF"; fi
 }
 
 case "${1:-}" in
