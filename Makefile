@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: venv demo test lint dvc-yaml mxnet-env cluster-env slurm-packages bench clean
+.PHONY: venv demo test lint dvc-yaml mxnet-env cluster-env slurm-packages remote bench clean
 
 venv: $(BIN)/.installed
 
@@ -46,6 +46,15 @@ $(BIN)/.cluster-installed: requirements-cluster.txt $(BIN)/.installed
 # Debian's SLURM and munge, for the one-node test cluster (scripts/slurm_local.sh; needs root)
 slurm-packages:
 	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q slurm-wlm munge
+
+# the DVC remote that shares data and models (`dvc push` / `dvc pull`), written to .dvc/config:
+#   make remote URL=/mnt/shared/imgdag-cache
+#   make remote URL=s3://bucket/imgdag [ENDPOINT=https://s3.example.org]   (needs make cluster-env)
+# credentials stay out of git: AWS_* variables, or dvc remote modify --local shared ...
+remote:
+	@test -n "$(URL)" || { echo "usage: make remote URL=<folder|s3://bucket/path|...> [ENDPOINT=<S3 endpoint URL>]" >&2; exit 2; }
+	dvc remote add --default --force shared $(URL)
+	$(if $(ENDPOINT),dvc remote modify shared endpointurl $(ENDPOINT))
 
 bench: venv mxnet-env
 	$(BIN)/python benchmarks/bench_mnist_epoch.py

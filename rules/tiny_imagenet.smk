@@ -87,12 +87,13 @@ rule tiny_train:
     resources:
         mem_mb=12000,
         runtime=720,
-        gpu=GPUS_PER_JOB,
+        gpu=GPUS_PER_JOB * TRAIN_PROCESSES,  # one per process
+        nodes=DISTRIBUTED["nnodes"],
     threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
     # checkpoints are not outputs: Snakemake deletes a failed job's outputs, and a killed
     # run must find them to resume
     shell:
-        "python scripts/train.py --train-cache data/tiny_imagenet/cache/train"
+        f"{train_launcher()} scripts/train.py --train-cache data/tiny_imagenet/cache/train"
         " --val-cache data/tiny_imagenet/cache/val --classes {input.classes}"
         " --params {params.train:q} --model-out {output.model} --log-csv {output.log_csv}"
         " --curves-png {output.curves} --checkpoint-dir {params.checkpoints}"
