@@ -42,7 +42,11 @@ def declared_resources():
 
 def dry_run_jobs(cwd, *args):
     """(rule, {resource: value}) for each job of a dry run with the SLURM profile."""
-    out = sh(["snakemake", "-n", "--profile", "profiles/slurm", *args], cwd).stdout
+    return parse_jobs(sh(["snakemake", "-n", "--profile", "profiles/slurm", *args], cwd).stdout)
+
+
+def parse_jobs(out):
+    """(rule, {resource: value}) for each job a dry run's output lists."""
     jobs = []
     for block in out.split("\nrule ")[1:]:
         resources = re.search(r"\n    resources: (.*)", block).group(1)
