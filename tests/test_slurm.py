@@ -169,3 +169,11 @@ def test_mnist_recipe_through_slurm_equals_a_local_run(slurm, tmp_path):
     again = sh(["snakemake", "--profile", "profiles/slurm", *MNIST_TARGETS], runs["slurm"]["ws"])
     assert "Nothing to be done" in again.stdout + again.stderr
     assert len(re.findall(r"JobId=", (slurm / "jobcomp.log").read_text())) == len(jobs)
+
+
+def test_slurm_local_script_help_and_usage():
+    script = str(ROOT / "scripts" / "slurm_local.sh")
+    done = subprocess.run([script, "--help"], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.startswith("Usage: scripts/slurm_local.sh start")
+    wrong = subprocess.run([script, "begin"], capture_output=True, text=True)
+    assert wrong.returncode == 2 and "Usage:" in wrong.stderr
