@@ -4,6 +4,7 @@ the MNIST recipe runs through `snakemake --profile profiles/slurm` on a real one
 """
 import csv
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -25,8 +26,7 @@ GPU_RULES = {"mnist_train", "mnist_evaluate", "mnist_predict", "imagenet8_train"
 MNIST_TARGETS = ["results/mnist_lenet5/metrics.json", "results/mnist_lenet5/predictions.csv"]
 
 needs_plugin = pytest.mark.skipif(
-    subprocess.run([str(ROOT / ".venv/bin/python"), "-c", "import snakemake_executor_plugin_slurm"],
-                   capture_output=True).returncode != 0,
+    importlib.util.find_spec("snakemake_executor_plugin_slurm") is None,
     reason="snakemake-executor-plugin-slurm is not installed (make cluster-env)")
 
 
