@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: venv demo test lint dvc-yaml record checkout mxnet-env bench bench-quick clean
+.PHONY: venv demo test lint dvc-yaml record checkout mxnet-env cluster-env slurm-packages remote bench bench-quick clean
 
 venv: $(BIN)/.installed
 
@@ -42,6 +42,27 @@ mxnet-env: .venv-mxnet/bin/python
 
 .venv-mxnet/bin/python: envs/mxnet-requirements.txt scripts/setup_mxnet_env.sh
 	bash scripts/setup_mxnet_env.sh
+
+# the optional cluster stack in .venv (additive to requirements.lock): SLURM and Kubernetes
+# executor plugins for Snakemake, dvc-s3, moto's S3 server for the remote test
+cluster-env: $(BIN)/.cluster-installed
+
+$(BIN)/.cluster-installed: requirements-cluster.txt $(BIN)/.installed
+	$(BIN)/pip install --quiet -r requirements-cluster.txt
+	touch $@
+
+# Debian's SLURM and munge, for the one-node test cluster (scripts/slurm_local.sh; needs root)
+slurm-packages:
+	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q slurm-wlm munge
+
+# the DVC remote that shares data and models (`dvc push` / `dvc pull`), written to .dvc/config:
+#   make remote URL=/mnt/shared/imgdag-cache
+#   make remote URL=s3://bucket/imgdag [ENDPOINT=https://s3.example.org]   (needs make cluster-env)
+# credentials stay out of git: AWS_* variables, or dvc remote modify --local shared ...
+remote:
+	@test -n "$(URL)" || { echo "usage: make remote URL=<folder|s3://bucket/path|...> [ENDPOINT=<S3 endpoint URL>]" >&2; exit 2; }
+	dvc remote add --default --force shared $(URL)
+	$(if $(ENDPOINT),dvc remote modify shared endpointurl $(ENDPOINT))
 
 # speed figures as interleaved side-by-side ratios, JSON in benchmarks/out/ (with the load average)
 BENCHES := benchmarks/bench_codec.py benchmarks/bench_pack.py benchmarks/bench_rec_loader.py \

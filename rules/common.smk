@@ -8,6 +8,28 @@ from imgdag.codedeps import code_files  # noqa: E402
 
 # jobs run `python`: the interpreter running Snakemake (the project's venv) comes first on PATH
 shell.prefix(f'export PATH="{os.path.dirname(sys.executable)}:$PATH"; ')
+# the `gpu` resource of rules that run a network (training, evaluation, prediction, features)
+GPUS_PER_JOB = config["compute"]["gpus_per_job"]
+DISTRIBUTED = config["compute"]["distributed"]
+TRAIN_PROCESSES = DISTRIBUTED["nnodes"] * DISTRIBUTED["nproc_per_node"]
+
+
+def train_launcher():
+    """What runs scripts/train.py in a DDP-capable training rule: `python` for one process,
+    torchrun for compute.distributed's nnodes x nproc_per_node (c10d rendezvous; across nodes,
+    one torchrun per node of the SLURM allocation through srun, rendezvous on its first node)."""
+    nnodes, nproc = DISTRIBUTED["nnodes"], DISTRIBUTED["nproc_per_node"]
+    if nnodes * nproc == 1:
+        return "python"
+    if nnodes == 1:
+        return f"torchrun --standalone --nnodes 1 --nproc-per-node {nproc}"
+    first_node = ('$(scontrol show hostnames "$(squeue -h -j $SLURM_JOB_ID -o %N)"'
+                  " | head -n 1)")
+    return (f"srun --overlap --nodes {nnodes} --ntasks-per-node 1 torchrun --nnodes {nnodes}"
+            f" --nproc-per-node {nproc} --rdzv-backend c10d --rdzv-id $SLURM_JOB_ID"
+            f" --rdzv-endpoint {first_node}:29500")
+
+
 DVC_METRICS = set()  # paths; read by scripts/write_dvc_yaml.py
 DVC_PLOTS = {}  # path -> {x, y}
 

@@ -22,6 +22,9 @@ rule demo_dog_breed:
         "../envs/imgdag.yaml"
     log:
         "logs/demo_dog_breed.log",
+    resources:
+        mem_mb=1000,
+        runtime=10,
     shell:
         "python scripts/make_demo.py dog_breed data/demo/dog_breed > {log} 2>&1"
 
@@ -42,6 +45,9 @@ rule dog_reorg:
         "../envs/imgdag.yaml"
     log:
         "logs/dog_reorg.log",
+    resources:
+        mem_mb=2000,
+        runtime=30,
     shell:
         "python scripts/reorg_dog_breed.py --raw {params.raw} --out {output.folders}"
         " --valid-ratio {params.valid_ratio} --lists-dir data/dog_breed/lists"
@@ -68,6 +74,10 @@ rule dog_features:
         "../envs/imgdag.yaml"
     log:
         "logs/dog_features_{backbone}.log",
+    resources:
+        mem_mb=16000,
+        runtime=240,
+        gpu=GPUS_PER_JOB,
     threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
     # the cache (by backbone, weight file hash, size and image list) is not an output: it
     # outlives reruns, so features are computed once however often this job reruns
@@ -100,6 +110,10 @@ rule dog_head:
         "../envs/imgdag.yaml"
     log:
         "logs/dog_head.log",
+    resources:
+        mem_mb=8000,
+        runtime=60,
+        gpu=GPUS_PER_JOB,
     threads: 1  # a small MLP on cached features: more CPU threads only add synchronisation
     # one line per epoch on the terminal (and in the log); no progress bars
     shell:

@@ -34,6 +34,9 @@ rule demo_ilsvrc_val:
         "../envs/imgdag.yaml"
     log:
         "logs/demo_ilsvrc_val.log",
+    resources:
+        mem_mb=1000,
+        runtime=10,
     shell:
         "python scripts/make_demo.py ilsvrc_val data/demo/ilsvrc_val > {log} 2>&1"
 
@@ -52,6 +55,9 @@ rule ilsvrc_val_extract:
         "../envs/imgdag.yaml"
     log:
         "logs/ilsvrc_val_extract.log",
+    resources:
+        mem_mb=1000,
+        runtime=60,
     shell:
         "python scripts/extract_archive.py --archive {input.archive} --out {output.images}"
         " --listing {output.listing} --max-gib {params.max_gib} --max-ratio {params.max_ratio} > {log} 2>&1"
@@ -67,6 +73,9 @@ rule ilsvrc_alexnet_classes:
         "../envs/imgdag.yaml"
     log:
         "logs/ilsvrc_alexnet_classes.log",
+    resources:
+        mem_mb=1000,
+        runtime=10,
     shell:
         "python scripts/model_classes.py --model {input.model} --out {output} > {log} 2>&1"
 
@@ -88,6 +97,9 @@ rule ilsvrc_alexnet_val_table:
         "../envs/imgdag.yaml"
     log:
         "logs/ilsvrc_alexnet_val_table.log",
+    resources:
+        mem_mb=1000,
+        runtime=10,
     shell:
         "python scripts/write_ilsvrc_val_table.py {params.labels} {params.classes}"
         " --images {params.images:q} --out {output} > {log} 2>&1"
@@ -103,6 +115,9 @@ rule ilsvrc_alexnet_caffe_weights:
         "../envs/imgdag.yaml"
     log:
         "logs/ilsvrc_alexnet_caffe_weights.log",
+    resources:
+        mem_mb=4000,
+        runtime=20,
     shell:
         "python scripts/convert_caffe_alexnet.py {input.npy} {output} > {log} 2>&1"
 
@@ -124,6 +139,10 @@ rule ilsvrc_alexnet_crops:
         "../envs/imgdag.yaml"
     log:
         "logs/ilsvrc_alexnet_crops.log",
+    resources:
+        mem_mb=16000,
+        runtime=240,
+        gpu=GPUS_PER_JOB,
     threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
     shell:
         "python scripts/evaluate_crops.py --table {input.table} --images {params.images:q}"

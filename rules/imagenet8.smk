@@ -29,6 +29,9 @@ rule demo_imagenet8:
         "../envs/imgdag.yaml"
     log:
         "logs/demo_imagenet8.log",
+    resources:
+        mem_mb=1000,
+        runtime=10,
     shell:
         "python scripts/make_demo.py imagenet8 data/demo/imagenet8 > {log} 2>&1"
 
@@ -47,6 +50,9 @@ rule imagenet8_extract:
         "../envs/imgdag.yaml"
     log:
         "logs/imagenet8_extract.log",
+    resources:
+        mem_mb=1000,
+        runtime=60,
     shell:
         "python scripts/extract_archive.py --archive {input.archive} --out {output.images}"
         " --listing {output.listing} --max-gib {params.max_gib} --max-ratio {params.max_ratio} > {log} 2>&1"
@@ -67,6 +73,9 @@ rule imagenet8_maps:
         "../envs/imgdag.yaml"
     log:
         "logs/imagenet8_maps.log",
+    resources:
+        mem_mb=1000,
+        runtime=20,
     shell:
         "python scripts/write_cntk_maps.py --raw {params.images} --out data/imagenet8"
         " --empty-classes {params.empty_classes} > {log} 2>&1"
@@ -92,6 +101,9 @@ rule imagenet8_rec:
         "../envs/imgdag.yaml"
     log:
         "logs/imagenet8_rec_{split}.log",
+    resources:
+        mem_mb=1000,  # packing streams: bounded whatever the dataset's size
+        runtime=240,
     threads: 2
     shell:
         "(python scripts/make_lst.py data/imagenet8/{wildcards.split} --from-map {input.map}"
@@ -120,6 +132,10 @@ rule imagenet8_train:
         "../envs/imgdag.yaml"
     log:
         "logs/imagenet8_train.log",
+    resources:
+        mem_mb=16000,
+        runtime=720,
+        gpu=GPUS_PER_JOB,
     threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
     # checkpoints are not outputs: Snakemake deletes a failed job's outputs, and a killed
     # run must find them to resume
@@ -152,6 +168,10 @@ rule imagenet8_evaluate:
         "../envs/imgdag.yaml"
     log:
         "logs/imagenet8_evaluate.log",
+    resources:
+        mem_mb=8000,
+        runtime=60,
+        gpu=GPUS_PER_JOB,
     threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
     shell:
         "python scripts/evaluate.py --model {input.model} {params.flags}"

@@ -20,6 +20,9 @@ rule demo_mnist:
         "../envs/imgdag.yaml"
     log:
         "logs/demo_mnist.log",
+    resources:
+        mem_mb=1000,
+        runtime=10,
     shell:
         "python scripts/make_demo.py mnist data/demo/mnist > {log} 2>&1"
 
@@ -37,6 +40,9 @@ rule mnist_pngs:
         "../envs/imgdag.yaml"
     log:
         "logs/mnist_pngs_{split}.log",
+    resources:
+        mem_mb=1000,
+        runtime=20,
     shell:
         "python scripts/mnist_to_pngs.py --raw {params.raw} --split {wildcards.split}"
         " --out-dir {output.images} --lst {output.lst} > {log} 2>&1"
@@ -56,6 +62,9 @@ rule mnist_rec:
         "../envs/imgdag.yaml"
     log:
         "logs/mnist_rec_{split}.log",
+    resources:
+        mem_mb=2000,
+        runtime=30,
     threads: 2
     shell:
         "python scripts/make_rec.py {input.lst} data/mnist/images {params.flags}"
@@ -74,6 +83,9 @@ rule mnist_array:
         "../envs/imgdag.yaml"
     log:
         "logs/mnist_array_{split}.log",
+    resources:
+        mem_mb=2000,
+        runtime=20,
     shell:
         "python scripts/rec_to_array.py --rec {input.rec} --idx {input.idx}"
         " --out data/mnist/cache/{wildcards.split} > {log} 2>&1"
@@ -99,12 +111,17 @@ rule mnist_train:
         "../envs/imgdag.yaml"
     log:
         "logs/mnist_train.log",
+    resources:
+        mem_mb=6000,
+        runtime=120,
+        gpu=GPUS_PER_JOB * TRAIN_PROCESSES,  # one per process
+        nodes=DISTRIBUTED["nnodes"],
     threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
     # checkpoints are not outputs: Snakemake deletes a failed job's outputs, and a killed
     # run must find them to resume
     # one line per epoch on the terminal (and in the log); no progress bars
     shell:
-        "TQDM_DISABLE=1 python scripts/train.py --train-cache data/mnist/cache/train"
+        f"TQDM_DISABLE=1 {train_launcher()} scripts/train.py --train-cache data/mnist/cache/train"
         " --val-cache data/mnist/cache/test --params {params.train:q}"
         " --model-out {output.model} --log-csv {output.log_csv} --curves-png {output.curves}"
         " --checkpoint-dir {params.checkpoints} --threads {threads} 2>&1 | tee {log}"
@@ -130,6 +147,10 @@ rule mnist_evaluate:
         "../envs/imgdag.yaml"
     log:
         "logs/mnist_evaluate.log",
+    resources:
+        mem_mb=4000,
+        runtime=20,
+        gpu=GPUS_PER_JOB,
     threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
     shell:
         "python scripts/evaluate.py --model {input.model} --test-cache data/mnist/cache/test"
@@ -150,6 +171,10 @@ rule mnist_predict:
         "../envs/imgdag.yaml"
     log:
         "logs/mnist_predict.log",
+    resources:
+        mem_mb=4000,
+        runtime=20,
+        gpu=GPUS_PER_JOB,
     shell:
         "python scripts/predict.py --model {input.model} --images data/mnist/images/test"
         " --out {output} > {log} 2>&1"

@@ -14,6 +14,9 @@ rule demo_tiny_imagenet:
         "../envs/imgdag.yaml"
     log:
         "logs/demo_tiny_imagenet.log",
+    resources:
+        mem_mb=1000,
+        runtime=10,
     shell:
         "python scripts/make_demo.py tiny_imagenet data/demo/tiny_imagenet > {log} 2>&1"
 
@@ -33,6 +36,9 @@ rule tiny_index:
         "../envs/imgdag.yaml"
     log:
         "logs/tiny_index.log",
+    resources:
+        mem_mb=2000,
+        runtime=30,
     shell:
         "python scripts/write_tiny_index.py --raw {input.raw} --out data/tiny_imagenet/index"
         " --empty-classes {params.empty_classes} > {log} 2>&1"
@@ -52,6 +58,9 @@ rule tiny_array:
         "../envs/imgdag.yaml"
     log:
         "logs/tiny_array_{split}.log",
+    resources:
+        mem_mb=4000,
+        runtime=60,
     threads: 2
     shell:
         "python scripts/tiny_to_array.py --raw {input.raw} --index {input.index}"
@@ -79,12 +88,17 @@ rule tiny_train:
         "../envs/imgdag.yaml"
     log:
         "logs/tiny_train.log",
+    resources:
+        mem_mb=12000,
+        runtime=720,
+        gpu=GPUS_PER_JOB * TRAIN_PROCESSES,  # one per process
+        nodes=DISTRIBUTED["nnodes"],
     threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
     # checkpoints are not outputs: Snakemake deletes a failed job's outputs, and a killed
     # run must find them to resume
     # one line per epoch on the terminal (and in the log); no progress bars
     shell:
-        "TQDM_DISABLE=1 python scripts/train.py --train-cache data/tiny_imagenet/cache/train"
+        f"TQDM_DISABLE=1 {train_launcher()} scripts/train.py --train-cache data/tiny_imagenet/cache/train"
         " --val-cache data/tiny_imagenet/cache/val --classes {input.classes}"
         " --params {params.train:q} --model-out {output.model} --log-csv {output.log_csv}"
         " --curves-png {output.curves} --checkpoint-dir {params.checkpoints}"
@@ -111,6 +125,10 @@ rule tiny_evaluate:
         "../envs/imgdag.yaml"
     log:
         "logs/tiny_evaluate.log",
+    resources:
+        mem_mb=8000,
+        runtime=30,
+        gpu=GPUS_PER_JOB,
     threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
     shell:
         "python scripts/evaluate.py --model {input.model}"
@@ -134,6 +152,10 @@ rule tiny_predict:
         "../envs/imgdag.yaml"
     log:
         "logs/tiny_predict.log",
+    resources:
+        mem_mb=8000,
+        runtime=30,
+        gpu=GPUS_PER_JOB,
     shell:
         "python scripts/predict.py --model {input.model} --cache data/tiny_imagenet/cache/test"
         " --names {input.names} --out {output} > {log} 2>&1"
