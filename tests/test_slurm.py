@@ -20,7 +20,7 @@ from e2e import ROOT, copy_repo, sh
 
 # rules that run a network: the only ones asking for a GPU
 GPU_RULES = {"mnist_train", "mnist_evaluate", "mnist_predict", "imagenet8_train",
-             "imagenet8_evaluate", "ilsvrc_alexnet_eval", "tiny_train", "tiny_evaluate",
+             "imagenet8_evaluate", "ilsvrc_alexnet_crops", "tiny_train", "tiny_evaluate",
              "tiny_predict", "dog_features", "dog_head"}
 MNIST_TARGETS = ["results/mnist_lenet5/metrics.json", "results/mnist_lenet5/predictions.csv"]
 
