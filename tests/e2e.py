@@ -24,7 +24,7 @@ def copy_repo(dest: Path) -> Path:
     return dest
 
 
-def _env() -> dict:
+def cli_env() -> dict:
     """The environment for the CLIs: the project's venv first on PATH, no DVC analytics."""
     return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
             "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
@@ -35,7 +35,7 @@ def sh(args, cwd, check: bool = True, timeout: int = 900,
        env: dict | None = None) -> subprocess.CompletedProcess:
     """Run a command (with `env` added to the environment); on failure the assertion shows its
     output."""
-    done = subprocess.run(args, cwd=cwd, env={**_env(), **(env or {})}, capture_output=True,
+    done = subprocess.run(args, cwd=cwd, env={**cli_env(), **(env or {})}, capture_output=True,
                           text=True, timeout=timeout)
     if check:
         assert done.returncode == 0, (f"{' '.join(map(str, args))} exited {done.returncode}\n"
@@ -46,6 +46,6 @@ def sh(args, cwd, check: bool = True, timeout: int = 900,
 def script(name, *args, ok: bool = True) -> subprocess.CompletedProcess:
     """Run scripts/<name> with this interpreter; assert it succeeded (or failed, with ok=False)."""
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / name), *map(str, args)],
-                          capture_output=True, text=True, env=_env(), timeout=300)
+                          capture_output=True, text=True, env=cli_env(), timeout=300)
     assert (done.returncode == 0) == ok, done.stderr
     return done

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from e2e import ROOT, env
+from e2e import ROOT, cli_env
 from imgdag.demo.dog_breed import make_demo_dog_breed
 from imgdag.demo.ilsvrc import make_demo_ilsvrc_val
 from imgdag.demo.imagenet import make_demo_imagenet8
@@ -177,7 +177,7 @@ def tiny_array(mutate_image=None, mutate_index=None):
     def build(b, t):
         root = copy(b, t, "tiny/x")
         subprocess.run([sys.executable, ROOT / "scripts/write_tiny_index.py", "--raw", root, "--out",
-                        t / "index"], env=env(), check=True, capture_output=True)
+                        t / "index"], env=cli_env(), check=True, capture_output=True)
         index = t / "index/val.csv"
         if mutate_image:
             name = index.read_text().splitlines()[1].split(",")[0]
@@ -504,7 +504,7 @@ def _id(case):
 def test_bad_input(base, tmp_path, case_id, build, expected):
     command = build(base, tmp_path)
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / command[0]), *map(str, command[1:])],
-                          cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=300)
+                          cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=300)
     kind, pattern = expected
     if kind == "error":
         assert done.returncode == 1, (done.returncode, done.stdout[-2000:], done.stderr[-2000:])

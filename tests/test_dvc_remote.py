@@ -11,7 +11,7 @@ import time
 import pytest
 import yaml
 
-from e2e import BIN, copy_repo, env, sh
+from e2e import BIN, copy_repo, cli_env, sh
 
 pytestmark = pytest.mark.slow
 TARGETS = ["results/mnist_lenet5/metrics.json", "results/mnist_lenet5/predictions.csv"]
@@ -96,7 +96,7 @@ def s3_server():
                 time.sleep(0.1)
         subprocess.run([sys.executable, "-c", "import boto3,sys; boto3.client('s3', "
                         "endpoint_url=sys.argv[1]).create_bucket(Bucket='imgdag')", endpoint],
-                       check=True, env=env())
+                       check=True, env=cli_env())
         yield endpoint
     finally:
         proc.terminate()
@@ -111,6 +111,6 @@ def test_s3_remote_round_trip(origin, s3_server, tmp_path):
     listed = subprocess.run([sys.executable, "-c", "import boto3,sys; print(boto3.client('s3', "
                              "endpoint_url=sys.argv[1]).list_objects_v2(Bucket='imgdag')"
                              "['KeyCount'])", s3_server],
-                            check=True, env=env(), capture_output=True, text=True).stdout
+                            check=True, env=cli_env(), capture_output=True, text=True).stdout
     assert int(listed) > 0  # the objects are on the server
     assert_nothing_to_do(clone)

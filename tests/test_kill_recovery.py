@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from e2e import ROOT, env
+from e2e import ROOT, cli_env
 
 TRAIN = {"model": "lenet5", "num_classes": 10, "epochs": 2, "batch_size": 64, "optimizer": "sgd",
          "lr": 0.05, "momentum": 0.9, "weight_decay": 0.0001, "lr_schedule": "cosine", "seed": 0,
@@ -56,7 +56,7 @@ ORDER = list(STEPS)
 def cli(cwd, args, fault=None) -> subprocess.CompletedProcess:
     extra = {"IMGDAG_FAULT": fault} if fault else {}
     return subprocess.run([sys.executable, str(ROOT / "scripts" / args[0]), *args[1:]], cwd=cwd,
-                          env={**env(), **extra}, capture_output=True, text=True, timeout=600)
+                          env={**cli_env(), **extra}, capture_output=True, text=True, timeout=600)
 
 
 def output_files(work, name):
@@ -139,7 +139,7 @@ def test_second_trainer_on_the_same_run_is_refused(reference, tmp_path):
     work = tmp_path / "work"
     shutil.copytree(reference / "cache", work / "cache")
     first = subprocess.Popen([sys.executable, str(ROOT / "scripts/train.py"), *STEPS["train"][0][1:]],
-                             cwd=work, env={**env(), "IMGDAG_FAULT": "never"},
+                             cwd=work, env={**cli_env(), "IMGDAG_FAULT": "never"},
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         lock = work / "results/checkpoints/.lock"

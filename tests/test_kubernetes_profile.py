@@ -4,7 +4,7 @@ runs a network."""
 import subprocess
 import sys
 
-from e2e import ROOT, env, sh
+from e2e import ROOT, cli_env, sh
 from test_dvc_remote import s3_server  # noqa: F401 (a fixture)
 from test_slurm import GPU_RULES, declared_resources, parse_jobs
 
@@ -15,7 +15,7 @@ def test_kubernetes_profile_dry_run(s3_server):  # noqa: F811
     subprocess.run([sys.executable, "-c", "import boto3, sys; c = boto3.client('s3', "
                     "endpoint_url=sys.argv[1]); [c.upload_file(f, 'imgdag', 'run/' + f) "
                     "for f in sys.argv[2:]]", s3_server, *sources],
-                   cwd=ROOT, check=True, env=env())
+                   cwd=ROOT, check=True, env=cli_env())
     out = sh(["snakemake", "results/mnist_lenet5/metrics.json", "results/mnist_lenet5/predictions.csv",
               "-n", "--profile", "profiles/kubernetes", "--container-image", "imgdag:test",
               "--default-storage-provider", "s3", "--default-storage-prefix", "s3://imgdag/run",
