@@ -6,9 +6,9 @@ are decoded by simplejpeg, whose DCT-domain downscale (`min_side`: decode at 1/2
 scale while the shorter side stays >= min_side) skips most of the work for a small target;
 everything else (PNG, GIF, BMP, CMYK JPEGs, palette, 16-bit) goes through Pillow, with
 `Image.draft` for the downscale of the JPEGs it decodes. Resizing is OpenCV's INTER_LINEAR
-(what im2rec does: bilinear at half-pixel centres, no antialiasing); encoding (JPEG, PNG) is
-OpenCV's, im2rec's own encoder, which measured faster than simplejpeg's. The choice is
-measured in benchmarks/bench_codec.py.
+(what im2rec does: bilinear at half-pixel centres, no antialiasing); encoding JPEG is
+simplejpeg (libjpeg-turbo), PNG is OpenCV (zlib). The choice is measured in
+benchmarks/bench_codec.py.
 
 Every failure to decode raises DataError naming `source` (a file path, or
 "<rec path> record <key>"). The EXIF orientation of a JPEG is read from its APP1 segment
@@ -262,20 +262,18 @@ def decode_resized_crop(data: bytes, source, box_of, size: int) -> np.ndarray:
 
 
 def encode_jpeg(pixels: np.ndarray, quality: int) -> bytes:
-    """JPEG bytes of (H, W, 3) RGB or (H, W, 1) grey uint8 at `quality` (1-100), as im2rec's
-    OpenCV writes them (4:2:0)."""
-    return _encode(".jpg", pixels[:, :, :3], [cv2.IMWRITE_JPEG_QUALITY, quality])
+    """JPEG bytes of (H, W, 3) RGB or (H, W, 1) grey uint8 at `quality` (1-100), 4:2:0 as OpenCV."""
+    pixels = np.ascontiguousarray(pixels)
+    if pixels.shape[2] == 1:
+        return simplejpeg.encode_jpeg(pixels, quality, colorspace="GRAY", colorsubsampling="Gray")
+    return simplejpeg.encode_jpeg(pixels[:, :, :3], quality, colorspace="RGB", colorsubsampling="420")
 
 
 def encode_png(pixels: np.ndarray, level: int) -> bytes:
     """PNG bytes of (H, W, C) uint8 (C 1, 3 or 4, RGB(A) order) at zlib level 0-9 (clipped)."""
-    return _encode(".png", pixels, [cv2.IMWRITE_PNG_COMPRESSION, min(max(level, 0), 9)])
-
-
-def _encode(extension, pixels, flags) -> bytes:
     channels = pixels.shape[2]
     bgr = pixels if channels == 1 else pixels[:, :, [2, 1, 0, 3][:channels]]
-    ok, out = cv2.imencode(extension, np.ascontiguousarray(bgr), flags)
+    ok, out = cv2.imencode(".png", np.ascontiguousarray(bgr), [cv2.IMWRITE_PNG_COMPRESSION, min(max(level, 0), 9)])
     if not ok:
-        raise ValueError(f"OpenCV could not encode a {pixels.shape} {extension} image")
+        raise ValueError(f"OpenCV could not encode a {pixels.shape} PNG")
     return out.tobytes()
