@@ -81,7 +81,8 @@ TASKS = {
 ENCODERS = {
     "pillow": pil_encode,
     "simplejpeg": lambda p: simplejpeg.encode_jpeg(p, 95, colorsubsampling="420"),
-    "opencv": lambda p: cv2.imencode(".jpg", p, [cv2.IMWRITE_JPEG_QUALITY, 95])[1],
+    "opencv": lambda p: cv2.imencode(".jpg", p[:, :, ::-1].copy(), [cv2.IMWRITE_JPEG_QUALITY, 95])[1],  # RGB -> BGR
+    "imgdag_codec": lambda p: codec.encode_jpeg(p, 95),
 }
 
 

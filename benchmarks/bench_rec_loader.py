@@ -3,7 +3,8 @@
 A .rec of the real ImageNet sample JPEGs repeated (pass-through, so the records hold the
 original JPEGs), read by both sides from the same file, interleaved per repeat:
 - loader: one epoch of random-resized crops 224 + mirror, batch 64, `--workers` decode workers:
-  imgdag.imagedata.ImageBatches over RecordImages (uint8 batches, normalised on the CPU here)
+  imgdag.imagedata.ImageBatches over RecordImages (uint8 batches, normalised on the CPU here
+  with one torch thread: more would busy-wait against the workers on a 2-core machine)
   against mx.io.ImageRecordIter(random_resized_crop, rand_mirror, preprocess_threads=workers);
 - decode: every record read and decoded to RGB in one thread: RecordReader + imgdag.codec
   against MXIndexedRecordIO + mx.recordio.unpack_img.
@@ -90,6 +91,7 @@ def main():
     p.add_argument("--quick", action="store_true", help="smoke test: one batch of records, one repeat")
     p.add_argument("--out", help="JSON output (default benchmarks/out/rec_loader.json)")
     args = p.parse_args()
+    torch.set_num_threads(1)
     if args.quick:
         args.records, args.repeats = args.batch, 1
     files = real_jpegs()
