@@ -44,9 +44,9 @@ def test_recipe_target_runs_only_its_recipe(ws):
 def test_record_makes_dvc_agree_without_rerunning(ws):
     # DVC links files back from its cache (new mtimes); a rerun would rewrite the job's log
     log_mtime = (ws / "logs/mnist_train.log").stat().st_mtime_ns
-    assert "up to date" not in sh(["dvc", "status", "mnist_lenet5"], ws).stdout
+    assert "up to date" not in sh(["dvc", "status", "--with-deps", "mnist_lenet5"], ws).stdout
     sh(["python", "scripts/sync_doors.py", "record", "mnist_lenet5"], ws)
-    assert "up to date" in sh(["dvc", "status", "mnist_lenet5"], ws).stdout
+    assert "up to date" in sh(["dvc", "status", "--with-deps", "mnist_lenet5"], ws).stdout
     repro = sh(["dvc", "repro", "mnist_lenet5"], ws).stdout
     assert "Running stage" not in repro, repro
     assert nothing_to_do(ws, "mnist_lenet5")
@@ -75,7 +75,7 @@ def test_fresh_clone_after_dvc_pull_has_nothing_to_do(ws):
     sh(["python", "scripts/sync_doors.py", "checkout", "--pull", "mnist_lenet5"], clone)
     assert (clone / OUT / "model.pt").read_bytes() == (ws / OUT / "model.pt").read_bytes()
     assert nothing_to_do(clone, "mnist_lenet5")
-    assert "up to date" in sh(["dvc", "status", "mnist_lenet5"], clone).stdout
+    assert "up to date" in sh(["dvc", "status", "--with-deps", "mnist_lenet5"], clone).stdout
 
 
 def test_a_module_mnist_does_not_import_plans_nothing(ws):
@@ -83,7 +83,7 @@ def test_a_module_mnist_does_not_import_plans_nothing(ws):
     dog.write_text(dog.read_text() + "\n# a comment\n")
     try:
         assert nothing_to_do(ws, "mnist_lenet5")
-        assert "up to date" in sh(["dvc", "status", "mnist_lenet5"], ws).stdout
+        assert "up to date" in sh(["dvc", "status", "--with-deps", "mnist_lenet5"], ws).stdout
     finally:
         sh(["git", "checkout", "imgdag/demo/dog_breed.py"], ws)
     # the module MNIST's demo does import: its demo reruns, in both doors
@@ -91,7 +91,7 @@ def test_a_module_mnist_does_not_import_plans_nothing(ws):
     mnist.write_text(mnist.read_text() + "\n# a comment\n")
     try:
         assert "demo_mnist" in sh(["snakemake", "-n", "mnist_lenet5"], ws).stdout
-        assert "demo_mnist" in sh(["dvc", "status", "mnist_lenet5"], ws).stdout
+        assert "demo_mnist" in sh(["dvc", "status", "--with-deps", "mnist_lenet5"], ws).stdout
     finally:
         sh(["git", "checkout", "imgdag/demo/mnist.py"], ws)
 
