@@ -110,7 +110,7 @@ def test_a_new_raw_path_reaches_dvc_without_regenerating(ws):
     # the PNG stages rerun from the new path; their outputs are the same bytes, so nothing after
     assert "Running stage 'mnist_pngs-train'" in repro and "Running stage 'mnist_train'" not in repro, repro
     lock = yaml.safe_load((ws / "dvc.lock").read_text())["stages"]["mnist_pngs-train"]
-    assert lock["deps"][0]["path"].startswith("raw/mnist/")
+    assert any(dep["path"].startswith("raw/mnist/") for dep in lock["deps"])
     assert nothing_to_do(ws, "mnist_lenet5")
     assert json.loads((ws / OUT / "metrics.json").read_text())
 
