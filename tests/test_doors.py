@@ -96,6 +96,20 @@ def test_a_module_mnist_does_not_import_plans_nothing(ws):
         sh(["git", "checkout", "imgdag/demo/mnist.py"], ws)
 
 
+EXP_SHOW = ["dvc", "exp", "show", "--only-changed", "--no-pager", "--drop", "Created|[^:]*/[^:]*$"]
+
+
+def test_exp_run_of_one_recipe_and_a_table_that_fits(ws):
+    exp = sh(["dvc", "exp", "run", "mnist_lenet5", "-S", "recipes.mnist_lenet5.train.epochs=2"],
+             ws).stdout
+    ran = [line.split("'")[1] for line in exp.splitlines() if line.startswith("Running stage")]
+    assert "mnist_train" in ran and all(s.startswith("mnist_") for s in ran), ran
+    table = sh(EXP_SHOW, ws, env={"COLUMNS": "400"}).stdout
+    assert "recipes.mnist_lenet5.train.epochs" in table and "test_accuracy" in table, table
+    assert "…" not in table, table  # nothing cut off
+    assert max(map(len, table.splitlines())) <= 120, table
+
+
 def test_a_new_raw_path_reaches_dvc_without_regenerating(ws):
     moved = ws / "raw/mnist"
     moved.parent.mkdir()
@@ -113,17 +127,3 @@ def test_a_new_raw_path_reaches_dvc_without_regenerating(ws):
     assert any(dep["path"].startswith("raw/mnist/") for dep in lock["deps"])
     assert nothing_to_do(ws, "mnist_lenet5")
     assert json.loads((ws / OUT / "metrics.json").read_text())
-
-
-EXP_SHOW = ["dvc", "exp", "show", "--only-changed", "--no-pager", "--drop", "Created|[^:]*/[^:]*$"]
-
-
-def test_exp_run_of_one_recipe_and_a_table_that_fits(ws):
-    exp = sh(["dvc", "exp", "run", "mnist_lenet5", "-S", "recipes.mnist_lenet5.train.epochs=2"],
-             ws).stdout
-    ran = [line.split("'")[1] for line in exp.splitlines() if line.startswith("Running stage")]
-    assert "mnist_train" in ran and all(s.startswith("mnist_") for s in ran), ran
-    table = sh(EXP_SHOW, ws, env={"COLUMNS": "400"}).stdout
-    assert "recipes.mnist_lenet5.train.epochs" in table and "test_accuracy" in table, table
-    assert "…" not in table, table  # nothing cut off
-    assert max(map(len, table.splitlines())) <= 120, table
