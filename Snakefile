@@ -51,6 +51,16 @@ for recipe, files in RECIPE_TARGETS.items():
         localrule: True
 
 
+rule demo:  # every demo dataset (also when params.yaml points a recipe at real data)
+    input:
+        rules.demo_mnist.output,
+        rules.demo_imagenet8.output,
+        rules.demo_ilsvrc_val.output,
+        rules.demo_tiny_imagenet.output,
+        rules.demo_dog_breed.output,
+    localrule: True
+
+
 rule all:
     input:
         [RECIPE_TARGETS[recipe] for recipe in RECIPE_TARGETS],
