@@ -500,6 +500,7 @@ def _id(case):
     return case.values[0] if hasattr(case, "values") else case[0]
 
 
+@pytest.mark.slow  # about 80 CLI runs: 2-4 minutes on 2 cores
 @pytest.mark.parametrize("case_id, build, expected", CASES, ids=[_id(c) for c in CASES])
 def test_bad_input(base, tmp_path, case_id, build, expected):
     command = build(base, tmp_path)
