@@ -12,6 +12,7 @@ from imgdag.batches import TensorBatches
 from imgdag.cli import json_object, parser, run
 from imgdag.engine import fit, select_device, write_history
 from imgdag.errors import DataError
+from imgdag.faults import lock_run
 from imgdag.formats.class_list import read_class_list
 from imgdag.formats.lst import read_lst
 from imgdag.transfer import (multiclass_log_loss, read_submission_columns, transfer_head,
@@ -94,6 +95,7 @@ def main() -> None:
     p.add_argument("--checkpoint-dir", required=True, help="where checkpoints go and resume from")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     args = p.parse_args()
+    lock_run(args.checkpoint_dir)  # one trainer per run: held until the process ends
     params = args.params
     if args.threads:
         torch.set_num_threads(args.threads)
