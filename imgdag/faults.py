@@ -19,6 +19,7 @@ from typing import IO
 from imgdag.errors import DataError
 
 _passes: Counter = Counter()
+_held: dict[Path, IO[str]] = {}  # folder -> its open, locked .lock file
 
 
 def fault_point(name: str) -> None:
@@ -35,8 +36,11 @@ def fault_point(name: str) -> None:
 
 def lock_run(folder) -> IO[str]:
     """Lock `folder/.lock` (flock) until the returned file is closed or the process ends;
-    DataError naming the holder when another process has it."""
-    folder = Path(folder)
+    DataError naming the holder when another process has it (this process may ask again)."""
+    folder = Path(folder).resolve()
+    held = _held.get(folder)
+    if held is not None and not held.closed:
+        return held
     folder.mkdir(parents=True, exist_ok=True)
     lock = open(folder / ".lock", "a+")
     try:
@@ -51,4 +55,5 @@ def lock_run(folder) -> IO[str]:
     lock.truncate()
     lock.write(f"pid {os.getpid()}")
     lock.flush()
+    _held[folder] = lock
     return lock

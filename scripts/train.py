@@ -125,7 +125,8 @@ def main() -> None:
                                      args.num_workers if args.train_map or args.train_rec else 0)
     use_threads(threads)
     rank, world, _, device = init_from_env(select_device(params.get("device", "auto")))
-    run_lock = lock_run(args.checkpoint_dir) if is_main() else None  # one trainer per run, held to the end
+    if is_main():
+        lock_run(args.checkpoint_dir)  # one trainer per run: held until the process ends
     if args.train_cache:
         train, val, input_spec = cache_batches(args, params, device, rank, world)
     else:
@@ -147,7 +148,6 @@ def main() -> None:
         save_trained_model(args.model_out, model, params["model"], classes, input_spec, params)
         print(f"model written to {args.model_out}: val top-1 {history[-1]['val_top1']:.4f}")
     shutdown()
-    del run_lock
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from imgdag.batches import TensorBatches
 from imgdag.cli import json_object, parser, run
 from imgdag.engine import fit, select_device, write_history
 from imgdag.errors import DataError
+from imgdag.faults import lock_run
 from imgdag.formats.class_list import read_class_list
 from imgdag.formats.lst import read_lst
 from imgdag.threads import use_threads
@@ -97,6 +98,7 @@ def main() -> None:
     p.add_argument("--checkpoint-dir", required=True, help="where checkpoints go and resume from")
     p.add_argument("--threads", type=int, default=0, help="CPU cores in all (0: every core)")
     args = p.parse_args()
+    lock_run(args.checkpoint_dir)  # one trainer per run: held until the process ends
     params = args.params
     use_threads(args.threads or os.cpu_count())
     device = select_device(params.get("device", "auto"))

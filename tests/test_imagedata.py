@@ -186,4 +186,4 @@ def test_train_script_checks_its_map_inputs(monkeypatch, capsys, images):
     assert train_exit_code(monkeypatch, *common, "--params", json.dumps(params), *classes) == 1
     assert "classes.txt: 3 classes but num_classes is 4" in capsys.readouterr().err
     assert train_exit_code(monkeypatch, *common, "--params", json.dumps({**params, "num_classes": 3})) == 1
-    assert "map.txt: label 3 but num_classes is 3" in capsys.readouterr().err
+    assert "map.txt: line 4: label 3 is outside 0..2 (num_classes 3" in capsys.readouterr().err
