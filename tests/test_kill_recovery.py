@@ -39,8 +39,11 @@ STEPS = {
               "results/model.pt"),
     "evaluate": (["evaluate.py", "--model", "results/model.pt", "--test-cache", "cache/test", "--params",
                   json.dumps({"latency_batch": 8, "latency_repeats": 1}), "--metrics-out", "results/metrics.json",
-                  "--confusion-out", "results/confusion.csv", "--threads", "1"],
-                 ["results/confusion.csv"], "results/metrics.json"),
+                  "--confusion-out", "results/confusion.csv", "--per-class-out", "results/per_class.json",
+                  "--latency-out", "results/latency.json", "--classified-out", "results/classified.csv",
+                  "--threads", "1"],
+                 ["results/confusion.csv", "results/per_class.json", "results/classified.csv"],
+                 "results/metrics.json"),
     "predict": (["predict.py", "--model", "results/model.pt", "--images", "images/test", "--out",
                  "results/pred.csv", "--device", "cpu"], ["results/pred.csv"], "results/pred.csv"),
 }
@@ -138,7 +141,9 @@ def test_kill_then_plain_rerun_matches_uninterrupted(reference, tmp_path, fault)
 def test_second_trainer_on_the_same_run_is_refused(reference, tmp_path):
     work = tmp_path / "work"
     shutil.copytree(reference / "cache", work / "cache")
-    first = subprocess.Popen([sys.executable, str(ROOT / "scripts/train.py"), *STEPS["train"][0][1:]],
+    long_run = [json.dumps({**TRAIN, "epochs": 1000}) if a == json.dumps(TRAIN) else a
+                for a in STEPS["train"][0][1:]]  # still training when the second one starts
+    first = subprocess.Popen([sys.executable, str(ROOT / "scripts/train.py"), *long_run],
                              cwd=work, env={**cli_env(), "IMGDAG_FAULT": "never"},
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
