@@ -41,7 +41,7 @@ start() {
         command -v "$tool" >/dev/null || { echo "slurm_local.sh: $tool not found (apt-get install -y slurm-wlm munge)" >&2; exit 2; }
     done
     host=$(hostname -s)
-    cpus=$(nproc)
+    cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)  # nproc obeys OpenMP variables a caller may have set
     mem_mb=$(awk '/MemTotal/ {print int($2 / 1024 * 0.8)}' /proc/meminfo)
     mkdir -p "$dir/state" "$dir/spool" "$dir/munge"
     chmod 700 "$dir/munge"
