@@ -62,7 +62,7 @@ def test_distributed_switch_launches_torchrun(tmp_path):
     out = sh(["snakemake", "-n", "-p", "--forceall", "results/mnist_lenet5/model.pt",
               "--configfile", str(config)], ROOT).stdout
     command = re.search(r"\nShell command: (.*scripts/train.py.*)", out).group(1)
-    assert command.startswith("srun --overlap --nodes 2 --ntasks-per-node 1 torchrun --nnodes 2"
+    assert command.startswith("TQDM_DISABLE=1 srun --overlap --nodes 2 --ntasks-per-node 1 torchrun --nnodes 2"
                               " --nproc-per-node 2 --rdzv-backend c10d"), command
     assert "gpu=4, nodes=2" in out  # one GPU per process, one SLURM node per torchrun node
     config.write_text(yaml.safe_dump({"compute": {"distributed": {"nproc_per_node": 2}}}))
