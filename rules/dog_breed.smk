@@ -78,7 +78,7 @@ rule dog_features:
         mem_mb=16000,
         runtime=240,
         gpu=GPUS_PER_JOB,
-    threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
+    threads: 4  # CPU cores in all (torch threads + loader workers); Snakemake lowers it to --cores when smaller
     # the cache (by backbone, weight file hash, size and image list) is not an output: it
     # outlives reruns, so features are computed once however often this job reruns
     shell:

@@ -143,7 +143,7 @@ rule ilsvrc_alexnet_crops:
         mem_mb=16000,
         runtime=240,
         gpu=GPUS_PER_JOB,
-    threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
+    threads: 4  # CPU cores in all (torch threads + loader workers); Snakemake lowers it to --cores when smaller
     shell:
         "python scripts/evaluate_crops.py --table {input.table} --images {params.images:q}"
         " --model {input.model} --params {params.recipe:q} --metrics-out {output.metrics}"

@@ -136,7 +136,7 @@ rule imagenet8_train:
         mem_mb=16000,
         runtime=720,
         gpu=GPUS_PER_JOB,
-    threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
+    threads: 4  # CPU cores in all (torch threads + loader workers); Snakemake lowers it to --cores when smaller
     # checkpoints are not outputs: Snakemake deletes a failed job's outputs, and a killed
     # run must find them to resume
     # one line per epoch on the terminal (and in the log); no progress bars
@@ -172,7 +172,7 @@ rule imagenet8_evaluate:
         mem_mb=8000,
         runtime=60,
         gpu=GPUS_PER_JOB,
-    threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
+    threads: 4  # CPU cores in all (torch threads + loader workers); Snakemake lowers it to --cores when smaller
     shell:
         "python scripts/evaluate.py --model {input.model} {params.flags}"
         " --params {params.evaluate:q} --split val --metrics-out {output.metrics}"

@@ -116,7 +116,7 @@ rule mnist_train:
         runtime=120,
         gpu=GPUS_PER_JOB * TRAIN_PROCESSES,  # one per process
         nodes=DISTRIBUTED["nnodes"],
-    threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
+    threads: 4  # CPU cores in all (torch threads + loader workers); Snakemake lowers it to --cores when smaller
     # checkpoints are not outputs: Snakemake deletes a failed job's outputs, and a killed
     # run must find them to resume
     # one line per epoch on the terminal (and in the log); no progress bars
@@ -151,7 +151,7 @@ rule mnist_evaluate:
         mem_mb=4000,
         runtime=20,
         gpu=GPUS_PER_JOB,
-    threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
+    threads: 4  # CPU cores in all (torch threads + loader workers); Snakemake lowers it to --cores when smaller
     shell:
         "python scripts/evaluate.py --model {input.model} --test-cache data/mnist/cache/test"
         " --params {params.evaluate:q} --split test --metrics-out {output.metrics}"

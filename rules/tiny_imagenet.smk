@@ -93,7 +93,7 @@ rule tiny_train:
         runtime=720,
         gpu=GPUS_PER_JOB * TRAIN_PROCESSES,  # one per process
         nodes=DISTRIBUTED["nnodes"],
-    threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
+    threads: 4  # CPU cores in all (torch threads + loader workers); Snakemake lowers it to --cores when smaller
     # checkpoints are not outputs: Snakemake deletes a failed job's outputs, and a killed
     # run must find them to resume
     # one line per epoch on the terminal (and in the log); no progress bars
@@ -129,7 +129,7 @@ rule tiny_evaluate:
         mem_mb=8000,
         runtime=30,
         gpu=GPUS_PER_JOB,
-    threads: 4  # torch intra-op threads; Snakemake lowers it to --cores when that is smaller
+    threads: 4  # CPU cores in all (torch threads + loader workers); Snakemake lowers it to --cores when smaller
     shell:
         "python scripts/evaluate.py --model {input.model}"
         " --test-cache data/tiny_imagenet/cache/val --params {params.evaluate:q}"
