@@ -23,7 +23,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import imgdag.threads  # noqa: E402,F401  before torch: idle OpenMP threads sleep
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torchvision import datasets, transforms  # noqa: E402
 

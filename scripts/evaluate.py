@@ -6,8 +6,6 @@ import json
 import os
 
 import imgdag.threads  # noqa: F401  first: OpenMP reads its wait policy when torch loads
-import torch
-
 from imgdag.arraycache import read_array_cache
 from imgdag.atomic import atomic_open
 from imgdag.batches import ArrayBatches

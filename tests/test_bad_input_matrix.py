@@ -11,7 +11,6 @@ the map, index and reorg writers.
 import io
 import re
 import shutil
-import struct
 import subprocess
 import sys
 import tarfile

@@ -5,7 +5,6 @@ The tests share one workspace and run in order: Snakemake first, then DVC on the
 """
 import csv
 import json
-import os
 
 import pytest
 import yaml

@@ -4,7 +4,6 @@ import os
 from collections import Counter
 from pathlib import PurePosixPath
 
-import numpy as np
 import pytest
 from conftest import realdata_path
 from PIL import Image

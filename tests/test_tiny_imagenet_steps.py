@@ -5,7 +5,6 @@ import zipfile
 
 import numpy as np
 import pytest
-from conftest import ROOT
 from e2e import script
 
 from imgdag import arraycache
