@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tarfile
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,8 +28,9 @@ from imgdag.demo.imagenet import make_demo_imagenet8
 from imgdag.demo.mnist import make_demo_mnist
 from imgdag.demo.tiny_imagenet import make_demo_tiny_imagenet
 from imgdag.extract import extract_archive
-from imgdag.formats.lst import LstEntry, list_image_folder, write_lst
-from imgdag.formats.recordio import IRHeader, RecordWriter, pack, pack_record
+from imgdag.formats.cntk_map import read_cntk_map
+from imgdag.formats.lst import LstEntry, list_image_folder, read_lst, write_lst
+from imgdag.formats.recordio import IRHeader, RecordReader, RecordWriter, pack, pack_record
 
 BOM = b"\xef\xbb\xbf"
 
@@ -594,3 +596,34 @@ def test_bad_input(base, tmp_path, case_id, build, expected):
 
 def test_the_matrix_is_large_enough():
     assert len(CASES) >= 50 and len({_id(c) for c in CASES}) == len(CASES)
+
+
+def test_map_and_rec_routes_keep_the_same_images(base, tmp_path):
+    """imagenet-8 with one image of each broken kind: the map writer, the .rec packed from its
+    map (the imagenet8_rec rule) and a .rec packed straight from the folders keep the same images."""
+    root = copy(base, tmp_path, "in8/x")
+    broken = [sorted(root.glob("train/*/*.JPEG"))[i * 50] for i in range(len(BAD_JPEGS))]
+    for path, kind in zip(broken, BAD_JPEGS):
+        break_image(path, kind)
+
+    def run(name, *args):
+        done = subprocess.run([sys.executable, str(ROOT / "scripts" / name), *map(str, args)],
+                              env=cli_env(), capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+
+    def rec_paths(lst, rec):
+        path = {e.index: e.path for e in read_lst(lst)}
+        return {path[key] for key in RecordReader(rec).keys}
+
+    run("write_cntk_maps.py", "--raw", root, "--out", tmp_path / "maps", "--image-root", root)
+    map_route = {str(Path(p).relative_to(root)) for p, _ in read_cntk_map(tmp_path / "maps/train_map.txt")}
+    run("make_lst.py", tmp_path / "from_map", "--from-map", tmp_path / "maps/train_map.txt")
+    run("make_rec.py", tmp_path / "from_map.lst", "/", "--pass-through", "--rec", tmp_path / "from_map.rec")
+    rec_route = {str(Path(p).relative_to(root)) for p in rec_paths(tmp_path / "from_map.lst", tmp_path / "from_map.rec")}
+    run("make_lst.py", tmp_path / "folders", root, "--recursive", "--no-shuffle")
+    run("make_rec.py", tmp_path / "folders.lst", root, "--pass-through", "--rec", tmp_path / "folders.rec")
+    direct = {p for p in rec_paths(tmp_path / "folders.lst", tmp_path / "folders.rec") if p.startswith("train/")}
+    expected = {str(p.relative_to(root)) for p in root.glob("train/*/*.JPEG")} - {
+        str(p.relative_to(root)) for p in broken}
+    assert len(expected) == 320 - 3
+    assert map_route == rec_route == direct == expected
