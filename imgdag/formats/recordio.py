@@ -430,27 +430,32 @@ def _read_after(path, head: bytes) -> bytearray:
     return payload
 
 
-def _pack_entry(entry: LstEntry, image_root: str, options: PackOptions):
-    """(payload, None) for one `.lst` entry, or (None, (skip reason, problem))."""
+def _record_head(entry: LstEntry) -> bytes:
+    """The IRHeader (and packed labels) that start the record of a `.lst` entry."""
     if len(entry.labels) == 1:
-        head = pack_record(IRHeader(0, entry.labels[0], entry.index, 0), None, b"")
-    else:
-        head = pack_record(IRHeader(0, 0.0, entry.index, 0), entry.labels, b"")
+        return pack_record(IRHeader(0, entry.labels[0], entry.index, 0), None, b"")
+    return pack_record(IRHeader(0, 0.0, entry.index, 0), entry.labels, b"")
+
+
+def _pack_entry(entry: LstEntry, image_root: str, options: PackOptions):
+    """(payload, None) for one `.lst` entry, or (None, (skip reason, problem)). With
+    pass_through, (None, None) once the image is checked: the caller copies the file, so that
+    its bytes do not travel back from a worker process."""
     path = os.path.join(image_root, entry.path)
     try:
-        payload = _read_after(path, head if options.pass_through else b"")
+        with open(path, "rb") as f:
+            data = f.read()
     except FileNotFoundError:
         return None, ("missing", "no such image file")
     except OSError as e:
         return None, ("unreadable", f"cannot read the image file: {e.strerror or e}")
     try:
         if options.pass_through:
-            codec.check_image(bytes(payload[len(head):]), path)
-        else:
-            payload = head + encode_for_record(bytes(payload), path, options)
+            codec.check_image(data, path)
+            return None, None
+        return _record_head(entry) + encode_for_record(data, path, options), None
     except DataError as e:
         return None, ("corrupt", e.problem)
-    return payload, None
 
 
 def _bounded(entries, slots: threading.Semaphore):
@@ -497,8 +502,10 @@ def pack(lst_path, image_root, rec_path, idx_path, options=PackOptions(), num_wo
         ):
             if slots:
                 slots.release()
+            path = os.path.join(image_root, entry.path)
+            if payload is None and skip is None:  # pass-through, checked: copy the file's bytes
+                payload = _read_after(path, _record_head(entry))
             if payload is None:
-                path = os.path.join(image_root, entry.path)
                 if bad_images == "error":
                     raise DataError(path, skip[1])
                 skipped[skip[0]] += 1
