@@ -8,10 +8,13 @@ command line, whole (start-up included), interleaved ours / im2rec (/ cat) per r
 - pass-through: `--pass-through` (one label per entry) on >= 400 MB of listed files, MB/s, against `cat`
   of the same files into one file; the two .rec files must be byte-identical.
 Peak memory is sampled over each command's whole process tree (and its largest process).
+`--baseline CHECKOUT` also times another checkout's make_rec.py (e.g. the main branch before a
+change) in the same interleaving, and checks its .rec is byte-identical to ours.
 Writes benchmarks/out/pack.json. `--quick`: a few images, one repeat (a smoke test, not timed).
 """
 import argparse
 import filecmp
+import os
 import shutil
 import subprocess
 import sys
@@ -43,6 +46,8 @@ def main():
     p.add_argument("--workers", type=int, default=2, help="our --num-workers and im2rec's --num-thread")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--quick", action="store_true", help="smoke test: 20 images, 5 MB, one repeat")
+    p.add_argument("--baseline", help="another checkout whose scripts/make_rec.py to time as 'baseline'")
+    p.add_argument("--jobs", nargs="+", choices=["resize", "pass_through"], default=["resize", "pass_through"])
     p.add_argument("--out", help="JSON output (default benchmarks/out/pack.json)")
     args = p.parse_args()
     if args.quick:
@@ -52,7 +57,7 @@ def main():
     have_mxnet = MXNET_PYTHON.exists()
     im2rec = im2rec_path() if have_mxnet else None
     result = {**context(), "quick": args.quick, "workers": args.workers, "repeats": args.repeats,
-              "source": str(root)}
+              "source": str(root), "baseline": args.baseline}
     work = Path(tempfile.mkdtemp(prefix="bench-pack-"))
     try:
         jobs = {
@@ -61,7 +66,8 @@ def main():
                              -(-args.pass_through_mb * 2**20 // sum(f.stat().st_size for f in files)) * len(files),
                              "mb"),
         }
-        for job, (flags, count, unit) in jobs.items():
+        for job in args.jobs:
+            flags, count, unit = jobs[job]
             lst = work / f"{job}.lst"
             listed_bytes = repeated_lst(lst, files, count)
             work_done = count if unit == "img" else listed_bytes / 2**20
@@ -70,6 +76,11 @@ def main():
             shutil.copy(lst, mx_rec.with_suffix(".lst"))
             runs = {"ours": lambda: run_command([sys.executable, ROOT / "scripts" / "make_rec.py", lst, root,
                                                  "--rec", ours_rec, "--num-workers", args.workers, *flags])}
+            if args.baseline:
+                base_rec, base_env = work / f"base-{job}.rec", {**os.environ, "PYTHONPATH": args.baseline}
+                runs["baseline"] = lambda: run_command([sys.executable, Path(args.baseline) / "scripts" / "make_rec.py",
+                                                        lst, root, "--rec", base_rec, "--num-workers", args.workers,
+                                                        *flags], env=base_env)
             if have_mxnet:
                 runs["im2rec"] = lambda: run_command([MXNET_PYTHON, im2rec, mx_rec.with_suffix(""), root,
                                                       "--num-thread", args.workers, *flags], cwd=work)
@@ -82,6 +93,10 @@ def main():
             entry = {"entries": count, "listed_mb": round(listed_bytes / 2**20, 1), **measured}
             if have_mxnet:
                 entry["ratio_im2rec_s_over_ours_s"] = ratio(measured["ours"], measured["im2rec"])
+            if args.baseline:
+                entry["ratio_baseline_s_over_ours_s"] = ratio(measured["ours"], measured["baseline"])
+                if job == "pass_through":
+                    entry["rec_identical_to_baseline"] = filecmp.cmp(ours_rec, base_rec, shallow=False)
             if job == "pass_through":
                 entry["ratio_cat_s_over_ours_s"] = ratio(measured["ours"], measured["cat"])
                 if have_mxnet:

@@ -21,7 +21,7 @@ import struct
 import cv2
 import numpy as np
 import simplejpeg
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from imgdag.errors import DataError
 
@@ -59,6 +59,13 @@ def decode_stored(data: bytes, source) -> np.ndarray:
     return _decode(data, source, None, 0)
 
 
+def check_image(data: bytes, source) -> None:
+    """DataError naming `source` unless the image decodes: the cheapest complete check. Every
+    byte is decoded (a truncated or corrupt JPEG, PNG or GIF fails as in a full decode) but a
+    JPEG only at 1/8 scale, which skips most of the inverse DCT and colour conversion."""
+    _decode(data, source, "RGB", 1)
+
+
 def read_rgb_file(path, min_side: int = 0) -> np.ndarray:
     """decode_rgb of an image file."""
     return decode_rgb(read_bytes(path), path, min_side)
@@ -86,6 +93,8 @@ def _turbo_header(data):
 
 
 def _decode(data, source, mode, min_side):
+    if not data:
+        raise DataError(source, "not a decodable image: the file is empty (0 bytes)")
     header = _turbo_header(data)
     if header is not None:
         _check_pixels(header[0] * header[1], source)
@@ -139,6 +148,9 @@ def _decode_pillow(data, source, mode, min_side):
             if image.mode in ("I;16", "I;16B", "I"):  # 16-bit grey: keep the high byte, as OpenCV
                 image = Image.fromarray((np.asarray(image, dtype=np.uint32) >> 8).astype(np.uint8))
             pixels = np.asarray(image if image.mode == mode else image.convert(mode))
+    except UnidentifiedImageError:
+        raise DataError(source, f"not a decodable image: not an image format Pillow reads "
+                                f"(it starts {data[:8]!r})") from None
     except (OSError, EOFError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise DataError(source, f"not a decodable image: {e}") from None
     if pixels.ndim == 2:

@@ -41,6 +41,7 @@ rule dog_reorg:
         raw=lambda w, input: os.path.dirname(input.raw[0]),
         valid_ratio=section("recipes.dog_breed_transfer.valid_ratio"),
         empty_classes=section("checks.empty_classes"),
+        bad_images=section("checks.bad_images"),
     conda:
         "../envs/imgdag.yaml"
     log:
@@ -48,10 +49,12 @@ rule dog_reorg:
     resources:
         mem_mb=2000,
         runtime=30,
+    threads: 2  # processes checking that the images decode
     shell:
         "python scripts/reorg_dog_breed.py --raw {params.raw} --out {output.folders}"
         " --valid-ratio {params.valid_ratio} --lists-dir data/dog_breed/lists"
-        " --empty-classes {params.empty_classes} > {log} 2>&1"
+        " --empty-classes {params.empty_classes} --bad-images {params.bad_images} --workers {threads}"
+        " > {log} 2>&1"
 
 
 rule dog_features:

@@ -93,6 +93,7 @@ rule ilsvrc_alexnet_val_table:
         labels=ILSVRC_LABEL_FLAGS,
         classes=f"--classes {ILSVRC_CLASSES}" if ILSVRC_OWN_CLASSES else "",
         images=ILSVRC_IMAGES,
+        bad_images=section("checks.bad_images"),
     conda:
         "../envs/imgdag.yaml"
     log:
@@ -100,9 +101,11 @@ rule ilsvrc_alexnet_val_table:
     resources:
         mem_mb=1000,
         runtime=10,
+    threads: 2  # processes checking that the images decode
     shell:
         "python scripts/write_ilsvrc_val_table.py {params.labels} {params.classes}"
-        " --images {params.images:q} --out {output} > {log} 2>&1"
+        " --images {params.images:q} --bad-images {params.bad_images} --workers {threads}"
+        " --out {output} > {log} 2>&1"
 
 
 rule ilsvrc_alexnet_caffe_weights:

@@ -69,6 +69,7 @@ rule imagenet8_maps:
     params:
         images=IMAGENET8_IMAGES,
         empty_classes=section("checks.empty_classes"),
+        bad_images=section("checks.bad_images"),
     conda:
         "../envs/imgdag.yaml"
     log:
@@ -76,9 +77,11 @@ rule imagenet8_maps:
     resources:
         mem_mb=1000,
         runtime=20,
+    threads: 2  # processes checking that the images decode
     shell:
         "python scripts/write_cntk_maps.py --raw {params.images} --out data/imagenet8"
-        " --empty-classes {params.empty_classes} > {log} 2>&1"
+        " --empty-classes {params.empty_classes} --bad-images {params.bad_images} --workers {threads}"
+        " > {log} 2>&1"
 
 
 rule imagenet8_rec:
@@ -97,6 +100,7 @@ rule imagenet8_rec:
         pack=section("recipes.imagenet8_alexnet.data.rec"),
         flags=cli_flags("recipes.imagenet8_alexnet.data.rec"),
         images=IMAGENET8_IMAGES,
+        bad_images=section("checks.bad_images"),
     conda:
         "../envs/imgdag.yaml"
     log:
@@ -108,7 +112,8 @@ rule imagenet8_rec:
     shell:
         "(python scripts/make_lst.py data/imagenet8/{wildcards.split} --from-map {input.map}"
         " && python scripts/make_rec.py {output.lst} {params.images} {params.flags}"
-        " --rec {output.rec} --idx {output.idx} --num-workers {threads}) > {log} 2>&1"
+        " --rec {output.rec} --idx {output.idx} --num-workers {threads} --bad-images {params.bad_images})"
+        " > {log} 2>&1"
 
 
 rule imagenet8_train:

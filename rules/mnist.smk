@@ -58,6 +58,7 @@ rule mnist_rec:
     params:
         pack=section("recipes.mnist_lenet5.rec"),
         flags=cli_flags("recipes.mnist_lenet5.rec"),
+        bad_images=section("checks.bad_images"),
     conda:
         "../envs/imgdag.yaml"
     log:
@@ -68,7 +69,8 @@ rule mnist_rec:
     threads: 2
     shell:
         "python scripts/make_rec.py {input.lst} data/mnist/images {params.flags}"
-        " --rec {output.rec} --idx {output.idx} --num-workers {threads} > {log} 2>&1"
+        " --rec {output.rec} --idx {output.idx} --num-workers {threads} --bad-images {params.bad_images}"
+        " > {log} 2>&1"
 
 
 rule mnist_array:

@@ -32,6 +32,7 @@ rule tiny_index:
         "data/tiny_imagenet/index/classes.txt",
     params:
         empty_classes=section("checks.empty_classes"),
+        bad_images=section("checks.bad_images"),
     conda:
         "../envs/imgdag.yaml"
     log:
@@ -39,9 +40,11 @@ rule tiny_index:
     resources:
         mem_mb=2000,
         runtime=30,
+    threads: 2  # processes checking that the images decode
     shell:
         "python scripts/write_tiny_index.py --raw {input.raw} --out data/tiny_imagenet/index"
-        " --empty-classes {params.empty_classes} > {log} 2>&1"
+        " --empty-classes {params.empty_classes} --bad-images {params.bad_images} --workers {threads}"
+        " > {log} 2>&1"
 
 
 rule tiny_array:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from imgdag.cli import parser, run
 from imgdag.formats.recordio import PackOptions, pack, rebuild_index
+from imgdag.imagecheck import add_bad_images_argument
 
 
 def main():
@@ -22,7 +23,8 @@ def main():
     p.add_argument(
         "--color", type=int, choices=[-1, 0, 1], default=1, help="1: colour, 0: grayscale, -1: as stored, alpha kept"
     )
-    p.add_argument("--num-workers", type=int, default=1, help="processes reading and encoding images")
+    p.add_argument("--num-workers", type=int, default=1, help="processes reading and checking or encoding images")
+    add_bad_images_argument(p)
     args = p.parse_args()
 
     if args.rebuild_index:
@@ -37,7 +39,7 @@ def main():
     rec = Path(args.rec or Path(args.lst).with_suffix(".rec"))
     idx = args.idx or rec.with_suffix(".idx")
     options = PackOptions(args.resize, args.center_crop, args.quality, args.encoding, args.pass_through, args.color)
-    print(pack(args.lst, args.root, rec, idx, options, args.num_workers))
+    print(pack(args.lst, args.root, rec, idx, options, args.num_workers, args.bad_images))
 
 
 if __name__ == "__main__":

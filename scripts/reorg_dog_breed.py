@@ -6,6 +6,7 @@ from imgdag.cli import parser, run
 from imgdag.formats.class_folders import list_class_folders, write_class_folders
 from imgdag.formats.class_list import write_class_list
 from imgdag.formats.lst import write_lst
+from imgdag.imagecheck import add_check_arguments, from_arguments
 from imgdag.layouts.dog_breed import read_dog_breed
 from imgdag.layouts.records import EMPTY_CLASSES
 
@@ -22,8 +23,9 @@ def main() -> None:
                                        "and classes.txt here")
     p.add_argument("--empty-classes", choices=EMPTY_CLASSES, default="error",
                    help="a listed class without a usable train image: error, or keep its label index and report it")
+    add_check_arguments(p)
     args = p.parse_args()
-    reading = read_dog_breed(args.raw, args.empty_classes)
+    reading = read_dog_breed(args.raw, args.empty_classes, from_arguments(args))
     counts = write_class_folders(reading, args.out, args.valid_ratio, args.seed)
     print(f"{args.raw} -> {args.out}: {counts.line()}; {len(reading.classes)} classes; "
           f"skipped: {reading.skipped_text()}")

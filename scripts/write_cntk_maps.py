@@ -4,6 +4,7 @@ from pathlib import Path
 from imgdag.cli import parser, run
 from imgdag.formats.class_list import read_class_list, write_class_list
 from imgdag.formats.cntk_map import write_cntk_map
+from imgdag.imagecheck import add_check_arguments, from_arguments
 from imgdag.layouts.imagenet_folders import read_imagenet_folders
 from imgdag.layouts.records import EMPTY_CLASSES
 
@@ -20,9 +21,11 @@ def main() -> None:
     p.add_argument("--classes", help="class list file (one WNID a line); default: sorted train/ WNIDs")
     p.add_argument("--empty-classes", choices=EMPTY_CLASSES, default="error",
                    help="a listed class without a usable train image: error, or keep its label index and report it")
+    add_check_arguments(p)
     args = p.parse_args()
     classes = read_class_list(args.classes) if args.classes else None
-    reading = read_imagenet_folders(args.raw, classes=classes, empty_classes=args.empty_classes)
+    reading = read_imagenet_folders(args.raw, classes=classes, empty_classes=args.empty_classes,
+                                    check=from_arguments(args))
     out = Path(args.out)
     written = [f"{name} {write_cntk_map(out / name, reading.records(split), args.image_root)} lines"
                for split, name in MAP_NAMES.items()]

@@ -6,6 +6,7 @@ also given, only fills the ilsvrc2012_id column). Both give the same table.
 from imgdag.cli import parser, run
 from imgdag.formats.class_list import read_class_list
 from imgdag.formats.index_table import write_ilsvrc_val_table
+from imgdag.imagecheck import add_check_arguments, from_arguments
 from imgdag.layouts.ilsvrc_val import val_table_from_caffe, val_table_from_devkit
 
 
@@ -18,6 +19,7 @@ def main() -> None:
     p.add_argument("--classes", help="the model's class list (one WNID first on each line, e.g. synset_words.txt "
                                      "or an 8-WNID list); default: sorted leaf WNIDs / synset_words order")
     p.add_argument("--out", required=True, help="output CSV")
+    add_check_arguments(p)
     args = p.parse_args()
     if bool(args.caffe_val) != bool(args.synset_words):
         p.error("--caffe-val and --synset-words go together")
@@ -25,9 +27,10 @@ def main() -> None:
         p.error("give --devkit, or --caffe-val with --synset-words")
     classes = read_class_list(args.classes) if args.classes else None
     if args.caffe_val:
-        table = val_table_from_caffe(args.caffe_val, args.synset_words, classes, args.images, args.devkit)
+        table = val_table_from_caffe(args.caffe_val, args.synset_words, classes, args.images, args.devkit,
+                                     from_arguments(args))
     else:
-        table = val_table_from_devkit(args.devkit, classes, args.images)
+        table = val_table_from_devkit(args.devkit, classes, args.images, from_arguments(args))
     rows = write_ilsvrc_val_table(args.out, table.records("val"))
     source = "caffe val.txt" if args.caffe_val else "devkit"
     print(f"{args.out}: {rows} rows from the {source}, {len(table.classes)} classes; skipped: {table.skipped_text()}")

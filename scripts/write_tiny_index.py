@@ -4,6 +4,7 @@ from pathlib import Path
 from imgdag.cli import parser, run
 from imgdag.formats.class_list import write_class_list
 from imgdag.formats.index_table import write_tiny_index
+from imgdag.imagecheck import add_check_arguments, from_arguments
 from imgdag.layouts.records import EMPTY_CLASSES
 from imgdag.layouts.tiny_imagenet import read_tiny_imagenet
 
@@ -15,8 +16,9 @@ def main() -> None:
                                                 "(or to the folder --raw extracts to)")
     p.add_argument("--empty-classes", choices=EMPTY_CLASSES, default="error",
                    help="a listed class without a usable train image: error, or keep its label index and report it")
+    add_check_arguments(p)
     args = p.parse_args()
-    reading = read_tiny_imagenet(args.raw, args.empty_classes)
+    reading = read_tiny_imagenet(args.raw, args.empty_classes, from_arguments(args))
     out = Path(args.out)
     written = [f"{split}.csv {write_tiny_index(out / f'{split}.csv', reading.records(split))} rows"
                for split in ("train", "val", "test")]

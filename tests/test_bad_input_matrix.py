@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tarfile
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,8 +28,9 @@ from imgdag.demo.imagenet import make_demo_imagenet8
 from imgdag.demo.mnist import make_demo_mnist
 from imgdag.demo.tiny_imagenet import make_demo_tiny_imagenet
 from imgdag.extract import extract_archive
-from imgdag.formats.lst import LstEntry, write_lst
-from imgdag.formats.recordio import IRHeader, RecordWriter, pack, pack_record
+from imgdag.formats.cntk_map import read_cntk_map
+from imgdag.formats.lst import LstEntry, list_image_folder, read_lst, write_lst
+from imgdag.formats.recordio import IRHeader, RecordReader, RecordWriter, pack, pack_record
 
 BOM = b"\xef\xbb\xbf"
 
@@ -43,6 +45,7 @@ def base(tmp_path_factory):
     extract_archive(b / "tiny/tiny-imagenet-200.zip", b / "tiny/x")
     make_demo_dog_breed(b / "dog")
     make_demo_ilsvrc_val(b / "ilsvrc")
+    extract_archive(b / "ilsvrc/ILSVRC2012_img_val.tar", b / "ilsvrc/x")
     make_demo_mnist(b / "mnist", train_copies=1)
     rng = np.random.default_rng(0)
     entries = []
@@ -324,6 +327,81 @@ def train_labels_out_of_range(b, t):
             "--model-out", t / "m.pt", "--log-csv", t / "log.csv", "--checkpoint-dir", t / "ck"]
 
 
+# --- images that do not decode, through every conversion step (checks.bad_images) ------------
+
+BAD_JPEGS = {  # how an image file is broken
+    "truncated": lambda data: data[: len(data) // 2],
+    "zero-byte": lambda data: b"",
+    "garbage": lambda data: b"\xff\xd8\xff\xe0" + bytes(np.random.default_rng(0).integers(0, 256, 600, np.uint8)),
+}
+
+
+def break_image(path, kind):
+    path.write_bytes(BAD_JPEGS[kind](path.read_bytes()))
+
+
+def bad_in8(kind, mode):
+    """The first train JPEG of the imagenet-8 folders broken, then the CNTK map writer."""
+    return in8_case(lambda r, t: break_image(sorted(r.glob("train/*/*.JPEG"))[0], kind),
+                    "--bad-images", mode, "--workers", "2")
+
+
+def bad_tiny(kind, mode):
+    """The first val JPEG of Tiny ImageNet broken, then the index tables."""
+    def build(b, t):
+        return [*tiny(b, t, lambda r, t: break_image(sorted(r.glob("val/images/*.JPEG"))[0], kind)),
+                "--bad-images", mode]
+    return build
+
+
+def bad_dog(kind, mode):
+    """Dog-breed train images as a folder (not the zip), the first broken, then the reorg."""
+    def mutate(root):
+        with zipfile.ZipFile(root / "train.zip") as zf:
+            zf.extractall(root)
+        (root / "train.zip").unlink()
+        break_image(sorted(root.glob("train/*.jpg"))[0], kind)
+    return lambda b, t: [*dog_case(mutate)(b, t), "--bad-images", mode, "--workers", "2"]
+
+
+def bad_ilsvrc(kind, mode):
+    """The first ILSVRC val JPEG broken, then the val table of the present images."""
+    def build(b, t):
+        images = copy(b, t, "ilsvrc/x")
+        break_image(sorted(images.rglob("*.JPEG"))[0], kind)
+        return [*ilsvrc_case(lambda r: None)(b, t), "--images", images, "--bad-images", mode]
+    return build
+
+
+def bad_rec(kind, mode):
+    """A .lst of the imagenet-8 train folders packed as they are (pass-through), one JPEG broken."""
+    def build(b, t):
+        root = copy(b, t, "in8/x")
+        write_lst(t / "train.lst", list_image_folder(root / "train", recursive=True))
+        break_image(sorted(root.glob("train/*/*.JPEG"))[0], kind)
+        return ["make_rec.py", t / "train.lst", root / "train", "--pass-through", "--num-workers", "2",
+                "--bad-images", mode, "--rec", t / "o.rec"]
+    return build
+
+
+NAMED = r"(?s:.*)/n\d+_\d+\.JPEG: not a decodable image"  # the skip warning names the file
+BAD_IMAGE_ROUTES = {  # route: (builder, the counted skip, the error naming the file)
+    "in8-map": (bad_in8, r"skipped: 1 train: images that do not decode" + NAMED,
+                r"in8/train/n\d+/n\d+_\d+\.JPEG: not a decodable image"),
+    "tiny-index": (bad_tiny, r"skipped: 1 val: images that do not decode" + r"(?s:.*)val_\d+\.JPEG: not a decodable",
+                   r"val/images/val_\d+\.JPEG: not a decodable image"),
+    "dog-reorg": (bad_dog, r"; skipped: 1 train: images that do not decode(?s:.*)/train/\w+\.jpg: not a decodable",
+                  r"dog/train/\w+\.jpg: not a decodable image"),
+    "ilsvrc-val-table": (bad_ilsvrc, r"; skipped: 1 val: images that do not decode(?s:.*)"
+                                     r"ILSVRC2012_val_\d+\.JPEG: not a decodable",
+                         r"x/ILSVRC2012_val_\d+\.JPEG: not a decodable image"),
+    "rec-pass-through": (bad_rec, r"skipped 1 corrupt(?s:.*)/n\d+_\d+\.JPEG \(corrupt: not a decodable image",
+                         r"train/n\d+/n\d+_\d+\.JPEG: not a decodable image"),
+}
+BAD_IMAGE_CASES = [(f"{route}-{kind}-jpeg-{mode}", build(kind, mode), ("skip", skip) if mode == "skip" else ("error", error))
+                   for route, (build, skip, error) in BAD_IMAGE_ROUTES.items()
+                   for kind in BAD_JPEGS for mode in ("skip", "error")]
+
 IN8_OK = r"train_map.txt 320 lines, val_map.txt 80 lines, 8 classes; skipped: none"
 TINY_OK = r"train.csv 300 rows, val.csv 50 rows, test.csv 20 rows, 10 classes \(sorted WNIDs\); skipped: none"
 DOG_OK = r"train 58, valid 6, train_valid 64, test 20; .* 6 classes; skipped: none"
@@ -491,6 +569,7 @@ CASES = [
      ("error", r"t10k-labels-idx1-ubyte")),
     ("train-cache-label-out-of-range", train_labels_out_of_range,
      ("error", r"train.labels.npy: row 6: label 10 is outside 0..9")),
+    *BAD_IMAGE_CASES,
 ]
 
 
@@ -517,3 +596,34 @@ def test_bad_input(base, tmp_path, case_id, build, expected):
 
 def test_the_matrix_is_large_enough():
     assert len(CASES) >= 50 and len({_id(c) for c in CASES}) == len(CASES)
+
+
+def test_map_and_rec_routes_keep_the_same_images(base, tmp_path):
+    """imagenet-8 with one image of each broken kind: the map writer, the .rec packed from its
+    map (the imagenet8_rec rule) and a .rec packed straight from the folders keep the same images."""
+    root = copy(base, tmp_path, "in8/x")
+    broken = [sorted(root.glob("train/*/*.JPEG"))[i * 50] for i in range(len(BAD_JPEGS))]
+    for path, kind in zip(broken, BAD_JPEGS):
+        break_image(path, kind)
+
+    def run(name, *args):
+        done = subprocess.run([sys.executable, str(ROOT / "scripts" / name), *map(str, args)],
+                              env=cli_env(), capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+
+    def rec_paths(lst, rec):
+        path = {e.index: e.path for e in read_lst(lst)}
+        return {path[key] for key in RecordReader(rec).keys}
+
+    run("write_cntk_maps.py", "--raw", root, "--out", tmp_path / "maps", "--image-root", root)
+    map_route = {str(Path(p).relative_to(root)) for p, _ in read_cntk_map(tmp_path / "maps/train_map.txt")}
+    run("make_lst.py", tmp_path / "from_map", "--from-map", tmp_path / "maps/train_map.txt")
+    run("make_rec.py", tmp_path / "from_map.lst", "/", "--pass-through", "--rec", tmp_path / "from_map.rec")
+    rec_route = {str(Path(p).relative_to(root)) for p in rec_paths(tmp_path / "from_map.lst", tmp_path / "from_map.rec")}
+    run("make_lst.py", tmp_path / "folders", root, "--recursive", "--no-shuffle")
+    run("make_rec.py", tmp_path / "folders.lst", root, "--pass-through", "--rec", tmp_path / "folders.rec")
+    direct = {p for p in rec_paths(tmp_path / "folders.lst", tmp_path / "folders.rec") if p.startswith("train/")}
+    expected = {str(p.relative_to(root)) for p in root.glob("train/*/*.JPEG")} - {
+        str(p.relative_to(root)) for p in broken}
+    assert len(expected) == 320 - 3
+    assert map_route == rec_route == direct == expected

@@ -159,9 +159,32 @@ def test_every_decode_failure_names_the_source(kind, monkeypatch):
     else:
         data = {"truncated": jpeg[: len(jpeg) // 2], "zero bytes": b"", "garbage": b"\xff\xd8 not a jpeg" * 9,
                 "bomb": jpeg, "truncated png": png[: len(png) // 2]}[kind]
+    if kind != "mode":
+        decoders += (codec.check_image,)
     for decode in decoders:
         with pytest.raises(DataError, match=r"^data/x\.rec record 7: not a decodable image"):
             decode(data, "data/x.rec record 7")
+
+
+@pytest.mark.parametrize("keep", [0.1, 0.5, 0.9, -2])
+def test_check_image_catches_a_jpeg_cut_anywhere(keep):
+    """The cheap check decodes every byte: a JPEG cut early, late, or just before its end marker."""
+    jpeg = encoded(photo(480, 640), quality=95)
+    cut = jpeg[:keep] if keep < 0 else jpeg[: int(len(jpeg) * keep)]
+    codec.check_image(jpeg, "whole.jpg")
+    with pytest.raises(DataError, match=r"^cut\.jpg: not a decodable image"):
+        codec.check_image(cut, "cut.jpg")
+
+
+def test_check_image_passes_what_decodes_and_says_what_failed():
+    for data in (encoded(photo()), encoded(photo(), "PNG"), encoded(photo(), "JPEG", mode="CMYK"),
+                 *(p.read_bytes() for p in real_jpegs(5))):
+        codec.check_image(data, "ok")
+    with pytest.raises(DataError, match=r"^e: not a decodable image: the file is empty \(0 bytes\)$"):
+        codec.check_image(b"", "e")
+    with pytest.raises(DataError, match=r"^g: not a decodable image: not an image format Pillow reads "
+                                        r"\(it starts b'GIF8x no'\)$"):
+        codec.check_image(b"GIF8x not an image", "g")
 
 
 def test_read_rgb_file_names_a_missing_file(tmp_path):

@@ -293,7 +293,8 @@ def test_pack_center_crop_resize_and_grayscale_follow_im2rec(image_folder, tmp_p
     assert [decode_stored(r.image, "t").shape for r in RecordReader(tmp_path / "c.rec")] == [(5, 5, 1)] * 3
 
 
-def test_pack_counts_and_names_skipped_images(image_folder, tmp_path):
+@pytest.mark.parametrize("pass_through, workers", [(False, 1), (True, 1), (True, 2)])
+def test_pack_counts_and_names_skipped_images(image_folder, tmp_path, pass_through, workers):
     root, _, _, _ = image_folder
     good = (root / "cat/a.png").read_bytes()
     (root / "cut.png").write_bytes(good[: len(good) // 2])
@@ -305,13 +306,18 @@ def test_pack_counts_and_names_skipped_images(image_folder, tmp_path):
         LstEntry(3, (1.0,), "text.jpg"),
     ]
     write_lst(tmp_path / "bad.lst", entries)
-    with pytest.warns(UserWarning, match=r"skipped 3 images .*cut\.png \(corrupt\).*gone\.jpg \(missing\)"):
-        summary = pack(tmp_path / "bad.lst", root, tmp_path / "b.rec", tmp_path / "b.idx")
+    options = PackOptions(pass_through=pass_through)
+    with pytest.warns(UserWarning, match=r"skipped 3 images:\n .*cut\.png \(corrupt: not a decodable image.*\n"
+                                         r" .*gone\.jpg \(missing: no such image file\)"):
+        summary = pack(tmp_path / "bad.lst", root, tmp_path / "b.rec", tmp_path / "b.idx", options, workers)
     assert (summary.written, summary.skipped) == (1, {"corrupt": 2, "missing": 1})
     assert str(summary).endswith(
         "packed 1 of 4 images into " + str(tmp_path / "b.rec") + "; skipped 2 corrupt, 1 missing"
     )
     assert RecordReader(tmp_path / "b.rec").keys == [0]
+    with pytest.raises(DataError, match=r"cut\.png: not a decodable image"):
+        pack(tmp_path / "bad.lst", root, tmp_path / "e.rec", tmp_path / "e.idx", options, workers, "error")
+    assert not (tmp_path / "e.rec").exists()
 
 
 def test_pack_options_reject_what_im2rec_rejects():

@@ -18,7 +18,7 @@ from conftest import ROOT
 from e2e import copy_repo, sh
 from imgdag.demo.imagenet import IMAGENET8_WNIDS, make_demo_imagenet8
 from imgdag.extract import extract_archive
-from imgdag.formats.cntk_map import read_cntk_map
+from imgdag.formats.cntk_map import read_cntk_map, write_cntk_map
 from imgdag.formats.lst import LstEntry, write_lst
 from imgdag.formats.recordio import PackOptions, RecordReader, pack
 from imgdag.layouts.imagenet_folders import read_imagenet_folders
@@ -139,3 +139,39 @@ def test_a_resumed_run_ends_like_an_uninterrupted_one(tmp_path):
     logs = [[{k: v for k, v in r.items() if k != "seconds"} for r in read_csv(d / "log.csv")]
             for d in (whole, resumed)]
     assert logs[0] == logs[1] and len(logs[0]) == 2
+
+
+@pytest.mark.parametrize("mode", ["error", "skip"])
+def test_a_corrupt_jpeg_never_reaches_training_through_the_map_route(tmp_path, mode):
+    """data.format map: the map writer fails naming a truncated JPEG (error), or leaves it out
+    and training runs on the rest (skip); without the check, training meets it."""
+    make_demo_imagenet8(tmp_path, train_per_class=2, val_per_class=1)
+    images = tmp_path / "images"
+    extract_archive(tmp_path / "imagenet-8.tar", images)
+    bad = sorted(images.glob("train/*/*.JPEG"))[3]
+    bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2])
+    maps = sh([sys.executable, "scripts/write_cntk_maps.py", "--raw", images, "--out", tmp_path / "maps",
+               "--bad-images", mode], ROOT, check=mode == "skip")
+    if mode == "error":
+        assert maps.returncode == 1 and f"error: {bad}: not a decodable image" in maps.stderr
+        assert not (tmp_path / "maps").exists()
+        return
+    assert "skipped: 1 train: images that do not decode" in maps.stdout and str(bad) in maps.stderr
+    rows = read_cntk_map(tmp_path / "maps/train_map.txt")
+    assert len(rows) == 15 and str(bad.relative_to(images)) not in {p for p, _ in rows}
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())["recipes"]["imagenet8_alexnet"]["train"]
+    params = json.dumps({**params, "epochs": 1, "batch_size": 16, "device": "cpu"})
+
+    def train(train_map):
+        return sh([sys.executable, "scripts/train.py", "--train-map", train_map, "--image-root", images,
+                   "--val-map", tmp_path / "maps/val_map.txt", "--params", params, "--model-out",
+                   tmp_path / "model.pt", "--log-csv", tmp_path / "log.csv", "--checkpoint-dir",
+                   tmp_path / "checkpoints", "--threads", "1", "--num-workers", "0"], ROOT, check=False)
+
+    trained = train(tmp_path / "maps/train_map.txt")
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    assert len(read_csv(tmp_path / "log.csv")) == 1
+    unchecked = read_imagenet_folders(images)  # the same folders, images not checked
+    write_cntk_map(tmp_path / "unchecked_map.txt", unchecked.records("train"))
+    failed = train(tmp_path / "unchecked_map.txt")
+    assert failed.returncode != 0 and str(bad.relative_to(images)) in failed.stderr

@@ -37,7 +37,6 @@ import multiprocessing
 import os
 import struct
 import threading
-import warnings
 from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -53,6 +52,7 @@ from imgdag.atomic import atomic_path
 from imgdag.errors import DataError
 from imgdag.faults import fault_point
 from imgdag.formats.lst import LstEntry, read_lst
+from imgdag.imagecheck import BAD_IMAGES, warn_skipped
 from imgdag.textfiles import read_lines
 
 MAGIC = 0xCED7230A
@@ -361,7 +361,8 @@ class PackOptions:
     color: 1 colour (RGB, alpha dropped), 0 grayscale (a colour JPEG's luma, as OpenCV),
         -1 as stored (alpha kept, except in a JPEG, which cannot hold it). EXIF orientation
         is applied except for -1, as OpenCV's imread.
-    pass_through: copy each file's bytes unchanged (no decode, no other option applies).
+    pass_through: copy each file's bytes unchanged (no other option applies); each image is
+        still checked to decode (imgdag.codec.check_image).
     """
 
     resize: int = 0
@@ -429,25 +430,32 @@ def _read_after(path, head: bytes) -> bytearray:
     return payload
 
 
-def _pack_entry(entry: LstEntry, image_root: str, options: PackOptions):
-    """(payload, None) for one `.lst` entry, or (None, skip reason)."""
+def _record_head(entry: LstEntry) -> bytes:
+    """The IRHeader (and packed labels) that start the record of a `.lst` entry."""
     if len(entry.labels) == 1:
-        head = pack_record(IRHeader(0, entry.labels[0], entry.index, 0), None, b"")
-    else:
-        head = pack_record(IRHeader(0, 0.0, entry.index, 0), entry.labels, b"")
+        return pack_record(IRHeader(0, entry.labels[0], entry.index, 0), None, b"")
+    return pack_record(IRHeader(0, 0.0, entry.index, 0), entry.labels, b"")
+
+
+def _pack_entry(entry: LstEntry, image_root: str, options: PackOptions):
+    """(payload, None) for one `.lst` entry, or (None, (skip reason, problem)). With
+    pass_through, (None, None) once the image is checked: the caller copies the file, so that
+    its bytes do not travel back from a worker process."""
     path = os.path.join(image_root, entry.path)
     try:
-        payload = _read_after(path, head if options.pass_through else b"")
+        with open(path, "rb") as f:
+            data = f.read()
     except FileNotFoundError:
-        return None, "missing"
-    except OSError:
-        return None, "unreadable"
-    if not options.pass_through:
-        try:
-            payload = head + encode_for_record(bytes(payload), path, options)
-        except DataError:
-            return None, "corrupt"
-    return payload, None
+        return None, ("missing", "no such image file")
+    except OSError as e:
+        return None, ("unreadable", f"cannot read the image file: {e.strerror or e}")
+    try:
+        if options.pass_through:
+            codec.check_image(data, path)
+            return None, None
+        return _record_head(entry) + encode_for_record(data, path, options), None
+    except DataError as e:
+        return None, ("corrupt", e.problem)
 
 
 def _bounded(entries, slots: threading.Semaphore):
@@ -457,17 +465,20 @@ def _bounded(entries, slots: threading.Semaphore):
         yield entry
 
 
-def pack(lst_path, image_root, rec_path, idx_path, options=PackOptions(), num_workers=1) -> PackSummary:
+def pack(lst_path, image_root, rec_path, idx_path, options=PackOptions(), num_workers=1,
+         bad_images="skip") -> PackSummary:
     """Pack the images a `.lst` names (relative to `image_root`) into `rec_path` + `idx_path`.
 
     Records keep the `.lst` order, keyed by its index (the IRHeader id), one label as
     header.label or several packed after the header (flag = their count), as
-    `im2rec.py --pack-label`. Images that are missing, unreadable or corrupt are skipped,
-    counted by reason and named in a warning. With `num_workers` > 1 and re-encoding, that
-    many processes read and encode, at most IN_FLIGHT_PER_WORKER images each in flight, so
-    memory does not grow with the dataset; pass-through copies bytes in this process (workers
-    would only add copies).
+    `im2rec.py --pack-label`. Images that are missing, unreadable or do not decode (corrupt)
+    are skipped, counted by reason and each named in a warning; with bad_images "error"
+    (imgdag.imagecheck) the first stops packing with a DataError naming it. With `num_workers`
+    > 1, that many processes read and check or encode, at most IN_FLIGHT_PER_WORKER images each
+    in flight, so memory does not grow with the dataset.
     """
+    if bad_images not in BAD_IMAGES:
+        raise ValueError(f"bad_images must be one of {BAD_IMAGES}, got {bad_images!r}")
     entries = read_lst(lst_path)
     repeated = [index for index, n in Counter(e.index for e in entries).items() if n > 1]
     if repeated:
@@ -476,7 +487,7 @@ def pack(lst_path, image_root, rec_path, idx_path, options=PackOptions(), num_wo
     encode = partial(_pack_entry, image_root=str(image_root), options=options)
     skipped, skipped_files, written = Counter(), [], 0
     with ExitStack() as stack:
-        if num_workers > 1 and not options.pass_through:
+        if num_workers > 1:
             pool = stack.enter_context(multiprocessing.Pool(num_workers))
             slots = threading.Semaphore(num_workers * IN_FLIGHT_PER_WORKER)
             # on an error, unblock the pool's task feeder so that the pool can terminate
@@ -485,21 +496,23 @@ def pack(lst_path, image_root, rec_path, idx_path, options=PackOptions(), num_wo
         else:
             slots, results = None, map(encode, entries)
         writer = stack.enter_context(RecordWriter(rec_path, idx_path))
-        for entry, (payload, reason) in tqdm(
+        for entry, (payload, skip) in tqdm(
             zip(entries, results, strict=True), total=len(entries), desc=f"pack {Path(rec_path).name}",
             unit="img", mininterval=1,
         ):
             if slots:
                 slots.release()
+            path = os.path.join(image_root, entry.path)
+            if payload is None and skip is None:  # pass-through, checked: copy the file's bytes
+                payload = _read_after(path, _record_head(entry))
             if payload is None:
-                skipped[reason] += 1
-                skipped_files.append(f"{entry.path} ({reason})")
+                if bad_images == "error":
+                    raise DataError(path, skip[1])
+                skipped[skip[0]] += 1
+                skipped_files.append(f"{path} ({skip[0]}: {skip[1]})")
             else:
                 writer.write(entry.index, payload)
                 written += 1
                 fault_point("pack")
-    if skipped_files:
-        more = len(skipped_files) - 20
-        shown = ", ".join(skipped_files[:20]) + (f" and {more} more" if more > 0 else "")
-        warnings.warn(f"{lst_path}: skipped {len(skipped_files)} images under {image_root}: {shown}", stacklevel=2)
+    warn_skipped(lst_path, skipped_files)
     return PackSummary(written, dict(skipped), str(rec_path))

@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import PurePosixPath
 
 from imgdag.errors import DataError
+from imgdag.imagecheck import ImageCheck, check_reading
 from imgdag.layouts.records import UNLABELLED, ImageRecord, LayoutReading, Split, is_image_name
 from imgdag.layouts.tree import DirTree, FileTree, ZipTree, open_tree
 from imgdag.textfiles import csv_rows
@@ -88,8 +89,9 @@ def _image_ids(tree: FileTree, prefix: str, split: str, skipped: Counter) -> dic
     return ids
 
 
-def read_dog_breed(raw, empty_classes: str = "error") -> LayoutReading:
-    """Read train (labelled by labels.csv) and test records; classes in submission column order."""
+def read_dog_breed(raw, empty_classes: str = "error", check: ImageCheck | None = None) -> LayoutReading:
+    """Read train (labelled by labels.csv) and test records; classes in submission column order.
+    With `check`, images that do not decode are dropped or refused (imgdag.imagecheck) first."""
     tree = open_tree(raw)
     root = next((tree.find_root(m, EXPECTED) for m in ("labels.csv", "labels.csv.zip")
                  if any(PurePosixPath(n).name == m for n in tree.names())), None)
@@ -119,5 +121,6 @@ def read_dog_breed(raw, empty_classes: str = "error") -> LayoutReading:
     skipped["test: images without a sample_submission.csv row"] += len(set(test_ids) - set(submission_ids))
     skipped["sample_submission.csv: rows without a test image"] += len(set(submission_ids) - set(test_ids))
     reading = LayoutReading(classes, {"train": Split(train_tree, train), "test": Split(test_tree, test)}, +skipped)
+    check_reading(reading, check)
     reading.check_classes_used("train", train_tree.where(prefix), empty_classes)
     return reading

@@ -12,6 +12,7 @@ are skipped and counted.
 from collections import Counter
 
 from imgdag.errors import DataError
+from imgdag.imagecheck import ImageCheck, check_reading
 from imgdag.layouts.records import ImageRecord, LayoutReading, Split, is_image_name
 from imgdag.layouts.tree import open_tree
 
@@ -29,9 +30,10 @@ def _class_folders(tree, prefix: str) -> list[str]:
 
 
 def read_imagenet_folders(raw, splits=SPLITS, classes: list[str] | None = None,
-                          empty_classes: str = "error") -> LayoutReading:
+                          empty_classes: str = "error", check: ImageCheck | None = None) -> LayoutReading:
     """Read the class-folder splits of a folder or tar; labels index `classes` (default: the
-    sorted folders of train/); a class without a train image: see the module docstring."""
+    sorted folders of train/); a class without a train image: see the module docstring. With
+    `check`, images that do not decode are dropped or refused (imgdag.imagecheck) first."""
     tree = open_tree(raw)
     root = tree.find_root("train", EXPECTED)
     if classes is None:
@@ -62,6 +64,7 @@ def read_imagenet_folders(raw, splits=SPLITS, classes: list[str] | None = None,
             reason = f"{split}: images of {len(unknown)} classes not in the class list ({shown})"
             skipped[reason] += sum(unknown.values())
         reading.splits[split] = Split(tree, records)
+    check_reading(reading, check)
     if "train" in reading.splits:
         reading.check_classes_used("train", tree.where(root + "train/"), empty_classes)
     return reading

@@ -23,6 +23,7 @@ Images are 64x64 JPEGs, some grayscale: decode them with `imgdag.codec.decode_rg
 from collections import Counter, defaultdict
 
 from imgdag.errors import DataError
+from imgdag.imagecheck import ImageCheck, check_reading
 from imgdag.layouts.records import UNLABELLED, ImageRecord, LayoutReading, Split, is_image_name
 from imgdag.layouts.tree import FileTree, open_tree
 from imgdag.textfiles import text_lines
@@ -150,8 +151,9 @@ def _read_val(tree, root, index, skipped) -> list[ImageRecord]:
     return records
 
 
-def read_tiny_imagenet(raw, empty_classes: str = "error") -> LayoutReading:
-    """Read train, val and test records of a Tiny ImageNet zip or folder (labels: sorted WNIDs)."""
+def read_tiny_imagenet(raw, empty_classes: str = "error", check: ImageCheck | None = None) -> LayoutReading:
+    """Read train, val and test records of a Tiny ImageNet zip or folder (labels: sorted WNIDs).
+    With `check`, images that do not decode are dropped or refused (imgdag.imagecheck) first."""
     tree = open_tree(raw)
     root = tree.find_root("wnids.txt", EXPECTED)
     wnids = parse_wnids(_required_text(tree, root + "wnids.txt"), tree.where(root + "wnids.txt"))
@@ -169,5 +171,6 @@ def read_tiny_imagenet(raw, empty_classes: str = "error") -> LayoutReading:
     reading = LayoutReading(classes, {"train": Split(tree, train), "val": Split(tree, val),
                                       "test": Split(tree, test)},
                             +skipped, {w: all_words.get(w, "") for w in classes})
+    check_reading(reading, check)
     reading.check_classes_used("train", tree.where(root + "train/"), empty_classes)
     return reading
