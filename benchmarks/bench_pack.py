@@ -5,8 +5,10 @@ over in one .lst (the files stay in the page cache for both tools). Two jobs, ea
 command line, whole (start-up included), interleaved ours / im2rec (/ cat) per repeat, same
 .lst and worker count:
 - resize: `--resize 256 --quality 95`, images/s;
-- pass-through: `--pass-through` (one label per entry) on >= 400 MB of listed files, MB/s, against `cat`
-  of the same files into one file; the two .rec files must be byte-identical.
+- pass-through: `--pass-through --images-checked` (one label per entry; the copy the imagenet-8
+  recipe runs after its map writer checked the images) on >= 400 MB of listed files, MB/s, against
+  `cat` of the same files into one file; the .rec files must be byte-identical to im2rec's;
+- pass-through-check: the same with each image decode-checked while packing (plain `--pass-through`).
 Peak memory is sampled over each command's whole process tree (and its largest process).
 `--baseline CHECKOUT` also times another checkout's make_rec.py (e.g. the main branch before a
 change) in the same interleaving, and checks its .rec is byte-identical to ours.
@@ -38,6 +40,8 @@ def repeated_lst(path: Path, files: list[Path], count: int) -> int:
     write_lst(path, entries)
     return sum(files[i % len(files)].stat().st_size for i in range(count))
 
+JOBS = ["resize", "pass_through", "pass_through_check"]
+
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -47,7 +51,7 @@ def main():
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--quick", action="store_true", help="smoke test: 20 images, 5 MB, one repeat")
     p.add_argument("--baseline", help="another checkout whose scripts/make_rec.py to time as 'baseline'")
-    p.add_argument("--jobs", nargs="+", choices=["resize", "pass_through"], default=["resize", "pass_through"])
+    p.add_argument("--jobs", nargs="+", choices=JOBS, default=JOBS)
     p.add_argument("--out", help="JSON output (default benchmarks/out/pack.json)")
     args = p.parse_args()
     if args.quick:
@@ -60,14 +64,15 @@ def main():
               "source": str(root), "baseline": args.baseline}
     work = Path(tempfile.mkdtemp(prefix="bench-pack-"))
     try:
-        jobs = {
-            "resize": (["--resize", 256, "--quality", 95], args.images, "img"),
-            "pass_through": (["--pass-through"],
-                             -(-args.pass_through_mb * 2**20 // sum(f.stat().st_size for f in files)) * len(files),
-                             "mb"),
+        pass_count = -(-args.pass_through_mb * 2**20 // sum(f.stat().st_size for f in files)) * len(files)
+        jobs = {  # job: (flags of both tools, flags of ours only, entries, unit)
+            "resize": (["--resize", 256, "--quality", 95], [], args.images, "img"),
+            "pass_through": (["--pass-through"], ["--images-checked"], pass_count, "mb"),
+            "pass_through_check": (["--pass-through"], [], pass_count, "mb"),
         }
         for job in args.jobs:
-            flags, count, unit = jobs[job]
+            flags, ours_only, count, unit = jobs[job]
+            copying = job.startswith("pass_through")
             lst = work / f"{job}.lst"
             listed_bytes = repeated_lst(lst, files, count)
             work_done = count if unit == "img" else listed_bytes / 2**20
@@ -75,16 +80,16 @@ def main():
             mx_rec.parent.mkdir()
             shutil.copy(lst, mx_rec.with_suffix(".lst"))
             runs = {"ours": lambda: run_command([sys.executable, ROOT / "scripts" / "make_rec.py", lst, root,
-                                                 "--rec", ours_rec, "--num-workers", args.workers, *flags])}
+                                                 "--rec", ours_rec, "--num-workers", args.workers, *flags, *ours_only])}
             if args.baseline:
                 base_rec, base_env = work / f"base-{job}.rec", {**os.environ, "PYTHONPATH": args.baseline}
                 runs["baseline"] = lambda: run_command([sys.executable, Path(args.baseline) / "scripts" / "make_rec.py",
                                                         lst, root, "--rec", base_rec, "--num-workers", args.workers,
-                                                        *flags], env=base_env)
+                                                        *flags, *ours_only], env=base_env)
             if have_mxnet:
                 runs["im2rec"] = lambda: run_command([MXNET_PYTHON, im2rec, mx_rec.with_suffix(""), root,
                                                       "--num-thread", args.workers, *flags], cwd=work)
-            if job == "pass_through":
+            if copying:
                 paths = [str(files[i % len(files)]) for i in range(count)]
                 (work / "cat.args").write_text("\0".join(paths))
                 runs["cat"] = lambda: run_command(
@@ -95,9 +100,9 @@ def main():
                 entry["ratio_im2rec_s_over_ours_s"] = ratio(measured["ours"], measured["im2rec"])
             if args.baseline:
                 entry["ratio_baseline_s_over_ours_s"] = ratio(measured["ours"], measured["baseline"])
-                if job == "pass_through":
+                if copying:
                     entry["rec_identical_to_baseline"] = filecmp.cmp(ours_rec, base_rec, shallow=False)
-            if job == "pass_through":
+            if copying:
                 entry["ratio_cat_s_over_ours_s"] = ratio(measured["ours"], measured["cat"])
                 if have_mxnet:
                     entry["rec_identical_to_im2rec"] = filecmp.cmp(ours_rec, mx_rec, shallow=False)

@@ -112,7 +112,8 @@ rule imagenet8_rec:
     shell:
         "(python scripts/make_lst.py data/imagenet8/{wildcards.split} --from-map {input.map}"
         " && python scripts/make_rec.py {output.lst} {params.images} {params.flags}"
-        " --rec {output.rec} --idx {output.idx} --num-workers {threads} --bad-images {params.bad_images})"
+        " --rec {output.rec} --idx {output.idx} --num-workers {threads} --bad-images {params.bad_images}"
+        " --images-checked)"  # the map writer checked them (checks.bad_images)
         " > {log} 2>&1"
 
 

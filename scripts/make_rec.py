@@ -23,6 +23,11 @@ def main():
     p.add_argument(
         "--color", type=int, choices=[-1, 0, 1], default=1, help="1: colour, 0: grayscale, -1: as stored, alpha kept"
     )
+    p.add_argument(
+        "--images-checked", action="store_true",
+        help="with --pass-through: the step that listed the images already checked them (checks.bad_images), "
+             "so copy them without decoding again",
+    )
     p.add_argument("--num-workers", type=int, default=1, help="processes reading and checking or encoding images")
     add_bad_images_argument(p)
     args = p.parse_args()
@@ -38,7 +43,8 @@ def main():
         p.error("LST and ROOT are required (or --rebuild-index REC)")
     rec = Path(args.rec or Path(args.lst).with_suffix(".rec"))
     idx = args.idx or rec.with_suffix(".idx")
-    options = PackOptions(args.resize, args.center_crop, args.quality, args.encoding, args.pass_through, args.color)
+    options = PackOptions(args.resize, args.center_crop, args.quality, args.encoding, args.pass_through, args.color,
+                          args.images_checked)
     print(pack(args.lst, args.root, rec, idx, options, args.num_workers, args.bad_images))
 
 

@@ -320,6 +320,22 @@ def test_pack_counts_and_names_skipped_images(image_folder, tmp_path, pass_throu
     assert not (tmp_path / "e.rec").exists()
 
 
+def test_pack_copies_checked_images_without_decoding_them(image_folder, tmp_path):
+    """images_checked: the listing step checked them, so pass-through only copies (a missing
+    file is still a counted skip); without it the same corrupt file is skipped."""
+    root, _, _, _ = image_folder
+    (root / "text.jpg").write_text("not an image")
+    write_lst(tmp_path / "l.lst", [LstEntry(0, (0.0,), "text.jpg"), LstEntry(1, (0.0,), "gone.jpg")])
+    checked = PackOptions(pass_through=True, images_checked=True)
+    with pytest.warns(UserWarning, match=r"gone\.jpg \(missing"):
+        summary = pack(tmp_path / "l.lst", root, tmp_path / "c.rec", tmp_path / "c.idx", checked, 2)
+    assert (summary.written, summary.skipped) == (1, {"missing": 1})
+    assert RecordReader(tmp_path / "c.rec")[0].image == b"not an image"
+    with pytest.warns(UserWarning, match=r"text\.jpg \(corrupt"):
+        summary = pack(tmp_path / "l.lst", root, tmp_path / "u.rec", tmp_path / "u.idx", PackOptions(pass_through=True))
+    assert summary.written == 0
+
+
 def test_pack_options_reject_what_im2rec_rejects():
     with pytest.raises(ValueError, match="encoding"):
         PackOptions(encoding=".bmp")

@@ -362,7 +362,9 @@ class PackOptions:
         -1 as stored (alpha kept, except in a JPEG, which cannot hold it). EXIF orientation
         is applied except for -1, as OpenCV's imread.
     pass_through: copy each file's bytes unchanged (no other option applies); each image is
-        still checked to decode (imgdag.codec.check_image).
+        still checked to decode (imgdag.codec.check_image) unless images_checked.
+    images_checked: the step that listed the images already checked them (a map or index
+        writer with checks.bad_images): pass-through copies without decoding them again.
     """
 
     resize: int = 0
@@ -371,6 +373,7 @@ class PackOptions:
     encoding: str = ".jpg"
     pass_through: bool = False
     color: int = 1
+    images_checked: bool = False
 
     def __post_init__(self):
         if self.encoding not in (".jpg", ".png"):
@@ -442,6 +445,8 @@ def _pack_entry(entry: LstEntry, image_root: str, options: PackOptions):
     pass_through, (None, None) once the image is checked: the caller copies the file, so that
     its bytes do not travel back from a worker process."""
     path = os.path.join(image_root, entry.path)
+    if options.pass_through and options.images_checked:
+        return (None, None) if os.path.isfile(path) else (None, ("missing", "no such image file"))
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -486,8 +491,9 @@ def pack(lst_path, image_root, rec_path, idx_path, options=PackOptions(), num_wo
                                   "indexes): each becomes a record key, which must be unique")
     encode = partial(_pack_entry, image_root=str(image_root), options=options)
     skipped, skipped_files, written = Counter(), [], 0
+    copy_only = options.pass_through and options.images_checked  # no work for worker processes
     with ExitStack() as stack:
-        if num_workers > 1:
+        if num_workers > 1 and not copy_only:
             pool = stack.enter_context(multiprocessing.Pool(num_workers))
             slots = threading.Semaphore(num_workers * IN_FLIGHT_PER_WORKER)
             # on an error, unblock the pool's task feeder so that the pool can terminate
