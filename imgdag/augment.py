@@ -69,7 +69,7 @@ def random_crop_flip(x: torch.Tensor, generator: torch.Generator, crop_min: int,
     cols = left + torch.where(flip, side - 1 - step, step)
     b = len(x)
     rows = (torch.arange(b)[:, None] * h + rows[rank::world]).view(-1)
-    # the byte of channel c of column j: cols * channels + c, the same for every row (stride 0)
+    # channel c of column j sits at cols * channels + c of a picked row; the same for every row
     cols = cols[rank::world, None, None, :] * channels + torch.arange(channels)[:, None, None]
     if x.device.type == "cuda":  # pinned: the copies do not make the host wait
         rows, cols = rows.pin_memory(), cols.pin_memory()
