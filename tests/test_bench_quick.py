@@ -17,9 +17,10 @@ def test_bench_quick_writes_json_and_one_summary_of_the_ratios(tmp_path):
     for needed in ("imagenet-sample", "tiny-imagenet-200", "mnist"):
         realdata_path(needed)  # skips when absent
     benches = " ".join(f"benchmarks/bench_{name}.py" for name in FAST)
-    # -o: the venv is there (make test built it); never rebuild it from a test
-    done = subprocess.run(["make", "-o", ".venv/bin/.installed", "bench-quick", f"BENCHES={benches}",
-                           f"QUICK_OUT={tmp_path}", f"BIN={Path(sys.executable).parent}"],
+    # this interpreter's venv; -o: it is there (make test built it), never rebuild it from a test
+    bin_dir = Path(sys.executable).parent
+    done = subprocess.run(["make", "-o", f"{bin_dir}/.installed", "bench-quick", f"BENCHES={benches}",
+                           f"QUICK_OUT={tmp_path}", f"BIN={bin_dir}"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     for name, key in FAST.items():
