@@ -64,17 +64,21 @@ remote:
 	dvc remote add --default --force shared $(URL)
 	$(if $(ENDPOINT),dvc remote modify shared endpointurl $(ENDPOINT))
 
-# speed figures as interleaved side-by-side ratios, JSON in benchmarks/out/ (with the load average)
+# speed figures as interleaved side-by-side ratios, JSON in benchmarks/out/ (with the load average),
+# then one table of every ratio (benchmarks/out/summary.json); about 10 minutes on 2 quiet cores, 19 at load 5
 BENCHES := benchmarks/bench_codec.py benchmarks/bench_pack.py benchmarks/bench_rec_loader.py \
-	benchmarks/bench_threads.py benchmarks/bench_small_images.py
+	benchmarks/bench_threads.py benchmarks/bench_small_images.py benchmarks/bench_mnist_epoch.py
+QUICK_OUT := benchmarks/out/quick
 
 bench: venv mxnet-env
-	$(BIN)/python benchmarks/bench_mnist_epoch.py
 	for b in $(BENCHES); do $(BIN)/python $$b || exit 1; done
+	$(BIN)/python benchmarks/summary.py benchmarks/out
 
-# the benchmarks as smoke tests (a few images, one repeat, figures not meaningful), written to benchmarks/out/quick/
+# the benchmarks as smoke tests (a few images, one repeat, figures not meaningful), in $(QUICK_OUT)/
 bench-quick: venv
-	for b in $(BENCHES); do $(BIN)/python $$b --quick --out benchmarks/out/quick/$$(basename $$b .py).json || exit 1; done
+	for b in $(BENCHES); do n=$${b#benchmarks/bench_}; \
+		$(BIN)/python $$b --quick --out $(QUICK_OUT)/$${n%.py}.json || exit 1; done
+	$(BIN)/python benchmarks/summary.py $(QUICK_OUT)
 
 clean:
 	rm -rf data results logs .snakemake

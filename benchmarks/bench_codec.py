@@ -9,6 +9,9 @@ Tasks (each a pass over every image; the candidates of a task interleaved per re
 - crop_224: a random-resized crop (a quarter of the area) to 224 x 224 (full decode then crop and
   resize, or imgdag.codec.decode_resized_crop);
 - encode_q95: JPEG quality 95 of the 256-px images.
+Fast DCT (libjpeg-turbo's fast integer IDCT and chroma upsampling, imgdag.codec's `fast`): timed
+as its own candidate in decode and crop_224, and its pixels compared with the exact decode's
+("fast_dct_pixels": mean and max |difference| in levels, over every image).
 Writes benchmarks/out/codec.json. `--quick`: 10 images, one repeat (a smoke test, not timed).
 """
 import argparse
@@ -66,6 +69,7 @@ TASKS = {
         "simplejpeg_fastdct_fastupsample": lambda d: simplejpeg.decode_jpeg(d, fastdct=True, fastupsample=True),
         "opencv": cv_decode,
         "imgdag_codec": lambda d: codec.decode_rgb(d, "bench"),
+        "imgdag_codec_fast": lambda d: codec.decode_rgb(d, "bench", fast=True),
     },
     "decode_256": {
         "pillow_draft": pil_decode_256,
@@ -76,6 +80,7 @@ TASKS = {
     "crop_224": {
         "full_decode_then_crop": full_crop_224,
         "imgdag_codec_dct": lambda d: codec.decode_resized_crop(d, "bench", quarter_box, 224),
+        "imgdag_codec_dct_fast": lambda d: codec.decode_resized_crop(d, "bench", quarter_box, 224, fast=True),
     },
 }
 ENCODERS = {
@@ -84,6 +89,18 @@ ENCODERS = {
     "opencv": lambda p: cv2.imencode(".jpg", p[:, :, ::-1].copy(), [cv2.IMWRITE_JPEG_QUALITY, 95])[1],  # RGB -> BGR
     "imgdag_codec": lambda p: codec.encode_jpeg(p, 95),
 }
+
+
+def fast_dct_pixels(data) -> dict:
+    """Mean and max |fast - exact| (levels) of imgdag.codec's decodes, full size and crop_224."""
+    pairs = {"decode": lambda d, fast: codec.decode_rgb(d, "bench", fast=fast),
+             "crop_224": lambda d, fast: codec.decode_resized_crop(d, "bench", quarter_box, 224, fast=fast)}
+    out = {}
+    for task, decode in pairs.items():
+        diffs = [np.abs(decode(d, True).astype(np.int16) - decode(d, False)) for d in data]
+        out[task] = {"mean_abs_diff": round(float(np.mean([x.mean() for x in diffs])), 3),
+                     "max_abs_diff": int(max(x.max() for x in diffs))}
+    return out
 
 
 def timed_pass(function, items):
@@ -111,6 +128,7 @@ def main():
         items = resized if task == "encode_q95" else data
         runs = interleaved({name: timed_pass(f, items) for name, f in candidates.items()}, repeats)
         result[task] = {name: summary(r, len(items), "img") for name, r in runs.items()}
+    result["fast_dct_pixels"] = fast_dct_pixels(data)
     write_result("codec", result, args.out)
 
 

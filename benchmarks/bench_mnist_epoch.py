@@ -4,14 +4,17 @@ torchvision ImageFolder/DataLoader loop, on the same images, in one run. Writes 
 Both sides train the same model with the same optimizer, batch size and augmentation
 (random crop of 24-28 px resized back to 28, rotation up to +-15 degrees); only the data
 path differs: uint8 array + whole-batch augmentation versus per-image decode and transforms.
+The two sides are interleaved (A B A B ...), --repeats rounds. Writes benchmarks/out/mnist_epoch.json.
+`--quick`: 640 digits, one repeat (a smoke test, not timed).
 """
-import json
 import tempfile
 import time
 from functools import partial
 from pathlib import Path
 
-import numpy as np
+from timing import context, interleaved, ratio, summary, write_result  # first: this tree's imgdag
+
+import imgdag.threads  # noqa: F401  before torch: idle OpenMP threads sleep
 import torch
 from PIL import Image
 from torch import nn
@@ -23,6 +26,8 @@ from imgdag.cli import parser, run
 from imgdag.demo.mnist import make_demo_mnist
 from imgdag.layouts.mnist_idx import read_split
 from imgdag.models.lenet import lenet5
+from imgdag.threads import use_threads
+
 
 MEAN, STD = 0.1307, 0.3081
 
@@ -67,9 +72,15 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--workers", type=int, default=2, help="DataLoader workers of the baseline")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads for both")
-    p.add_argument("--out", default="benchmarks/out/mnist_epoch.json")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--quick", action="store_true", help="smoke test: 640 digits, one repeat")
+    p.add_argument("--out", help="JSON output (default benchmarks/out/mnist_epoch.json)")
     args = p.parse_args()
-    torch.set_num_threads(args.threads)
+    if args.quick:
+        args.repeats = 1
+    use_threads(args.threads)
+    result = {**context(), "quick": args.quick, "batch_size": args.batch_size, "threads": args.threads,
+              "baseline_workers": args.workers, "repeats": args.repeats, "device": "cpu"}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         raw = Path(args.raw) if args.raw else Path(__file__).resolve().parents[2] / "shared/realdata/mnist"
@@ -78,26 +89,25 @@ def main() -> None:
             make_demo_mnist(tmp / "demo")
             raw, split = tmp / "demo", "train"
         images, labels = read_split(raw, split)
+        if args.quick:
+            images, labels = images[:640], labels[:640]
         loader = image_folder_loader(images, labels, tmp / "folders", args.batch_size,
                                      args.workers)
         augment = partial(random_crop_rotate, crop_min=24, crop_max=28, max_degrees=15)
         fast = ArrayBatches(images[..., None], labels, args.batch_size, torch.device("cpu"),
                             [MEAN], [STD], shuffle=True, augment=augment)
-        fast_s, n = train_epoch(fast.epoch(0))
-        base_s, n_base = train_epoch(loader)
-        assert n == n_base == len(labels)
-    result = {
-        "images": n, "source": str(raw), "batch_size": args.batch_size,
-        "threads": args.threads, "baseline_workers": args.workers,
-        "fast_path": {"seconds": round(fast_s, 3), "images_per_s": round(n / fast_s, 1)},
-        "imagefolder_baseline": {"seconds": round(base_s, 3),
-                                 "images_per_s": round(n / base_s, 1)},
-        "speedup": round(base_s / fast_s, 2),
-        "device": "cpu",
-    }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2))
-    print(json.dumps(result, indent=2))
+
+        def timed(batches):
+            seconds, seen = train_epoch(batches)
+            assert seen == len(labels), (seen, len(labels))
+            return {"seconds": seconds}
+
+        runs = interleaved({"imgdag": lambda: timed(fast.epoch(0)), "imagefolder": lambda: timed(loader)},
+                           args.repeats)
+    result.update({"images": len(labels), "source": str(raw)})
+    result.update({name: summary(r, len(labels), "img") for name, r in runs.items()})
+    result["ratio_imagefolder_s_over_ours_s"] = ratio(result["imgdag"], result["imagefolder"])
+    write_result("mnist_epoch", result, args.out)
 
 
 if __name__ == "__main__":

@@ -2,25 +2,26 @@
 augmentation against torchvision ImageFolder + DataLoader, side by side. Writes JSON.
 
 The real Tiny train JPEGs (../shared/realdata, 1,000 images) are replicated (hard links) to
---images files in class folders. Measured, each side interleaved with the other (A B A B ...):
-- data path alone (no model), crop 56-64 px scaled back to 64 + mirror, batch 64:
-  `ArrayBatches` + `random_crop_flip` (integer gather) | the same with the affine warp
-  (`random_crop_rotate`, what ran before) | ImageFolder + DataLoader with RandomResizedCrop +
+--images files in class folders. Measured, each side interleaved with the others (A B C A B C
+...), median and min of --repeats runs, the load average at the start and the end:
+- data path alone (no model), one epoch of normalised float batches of 64, crop 56-64 px scaled
+  back to 64 + mirror: `ArrayBatches` + `random_crop_flip` (integer indexing on the uint8
+  pixels) | the same with the affine warp (`random_crop_rotate`) | ImageFolder + DataLoader with
+  RandomResizedCrop (the same crop sizes, bilinear: torchvision's usual choice) +
   RandomHorizontalFlip + ToTensor + Normalize and --workers loader processes;
 - the decode-once cache build (`write_files_cache`, --workers processes) in img/s, next to
   Pillow decoding the same files in one process;
 - end to end: --train-batches SGD steps of ResNet-18 (64 px) on each data path.
+Writes benchmarks/out/small_images.json. `--quick`: 640 images, one repeat (not timed).
 """
-import json
 import os
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from timing import ROOT, context, interleaved, ratio, summary, write_result  # first: this tree's imgdag
+
 import imgdag.threads  # noqa: E402,F401  before torch: idle OpenMP threads sleep
 
 import torch  # noqa: E402
@@ -75,8 +76,9 @@ def array_batches(stem: Path, rotate: bool, seed: int):
                         seed=seed, **augment).epoch(0)
 
 
-def timed(batches, limit=None, model=None) -> tuple[float, int]:
-    """Seconds and images to draw `limit` batches (all when None), with SGD steps if model."""
+def timed(batches, images: int, limit=None, model=None) -> dict:
+    """{"seconds"} to draw `limit` batches (all when None), with SGD steps if model; checks
+    that `images` images came."""
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01) if model else None
     seen, start = 0, time.perf_counter()
     for step, (x, y) in enumerate(batches):
@@ -87,21 +89,16 @@ def timed(batches, limit=None, model=None) -> tuple[float, int]:
             torch.nn.functional.cross_entropy(model(x), y).backward()
             optimizer.step()
         seen += len(y)
-    return time.perf_counter() - start, seen
+    seconds = time.perf_counter() - start
+    assert seen == images, (seen, images)
+    return {"seconds": seconds}
 
 
-def pillow_decode(folder: Path, paths: list[str]) -> tuple[float, int]:
+def pillow_decode(folder: Path, paths: list[str]) -> dict:
     start = time.perf_counter()
     for name in paths:
         decode_rgb((folder / name).read_bytes(), name)
-    return time.perf_counter() - start, len(paths)
-
-
-def stats(runs: list[tuple[float, int]]) -> dict:
-    rates = [n / s for s, n in runs]
-    return {"median_img_per_s": round(statistics.median(rates), 1),
-            "min_img_per_s": round(min(rates), 1), "runs_s": [round(s, 3) for s, _ in runs],
-            "images": runs[0][1]}
+    return {"seconds": time.perf_counter() - start}
 
 
 def main() -> None:
@@ -114,52 +111,46 @@ def main() -> None:
                    help="ResNet-18 steps per end-to-end run")
     p.add_argument("--quick", action="store_true",
                    help="smoke test: 640 images, 1 repeat, 2 steps (figures not meaningful)")
-    p.add_argument("--out", default=str(ROOT / "benchmarks/out/small_images.json"))
+    p.add_argument("--out", help="JSON output (default benchmarks/out/small_images.json)")
     args = p.parse_args()
     if args.quick:
         args.images, args.repeats, args.train_batches = 640, 1, 2
     use_threads(args.threads)
-    loads = []
-    runs = {k: [] for k in ("cache_build", "pillow_decode_1_process", "imgdag_crop_flip",
-                            "imgdag_affine_warp", "imagefolder_dataloader",
-                            "e2e_imgdag", "e2e_imagefolder")}
+    result = {**context(), "quick": args.quick, "images": args.images, "source": str(TINY / "train"),
+              "workers": args.workers, "threads": args.threads, "repeats": args.repeats,
+              "batch_size": BATCH, "augment": f"crop {CROP_MIN}-{CROP_MAX} px + mirror"}
+    steps = min(args.train_batches, -(-args.images // BATCH))
+    stepped = min(steps * BATCH, args.images)
     with tempfile.TemporaryDirectory() as tmp:
         folder, stem = Path(tmp) / "folders", Path(tmp) / "cache"
         paths, labels = replicate(folder, args.images)
         torch.manual_seed(0)
         model = build_model("resnet18_64px", len(set(labels)), stem="imagenet")
-        for repeat in range(args.repeats):
-            loads.append(os.getloadavg()[0])
+
+        def cache_build():
             start = time.perf_counter()
-            write_files_cache(stem, folder, paths, labels, "replicated Tiny train",
-                              workers=args.workers)
-            runs["cache_build"].append((time.perf_counter() - start, len(paths)))
-            runs["pillow_decode_1_process"].append(pillow_decode(folder, paths))
-            runs["imgdag_crop_flip"].append(timed(array_batches(stem, False, repeat)))
-            runs["imagefolder_dataloader"].append(timed(image_folder(folder, args.workers,
-                                                                     repeat)))
-            runs["imgdag_affine_warp"].append(timed(array_batches(stem, True, repeat)))
-            runs["e2e_imgdag"].append(timed(array_batches(stem, False, repeat),
-                                            args.train_batches, model))
-            runs["e2e_imagefolder"].append(timed(image_folder(folder, args.workers, repeat),
-                                                 args.train_batches, model))
-            loads.append(os.getloadavg()[0])
-    result = {"images": args.images, "source": str(TINY / "train"), "quick": args.quick,
-              "workers": args.workers, "threads": args.threads, "repeats": args.repeats,
-              "batch_size": BATCH, "augment": f"crop {CROP_MIN}-{CROP_MAX} px + mirror",
-              "sides": {k: stats(v) for k, v in runs.items()},
-              "load_average_1min": [round(v, 2) for v in loads]}
-    med = {k: v["median_img_per_s"] for k, v in result["sides"].items()}
+            write_files_cache(stem, folder, paths, labels, "replicated Tiny train", workers=args.workers)
+            return {"seconds": time.perf_counter() - start}
+
+        n = args.images
+        runs = interleaved({  # the cache is built first in every round, then read
+            "cache_build": cache_build,
+            "pillow_decode_1_process": lambda: pillow_decode(folder, paths),
+            "imgdag_crop_flip": lambda: timed(array_batches(stem, False, 0), n),
+            "imagefolder_dataloader": lambda: timed(image_folder(folder, args.workers, 0), n),
+            "imgdag_affine_warp": lambda: timed(array_batches(stem, True, 0), n),
+            "e2e_imgdag": lambda: timed(array_batches(stem, False, 0), stepped, steps, model),
+            "e2e_imagefolder": lambda: timed(image_folder(folder, args.workers, 0), stepped, steps, model),
+        }, args.repeats)
+    sides = {name: summary(r, stepped if name.startswith("e2e") else n, "img") for name, r in runs.items()}
+    result["sides"] = sides
     result["ratios"] = {
-        "data_path_vs_imagefolder": round(med["imgdag_crop_flip"] / med["imagefolder_dataloader"], 2),
-        "affine_warp_vs_imagefolder": round(med["imgdag_affine_warp"] / med["imagefolder_dataloader"], 2),
-        "cache_build_vs_pillow_1_process": round(med["cache_build"] / med["pillow_decode_1_process"], 2),
-        "end_to_end_resnet18_vs_imagefolder": round(med["e2e_imgdag"] / med["e2e_imagefolder"], 2),
+        "data_path_vs_imagefolder": ratio(sides["imgdag_crop_flip"], sides["imagefolder_dataloader"]),
+        "affine_warp_vs_imagefolder": ratio(sides["imgdag_affine_warp"], sides["imagefolder_dataloader"]),
+        "cache_build_vs_pillow_1_process": ratio(sides["cache_build"], sides["pillow_decode_1_process"]),
+        "end_to_end_resnet18_vs_imagefolder": ratio(sides["e2e_imgdag"], sides["e2e_imagefolder"]),
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2))
-    print(json.dumps({k: result[k] for k in ("ratios", "load_average_1min")} |
-                     {"img_per_s": med}, indent=2))
+    write_result("small_images", result, args.out)
 
 
 if __name__ == "__main__":

@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 import yaml
+from timing import ROOT, context, write_result
 
-ROOT = Path(__file__).resolve().parents[1]
 REALDATA = ROOT.parent / "shared" / "realdata" / "mnist"
 BUSY = "import time\nend = time.time() + {seconds}\nwhile time.time() < end: pass\n"
 
@@ -80,10 +80,11 @@ def main() -> None:
                    help="add the side that spins as before the fix")
     p.add_argument("--quick", action="store_true",
                    help="smoke test: 1 repeat on 1,000 images (figures not meaningful)")
-    p.add_argument("--out", default=str(ROOT / "benchmarks/out/threads.json"))
+    p.add_argument("--out", help="JSON output (default benchmarks/out/threads.json)")
     args = p.parse_args()
     if args.quick:
         args.repeats, args.train_images = 1, 1000
+    started = context()
     sides = {f"rule ({args.rule_threads})": (args.rule_threads, {}), "1 thread": (1, {}),
              "2 threads": (2, {})}
     if args.spinning:
@@ -109,7 +110,7 @@ def main() -> None:
                         for process in busy:
                             process.kill()
                             process.wait()
-    result = {"source": source, "repeats": args.repeats, "quick": args.quick,
+    result = {**started, "source": source, "repeats": args.repeats, "quick": args.quick,
               "cpu_count": os.cpu_count(), "rule_threads": args.rule_threads, "conditions": {}}
     for condition in conditions:
         stats = {side: summary(values) for side, values in times[condition].items()}
@@ -118,9 +119,7 @@ def main() -> None:
         result["conditions"][condition] = {
             "sides": stats, "rule_over_best": round(rule / best, 3),
             "load_average_1min": [round(v, 2) for v in loads[condition]]}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2))
-    print(json.dumps(result, indent=2))
+    write_result("threads", result, args.out)
 
 
 if __name__ == "__main__":

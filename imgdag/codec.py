@@ -41,11 +41,12 @@ def read_bytes(path) -> bytes:
         raise DataError(path, f"cannot read the image file: {e.strerror or e}") from None
 
 
-def decode_rgb(data: bytes, source, min_side: int = 0) -> np.ndarray:
+def decode_rgb(data: bytes, source, min_side: int = 0, fast: bool = False) -> np.ndarray:
     """(H, W, 3) RGB of an image (grey, palette, CMYK and alpha converted), EXIF-oriented.
     min_side > 0 lets a JPEG decode at a DCT-domain scale (1/2, 1/4, 1/8) whose shorter side
-    is >= min_side."""
-    return _decode(data, source, "RGB", min_side)
+    is >= min_side. fast: libjpeg-turbo's fast integer IDCT and chroma upsampling (training-time
+    crops only: pixels move by about a level, see benchmarks/bench_codec.py)."""
+    return _decode(data, source, "RGB", min_side, fast)
 
 
 def decode_gray(data: bytes, source, min_side: int = 0) -> np.ndarray:
@@ -62,8 +63,9 @@ def decode_stored(data: bytes, source) -> np.ndarray:
 def check_image(data: bytes, source) -> None:
     """DataError naming `source` unless the image decodes: the cheapest complete check. Every
     byte is decoded (a truncated or corrupt JPEG, PNG or GIF fails as in a full decode) but a
-    JPEG only at 1/8 scale, which skips most of the inverse DCT and colour conversion."""
-    _decode(data, source, "RGB", 1)
+    JPEG only at 1/8 scale with the fast IDCT, which skips most of the inverse DCT and colour
+    conversion."""
+    _decode(data, source, "RGB", 1, fast=True)
 
 
 def read_rgb_file(path, min_side: int = 0) -> np.ndarray:
@@ -92,13 +94,13 @@ def _turbo_header(data):
     return (height, width, space) if space in _TURBO_SPACES else None
 
 
-def _decode(data, source, mode, min_side):
+def _decode(data, source, mode, min_side, fast=False):
     if not data:
         raise DataError(source, "not a decodable image: the file is empty (0 bytes)")
     header = _turbo_header(data)
     if header is not None:
         _check_pixels(header[0] * header[1], source)
-        pixels = _decode_turbo(data, source, mode, header, min_side)
+        pixels = _decode_turbo(data, source, mode, header, min_side, fast)
         return pixels if mode is None else _orient(pixels, _orientation(data))
     return _decode_pillow(data, source, mode, min_side)
 
@@ -122,13 +124,14 @@ def _scaled_min(height, width, min_side):
     return math.ceil(height / factor), math.ceil(width / factor)
 
 
-def _decode_turbo(data, source, mode, header, min_side):
+def _decode_turbo(data, source, mode, header, min_side, fast):
     height, width, space = header
     min_height, min_width = _scaled_min(height, width, min_side)
     gray = mode == "L" or (mode is None and space == "Gray")
     try:
         pixels = simplejpeg.decode_jpeg(data, colorspace="GRAY" if gray else "RGB",
-                                        min_height=min_height, min_width=min_width)
+                                        min_height=min_height, min_width=min_width,
+                                        fastdct=fast, fastupsample=fast)
     except ValueError as e:
         raise DataError(source, f"not a decodable image: {e}") from None
     return pixels[:, :, None] if pixels.ndim == 2 else pixels
@@ -254,10 +257,10 @@ def resize_center_crop(pixels: np.ndarray, resize_to: int, crop: int) -> np.ndar
     return center_crop(resize_shorter(pixels, resize_to), crop, crop)
 
 
-def decode_resized_crop(data: bytes, source, box_of, size: int) -> np.ndarray:
+def decode_resized_crop(data: bytes, source, box_of, size: int, fast: bool = False) -> np.ndarray:
     """(size, size, 3) RGB of the box `box_of(width, height)` -> (left, top, right, bottom)
     (in displayed pixels) resized to size x size; the JPEG is decoded at the smallest DCT
-    scale that keeps the box at least `size` pixels on each side."""
+    scale that keeps the box at least `size` pixels on each side (`fast` as in decode_rgb)."""
     displayed = jpeg_size(data)
     if displayed is None:
         pixels = decode_rgb(data, source)
@@ -266,7 +269,7 @@ def decode_resized_crop(data: bytes, source, box_of, size: int) -> np.ndarray:
     width, height = displayed
     left, top, right, bottom = box_of(width, height)
     shrink = min(right - left, bottom - top) / size  # how much larger than the target the box is
-    pixels = decode_rgb(data, source, math.ceil(min(width, height) / shrink) if shrink >= 2 else 0)
+    pixels = decode_rgb(data, source, math.ceil(min(width, height) / shrink) if shrink >= 2 else 0, fast)
     sy, sx = pixels.shape[0] / height, pixels.shape[1] / width
     top, bottom = round(top * sy), max(round(top * sy) + 1, round(bottom * sy))
     left, right = round(left * sx), max(round(left * sx) + 1, round(right * sx))

@@ -1,7 +1,8 @@
 """1-, 5- and 10-crop evaluation, top-1 / top-5 (the AlexNet paper's test protocol).
 
 Each image is resized so its shorter side is `resize` and the central `resize` x `resize`
-square is kept (decode time, per image); then, on whole batches, the crops are cut: 1-crop
+square is kept, by imgdag.codec at decode time (`ImageFiles`; the loader's job, so there is one
+resize + centre crop in the project); then, on whole batches, the crops are cut: 1-crop
 is the centre, 5-crop the four corners and the centre, 10-crop those five and the five of
 the horizontally flipped image. The model's softmax is averaged over the crops.
 A 10-crop run also gives the 5-crop (its first five crops) and 1-crop (the centre) results,
@@ -37,14 +38,6 @@ TORCHVISION = CropPreprocess(256, 224, imagenet_normalize)  # RGB, ImageNet mean
 CAFFE = CropPreprocess(256, INPUT_SIZE, caffe_normalize)
 
 
-def center_square(images: torch.Tensor, size: int) -> torch.Tensor:
-    """Resize a batch (..., H, W) so the shorter side is `size`, then keep the centre size x size
-    (for loaders whose images are not squares already; ImageFiles' are, via imgdag.codec)."""
-    if images.shape[-2:] != (size, size):
-        images = TF.center_crop(TF.resize(images, [size], antialias=True), [size, size])
-    return images
-
-
 def multi_crops(images: torch.Tensor, size: int, n: int) -> torch.Tensor:
     """(N, C, H, W) -> (n, N, C, size, size): n=1 centre; 5 corners tl, tr, bl, br and centre;
     10 those five then the five of the horizontally flipped images."""
@@ -75,7 +68,10 @@ class ImageFiles(Dataset):
 
 def _crop_probs(model, images, preprocess, n, device) -> torch.Tensor:
     """Softmax over classes for each of the n crops: (n, N, classes), float32."""
-    crops = multi_crops(center_square(images.to(device, non_blocking=True), preprocess.resize), preprocess.crop, n)
+    if images.shape[-2:] != (preprocess.resize, preprocess.resize):
+        raise ValueError(f"images are {tuple(images.shape[-2:])}, not the {preprocess.resize} px squares "
+                         "this preprocessing crops from (decode them with ImageFiles)")
+    crops = multi_crops(images.to(device, non_blocking=True), preprocess.crop, n)
     x = preprocess.normalize(crops.flatten(0, 1))
     if device.type == "cuda":
         x = x.contiguous(memory_format=torch.channels_last)
@@ -88,8 +84,8 @@ def _crop_probs(model, images, preprocess, n, device) -> torch.Tensor:
 def evaluate_crops(model, loader, crops=CROP_MODES, preprocess: CropPreprocess = TORCHVISION, device="cpu") -> dict:
     """Top-1 / top-5 accuracy and error of `model` for each crop mode in `crops`.
 
-    `loader` yields (uint8 RGB images (N, 3, H, W), labels (N,)); images not already
-    `preprocess.resize` squares are resized here. Returns
+    `loader` yields (uint8 RGB images (N, 3, resize, resize), labels (N,)), the centre squares
+    `ImageFiles` decodes (other sizes raise ValueError). Returns
     {"images": n, "metrics": {"10-crop": {"top1_accuracy", "top5_accuracy", "top1_error",
     "top5_error", "top1_correct", "top5_correct"}, ...},
     "predictions": {"10-crop": {"classes": (n, 5) int64, "probs": (n, 5) float32}, ...},

@@ -7,9 +7,9 @@ from pathlib import Path
 import imgdag.threads  # noqa: F401  first: OpenMP reads its wait policy when torch loads
 import numpy as np
 import torch
-from PIL import Image
 from tqdm import tqdm
 
+from imgdag import codec
 from imgdag.arraycache import read_array_cache
 from imgdag.atomic import atomic_open
 from imgdag.cli import parser, run
@@ -23,16 +23,10 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 
 
 def load_image(path: Path, size, channels: int) -> np.ndarray:
-    """Decode, convert to the model's channels and resize to its input size: (H, W, C) uint8."""
-    try:
-        with Image.open(path) as image:
-            image = image.convert("L" if channels == 1 else "RGB")
-            if image.size != (size[1], size[0]):
-                image = image.resize((size[1], size[0]), Image.BILINEAR)
-            array = np.asarray(image)
-    except OSError as e:
-        raise DataError(path, f"not a decodable image ({e})") from e
-    return array.reshape(*array.shape[:2], channels)
+    """Decode (grey or RGB, as the model's channels) and resize to its input size (imgdag.codec):
+    (H, W, C) uint8; DataError naming the file when it is not an image."""
+    decode = codec.decode_gray if channels == 1 else codec.decode_rgb
+    return codec.resize(decode(codec.read_bytes(path), path), *size)
 
 
 def folder_batches(folder, spec, batch_size: int):

@@ -14,7 +14,6 @@ from imgdag.models.caffe_alexnet import (
     NPY_SHAPES,
     CaffeAlexNet,
     caffe_normalize,
-    caffe_preprocess,
     state_dict_from_npy,
 )
 
@@ -99,10 +98,10 @@ def test_logits_match_numpy_tf_layout_forward(npy):
     np.testing.assert_allclose(logits, expected, rtol=0, atol=1e-4)
 
 
-def test_caffe_preprocess_is_bgr_mean_subtracted_227():
-    red = torch.zeros(2, 3, 300, 400, dtype=torch.uint8)
+def test_caffe_normalize_is_bgr_mean_subtracted():
+    red = torch.zeros(2, 3, 227, 227, dtype=torch.uint8)
     red[:, 0] = 255
-    x = caffe_preprocess(red)
+    x = caffe_normalize(red)
     assert x.shape == (2, 3, 227, 227) and x.dtype == torch.float32
     torch.testing.assert_close(x[:, 0], torch.full((2, 227, 227), -CAFFE_BGR_MEAN[0]))
     torch.testing.assert_close(x[:, 2], torch.full((2, 227, 227), 255 - CAFFE_BGR_MEAN[2]))

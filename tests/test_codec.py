@@ -57,6 +57,18 @@ def test_dct_downscale_decodes_at_a_halving_and_stays_close():
     assert np.abs(fast.astype(int) - area).mean() < 2
 
 
+def test_fast_dct_stays_within_two_levels_of_the_exact_decode():
+    # the training loader's decode: libjpeg-turbo's fast IDCT and upsampling, im2rec's tolerance
+    for path in real_jpegs():
+        data = path.read_bytes()
+        exact, fast = codec.decode_rgb(data, path), codec.decode_rgb(data, path, fast=True)
+        diff = np.abs(fast.astype(int) - exact)
+        assert fast.shape == exact.shape and 0 < diff.mean() <= 2  # it is the other decoder
+        box = lambda w, h: (w // 4, h // 4, w // 4 + w // 2, h // 4 + h // 2)  # noqa: E731
+        crop = codec.decode_resized_crop(data, path, box, 64, fast=True).astype(int)
+        assert np.abs(crop - codec.decode_resized_crop(data, path, box, 64)).mean() <= 2
+
+
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_exif_orientation_as_pillow_exif_transpose(orientation):
     exif = Image.Exif()

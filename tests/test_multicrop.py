@@ -17,7 +17,6 @@ from imgdag.multicrop import (
     TORCHVISION,
     CropPreprocess,
     ImageFiles,
-    center_square,
     evaluate_crops,
     multi_crops,
 )
@@ -58,16 +57,16 @@ def test_crops_match_torchvision_pil_center_five_and_ten_crop(h, w):
             np.testing.assert_array_equal(crop.permute(1, 2, 0).numpy(), np.asarray(ref))
 
 
-def test_center_square_resizes_the_shorter_side_and_keeps_the_centre():
-    assert center_square(random_images(2, 300, 400), 256).shape == (2, 3, 256, 256)
-    assert center_square(random_images(1, 400, 300)[0], 256).shape == (3, 256, 256)
-    square = random_images(2, 64, 64)
-    assert center_square(square, 64) is square
+@pytest.mark.parametrize("h, w", [(32, 40), (40, 32), (36, 36)])
+def test_images_other_than_the_decoded_squares_are_rejected(h, w):
+    # the resize + centre square is the codec's, at decode time (ImageFiles), not a second copy here
+    with pytest.raises(ValueError, match=f"images are \\({h}, {w}\\), not the 32 px squares"):
+        evaluate_crops(tiny_net(), [(random_images(2, h, w), torch.zeros(2))], crops=(1,), preprocess=SMALL)
 
 
 def test_constant_model_gives_known_counts():
     labels = [9, 7, 0, 5, 4, 9]  # top-1 is 9, top-5 is 9, 8, 7, 6, 5
-    loader = [(random_images(3, 40, 50, seed=i), torch.tensor(labels[3 * i : 3 * i + 3])) for i in range(2)]
+    loader = [(random_images(3, seed=i), torch.tensor(labels[3 * i : 3 * i + 3])) for i in range(2)]
     result = evaluate_crops(ConstantLogits(), loader, crops=(1, 5, 10), preprocess=SMALL)
     assert result["images"] == 6
     np.testing.assert_array_equal(result["labels"], labels)
@@ -94,7 +93,7 @@ def test_ten_crop_of_a_flip_invariant_image_equals_five_crop():
 
 
 def test_modes_evaluated_together_equal_modes_evaluated_alone():
-    loader = [(random_images(4, 40, 36, seed=i), torch.arange(4) + i) for i in range(2)]
+    loader = [(random_images(4, seed=i), torch.arange(4) + i) for i in range(2)]
     together = evaluate_crops(tiny_net(), loader, crops=(1, 5, 10), preprocess=SMALL)
     for n in (1, 5):
         alone = evaluate_crops(tiny_net(), loader, crops=(n,), preprocess=SMALL)
@@ -109,9 +108,9 @@ def test_unknown_crop_mode_is_rejected():
         evaluate_crops(tiny_net(), [], crops=(1, 3))
 
 
-def test_caffe_alexnet_with_caffe_preprocess():
+def test_caffe_alexnet_with_the_caffe_preprocessing():
     model = build_model("caffe_alexnet", 10)
-    loader = [(random_images(2, 240, 300), torch.tensor([1, 2]))]
+    loader = [(random_images(2, 256, 256), torch.tensor([1, 2]))]
     result = evaluate_crops(model, loader, crops=(1, 10), preprocess=CAFFE)
     assert CAFFE.crop == 227 and result["predictions"]["10-crop"]["classes"].shape == (2, 5)
 

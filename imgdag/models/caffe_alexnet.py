@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torchvision.transforms.v2 import functional as TF
 
 from imgdag.errors import DataError
 
@@ -88,13 +87,6 @@ def caffe_normalize(images: torch.Tensor) -> torch.Tensor:
     """uint8 RGB (N, 3, H, W) -> float BGR minus `CAFFE_BGR_MEAN`, 0-255 scale."""
     mean = torch.tensor(CAFFE_BGR_MEAN, dtype=torch.float32, device=images.device)
     return images.flip(-3).float() - mean.view(3, 1, 1)
-
-
-def caffe_preprocess(images: torch.Tensor, resize: int = 256, crop: int = INPUT_SIZE) -> torch.Tensor:
-    """uint8 RGB batch (N, 3, H, W) -> the model's input: shorter side resized to `resize`,
-    centre `crop` x `crop`, BGR, mean-subtracted float."""
-    images = TF.resize(images, [resize], antialias=True)
-    return caffe_normalize(TF.center_crop(images, [crop, crop]))
 
 
 def state_dict_from_npy(path) -> tuple[dict, int]:

@@ -1,0 +1,160 @@
+"""Every ratio of issue 8 from the benchmarks' JSON in one table: what, ours, the peer, the ratio
+of the medians and of the minima (> 1: we are faster, or the goal's direction says), the goal,
+and the load averages the run saw. Prints the table and writes summary.json beside the inputs.
+
+`make bench` runs it last; `python benchmarks/summary.py [folder]` (default benchmarks/out).
+A missing benchmark file is a row saying so, never a silent gap.
+"""
+import argparse
+import json
+from pathlib import Path
+
+from timing import OUT
+
+
+def rate(side: dict, unit: str = "img") -> float:
+    return side[f"median_{unit}_per_s"]
+
+
+def faster(ours: dict, peer: dict) -> dict:
+    """Our rate over the peer's, of the medians and of the best runs."""
+    return {"median": round(ours["median_img_per_s"] / peer["median_img_per_s"], 2),
+            "min": round(ours["best_img_per_s"] / peer["best_img_per_s"], 2)}
+
+
+def row(what, ours, peer, ratio, goal=None, load=None) -> dict:
+    """One line: ours and peer as text, ratio {"median", "min"} or a number, goal (">= x" or
+    "<= x") checked against the median."""
+    median = ratio["median"] if isinstance(ratio, dict) else ratio
+    met = None
+    if goal is not None and median is not None:
+        sign, bound = goal.split()
+        met = median >= float(bound) if sign == ">=" else median <= float(bound)
+    return {"what": what, "ours": ours, "peer": peer,
+            "ratio_median": median, "ratio_min": ratio.get("min") if isinstance(ratio, dict) else None,
+            "goal": goal, "met": met, "load": load}
+
+
+def loads(result: dict) -> str:
+    start = result.get("load_average_1_5_15", [None])[0]
+    end = result.get("load_average_at_end", [None])[0]
+    return f"{start} -> {end}"
+
+
+def codec_rows(r):
+    d, c, e = r["decode"], r["crop_224"], r["encode_q95"]
+    fast = r["fast_dct_pixels"]["crop_224"]["mean_abs_diff"]
+    return [
+        row("codec decode: simplejpeg (imgdag) vs Pillow", f"{rate(d['imgdag_codec'])} img/s",
+            f"{rate(d['pillow'])} img/s", faster(d["imgdag_codec"], d["pillow"]), load=loads(r)),
+        row("codec decode: OpenCV vs Pillow", f"{rate(d['opencv'])} img/s", f"{rate(d['pillow'])} img/s",
+            faster(d["opencv"], d["pillow"]), load=loads(r)),
+        row("codec decode to 256: DCT downscale vs Pillow draft", f"{rate(r['decode_256']['imgdag_codec_dct'])} img/s",
+            f"{rate(r['decode_256']['pillow_draft'])} img/s",
+            faster(r["decode_256"]["imgdag_codec_dct"], r["decode_256"]["pillow_draft"]), load=loads(r)),
+        row("codec crop 224: DCT downscale vs full decode", f"{rate(c['imgdag_codec_dct'])} img/s",
+            f"{rate(c['full_decode_then_crop'])} img/s",
+            faster(c["imgdag_codec_dct"], c["full_decode_then_crop"]), load=loads(r)),
+        row(f"codec crop 224: fast DCT vs exact (mean |diff| {fast} levels)", f"{rate(c['imgdag_codec_dct_fast'])} img/s",
+            f"{rate(c['imgdag_codec_dct'])} img/s",
+            faster(c["imgdag_codec_dct_fast"], c["imgdag_codec_dct"]), load=loads(r)),
+        row("codec encode q95: simplejpeg (imgdag) vs OpenCV", f"{rate(e['imgdag_codec'])} img/s",
+            f"{rate(e['opencv'])} img/s", faster(e["imgdag_codec"], e["opencv"]), load=loads(r)),
+    ]
+
+
+def pack_rows(r):
+    s, p = r["resize"], r["pass_through"]
+    rows = [row("pack resize 256 q95 vs im2rec", f"{rate(s['ours'])} img/s", f"{rate(s['im2rec'])} img/s",
+                s["ratio_im2rec_s_over_ours_s"], ">= 1.5", loads(r)),
+            row(f"pack pass-through ({p['listed_mb']} MB) vs im2rec", f"{rate(p['ours'], 'mb')} MB/s",
+                f"{rate(p['im2rec'], 'mb')} MB/s", p["ratio_im2rec_s_over_ours_s"], load=loads(r)),
+            row(f"pack pass-through ({p['listed_mb']} MB) vs cat", f"{rate(p['ours'], 'mb')} MB/s",
+                f"{rate(p['cat'], 'mb')} MB/s", p["ratio_cat_s_over_ours_s"], ">= 0.5", loads(r))]
+    for job in ("resize", "pass_through"):
+        ours, peer = r[job]["ours"]["max_peak_tree_rss_mb"], r[job]["im2rec"]["max_peak_tree_rss_mb"]
+        rows.append(row(f"pack {job} peak RSS (process tree, MB; ratio peer/ours)", f"{ours} MB", f"{peer} MB",
+                        round(peer / ours, 2), load=loads(r)))
+    rows[1]["ours"] += f" (byte-identical: {p.get('rec_identical_to_im2rec')})"
+    return rows
+
+
+def rec_loader_rows(r):
+    return [row(".rec read + decode vs MXIndexedRecordIO + unpack_img", f"{rate(r['decode']['ours'])} img/s",
+                f"{rate(r['decode']['mxnet'])} img/s", r["decode"]["ratio_mxnet_s_over_ours_s"], load=loads(r)),
+            row(f"train loader crop 224 + mirror, {r['workers']} workers vs ImageRecordIter",
+                f"{rate(r['loader']['ours'])} img/s", f"{rate(r['loader']['mxnet'])} img/s",
+                r["loader"]["ratio_mxnet_s_over_ours_s"], ">= 1.0", loads(r))]
+
+
+def small_images_rows(r):
+    s, q = r["sides"], r["ratios"]
+    return [row("small images data path (crop + mirror) vs ImageFolder + DataLoader",
+                f"{rate(s['imgdag_crop_flip'])} img/s", f"{rate(s['imagefolder_dataloader'])} img/s",
+                q["data_path_vs_imagefolder"], ">= 10", loads(r)),
+            row("small images cache build: img/s itself (not a ratio)", f"{rate(s['cache_build'])} img/s",
+                f"Pillow 1 process {rate(s['pillow_decode_1_process'])} img/s",
+                {"median": rate(s["cache_build"]), "min": s["cache_build"]["best_img_per_s"]}, ">= 5000", loads(r)),
+            row("small images end to end, ResNet-18 steps, vs ImageFolder", f"{rate(s['e2e_imgdag'])} img/s",
+                f"{rate(s['e2e_imagefolder'])} img/s", q["end_to_end_resnet18_vs_imagefolder"], load=loads(r))]
+
+
+def threads_rows(r):
+    rule = f"rule ({r['rule_threads']})"
+    rows = []
+    for condition, c in r["conditions"].items():
+        best = min(s["median_s"] for name, s in c["sides"].items() if "before" not in name)
+        load = f"{min(c['load_average_1min'])}-{max(c['load_average_1min'])}"
+        rows.append(row(f"threads: rule's over the best count, {condition} (epoch seconds)",
+                        f"{c['sides'][rule]['median_s']} s", f"best {best} s", c["rule_over_best"], "<= 1.2", load))
+    return rows
+
+
+def mnist_rows(r):
+    return [row("MNIST LeNet-5 epoch vs ImageFolder + DataLoader", f"{rate(r['imgdag'])} img/s",
+                f"{rate(r['imagefolder'])} img/s", r["ratio_imagefolder_s_over_ours_s"], load=loads(r))]
+
+
+SOURCES = {"codec": codec_rows, "pack": pack_rows, "rec_loader": rec_loader_rows,
+           "small_images": small_images_rows, "threads": threads_rows, "mnist_epoch": mnist_rows}
+
+
+def collect(folder: Path) -> dict:
+    rows, missing = [], []
+    for name, make_rows in SOURCES.items():
+        path = folder / f"{name}.json"
+        if not path.exists():
+            missing.append(f"{path}: absent (run benchmarks/bench_{name}.py)")
+            continue
+        result = json.loads(path.read_text())
+        try:
+            rows += [dict(r, source=name, quick=result.get("quick", False)) for r in make_rows(result)]
+        except KeyError as e:
+            missing.append(f"{path}: no {e} (the peer's environment absent? see the file)")
+    return {"rows": rows, "missing": missing}
+
+
+def table(summary: dict) -> str:
+    lines = [f"{'what':<68} {'ours':>20} {'peer':>30} {'median':>7} {'min':>6} {'goal':>7} {'met':>5}  load"]
+    for r in summary["rows"]:
+        met = "" if r["met"] is None else ("yes" if r["met"] else "NO")
+        lines.append(f"{r['what'][:68]:<68} {r['ours']:>20} {r['peer']:>30} {r['ratio_median']!s:>7} "
+                     f"{r['ratio_min'] if r['ratio_min'] is not None else '':>6} {r['goal'] or '':>7} {met:>5}  "
+                     f"{r['load']}{' (quick)' if r['quick'] else ''}")
+    return "\n".join(lines + [f"missing: {m}" for m in summary["missing"]])
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("folder", nargs="?", default=str(OUT), help="where the benchmarks wrote their JSON")
+    folder = Path(p.parse_args().folder)
+    result = collect(folder)
+    from imgdag.atomic import atomic_open
+
+    with atomic_open(folder / "summary.json") as f:
+        json.dump(result, f, indent=2)
+    print(table(result))
+
+
+if __name__ == "__main__":
+    main()

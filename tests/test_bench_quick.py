@@ -1,0 +1,35 @@
+"""`make bench-quick` as a smoke test (figures not timed): the fast benchmarks write their JSON
+and the summary gathers their ratios into one table, naming the benchmarks it did not find."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import realdata_path
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = {"codec": "decode", "mnist_epoch": "imgdag", "small_images": "sides"}
+
+
+@pytest.mark.realdata
+def test_bench_quick_writes_json_and_one_summary_of_the_ratios(tmp_path):
+    for needed in ("imagenet-sample", "tiny-imagenet-200", "mnist"):
+        realdata_path(needed)  # skips when absent
+    benches = " ".join(f"benchmarks/bench_{name}.py" for name in FAST)
+    # this interpreter's venv; -o: it is there (make test built it), never rebuild it from a test
+    bin_dir = Path(sys.executable).parent
+    done = subprocess.run(["make", "-o", f"{bin_dir}/.installed", "bench-quick", f"BENCHES={benches}",
+                           f"QUICK_OUT={tmp_path}", f"BIN={bin_dir}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    for name, key in FAST.items():
+        result = json.loads((tmp_path / f"{name}.json").read_text())
+        assert result["quick"] is True and key in result and "load_average_at_end" in result
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert {row["source"] for row in summary["rows"]} == set(FAST)
+    data_path = next(r for r in summary["rows"] if r["what"].startswith("small images data path"))
+    assert data_path["goal"] == ">= 10" and data_path["ratio_median"] > 0 and data_path["quick"]
+    assert sorted(m.split(".json")[0].rsplit("/", 1)[1] for m in summary["missing"]) == \
+        ["pack", "rec_loader", "threads"]
+    assert "small images data path" in done.stdout  # the table is printed
