@@ -1,7 +1,11 @@
 """dvc.yaml is generated from the Snakemake rules: it must be current, and say what DVC needs."""
+import ast
+from pathlib import Path
+
 import yaml
 
 from e2e import ROOT, sh
+from imgdag import dvcgen
 from imgdag.dvcgen import pipeline_from_snakemake, render_dvc_yaml
 
 
@@ -48,3 +52,22 @@ def test_check_mode_fails_on_a_stale_file(tmp_path):
     (ws / "dvc.yaml").write_text((ws / "dvc.yaml").read_text().replace("mnist_train", "x"))
     done = sh(["python", "scripts/write_dvc_yaml.py", "--check"], ws, check=False)
     assert done.returncode == 1 and "stale" in done.stderr
+
+
+def test_dvcgen_touches_only_public_snakemake_surfaces():
+    """dvcgen reads the DAG through the documented `snakemake.api` and the JOB_INFO records whose
+    fields snakemake-interface-logger-plugins documents (requirements.lock pins snakemake 9.27.1
+    and that interface 2.1.0): no private attribute, no other Snakemake module."""
+    tree = ast.parse(Path(dvcgen.__file__).read_text())
+    private = [node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)
+               and node.attr.startswith("_") and not node.attr.startswith("__")]
+    assert private == []
+    named = [node.args[1].value for node in ast.walk(tree) if isinstance(node, ast.Call)
+             and getattr(node.func, "id", "") == "getattr" and isinstance(node.args[1], ast.Constant)]
+    assert not [name for name in named if name.startswith("_")]
+    modules = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert {m for m in modules if m.startswith("snakemake")} == {
+        "snakemake.api", "snakemake.settings.types",
+        "snakemake_interface_logger_plugins.base", "snakemake_interface_logger_plugins.common",
+        "snakemake_interface_logger_plugins.registry",
+        "snakemake_interface_logger_plugins.settings"}
