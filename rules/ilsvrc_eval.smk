@@ -135,6 +135,7 @@ rule ilsvrc_alexnet_crops:
     output:
         metrics=report(metrics(f"{ILSVRC_OUT}/metrics.json"), caption="../report/metrics.rst",
                        category="ilsvrc_alexnet_eval"),
+        run_info=f"{ILSVRC_OUT}/run_info.json",
         predictions=f"{ILSVRC_OUT}/predictions.csv",
     params:
         recipe=section("recipes.ilsvrc_alexnet_eval"),
@@ -151,4 +152,4 @@ rule ilsvrc_alexnet_crops:
     shell:
         "python scripts/evaluate_crops.py --table {input.table} --images {params.images:q}"
         " --model {input.model} --params {params.recipe:q} --metrics-out {output.metrics}"
-        " --predictions-out {output.predictions} --threads {threads} > {log} 2>&1"
+        " --run-info-out {output.run_info} --predictions-out {output.predictions} --threads {threads} > {log} 2>&1"
