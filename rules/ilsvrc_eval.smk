@@ -152,4 +152,5 @@ rule ilsvrc_alexnet_crops:
     shell:
         "python scripts/evaluate_crops.py --table {input.table} --images {params.images:q}"
         " --model {input.model} --params {params.recipe:q} --metrics-out {output.metrics}"
-        " --run-info-out {output.run_info} --predictions-out {output.predictions} --threads {threads} > {log} 2>&1"
+        " --run-info-out {output.run_info} --predictions-out {output.predictions}"
+        " --threads {threads} > {log} 2>&1"

@@ -1,5 +1,6 @@
 """dvc.yaml is generated from the Snakemake rules: it must be current, and say what DVC needs."""
 import ast
+import re
 from pathlib import Path
 
 import yaml
@@ -71,3 +72,21 @@ def test_dvcgen_touches_only_public_snakemake_surfaces():
         "snakemake_interface_logger_plugins.base", "snakemake_interface_logger_plugins.common",
         "snakemake_interface_logger_plugins.registry",
         "snakemake_interface_logger_plugins.settings"}
+
+
+def test_every_params_key_a_rule_names_reaches_its_stages():
+    """dvcgen finds a job's params keys in its command (`section()` renders `@params:KEY@` in
+    its dry run): a key a rule reads only to rerun must still appear there (a shell comment, as
+    imagenet8_train's data format), or DVC would not rerun the stage when it changes."""
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    checked = 0
+    for path in (ROOT / "rules").glob("*.smk"):
+        for block in re.split(r"\n(?=rule )", path.read_text()):
+            rule = re.match(r"rule (\w+):", block)
+            keys = set(re.findall(r'(?:section|cli_flags)\("([\w.]+)"\)', block))
+            jobs = [stage for name, stage in stages.items()
+                    if rule and (name == rule[1] or name.startswith(rule[1] + "-"))]
+            for stage in jobs:  # a rule outside the demo's DAG has no stage
+                assert keys <= set(stage.get("params", [])), (rule[1], keys)
+                checked += bool(keys)
+    assert checked >= 15  # the loop saw the rules
