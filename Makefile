@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: venv demo test lint dvc-yaml record checkout mxnet-env cluster-env slurm-packages remote bench bench-quick clean
+.PHONY: venv demo test lint dvc-yaml record checkout baseline mxnet-env cluster-env slurm-packages remote bench bench-quick clean
 
 venv: $(BIN)/.installed
 
@@ -36,6 +36,11 @@ record: venv
 # on a fresh clone: dvc pull, then give the files pipeline-ordered times (snakemake -n: nothing)
 checkout: venv
 	$(BIN)/python scripts/sync_doors.py checkout --pull
+
+# the committed baseline: every recipe through `dvc repro` (dvc.lock written), then it prints the
+# `git add` of dvc.lock, the metrics and plot data to commit (`dvc metrics diff` compares with them)
+baseline: venv
+	$(BIN)/python scripts/sync_doors.py baseline
 
 # the optional MXNet 1.9.1 judge (its own numpy 1 environment): compatibility tests, packing benchmark
 mxnet-env: .venv-mxnet/bin/python

@@ -51,6 +51,14 @@ for recipe, files in RECIPE_TARGETS.items():
         localrule: True
 
 
+if DVC_DESCRIBE:  # what dvc.yaml marks, for scripts/write_dvc_yaml.py (imgdag/dvcgen.py)
+    from imgdag.atomic import atomic_open  # noqa: E402
+
+    with atomic_open(DVC_DESCRIBE, "w") as f:
+        json.dump({"metrics": sorted(DVC_METRICS), "plots": DVC_PLOTS,
+                   "recipes": RECIPE_TARGETS, "datasets": config["datasets"]}, f)
+
+
 rule demo:  # every demo dataset (also when params.yaml points a recipe at real data)
     input:
         rules.demo_mnist.output,

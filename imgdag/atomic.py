@@ -8,6 +8,7 @@ leave gigabytes); those of live processes and of other hosts are kept.
 A full disk while writing is a DataError naming the output.
 """
 import errno
+import json
 import os
 import re
 import shutil
@@ -93,6 +94,12 @@ def atomic_open(path, mode="w", **kwargs):
     """Open a temporary file for writing; on success it is renamed to `path`."""
     with atomic_path(path) as tmp, open(tmp, mode, **kwargs) as f:
         yield f
+
+
+def atomic_write_json(path, value) -> None:
+    """Write `value` as indented JSON to `path`, atomically."""
+    with atomic_open(path, "w") as f:
+        json.dump(value, f, indent=2)
 
 
 def _interned(obj):

@@ -2,7 +2,10 @@
 is allowed (the Snakefile raises them at parse time, so no data step starts on a bad config).
 
 Besides the JSON schema: `device: cuda` needs CUDA, and a class count the data fixes (MNIST's
-ten digits, Tiny ImageNet's wnids.txt when the raw data is there) must match `num_classes`.
+ten digits, Tiny ImageNet's wnids.txt when the raw data is there, imagenet-8's class folders in
+train/ of a raw folder or zip) must match `num_classes`. Only what is cheap to read counts: a
+tar's member list means reading all of it, so a tar's classes are checked when its map files
+are written.
 """
 import difflib
 import zipfile
@@ -69,6 +72,27 @@ def _tiny_class_count(raw: Path) -> int | None:
     return None
 
 
+def _imagenet_class_count(raw: Path) -> int | None:
+    """Class folders directly in the shallowest train/ of an ImageNet folder (train/ at the top
+    or one folder down) or zip, as imgdag.layouts.imagenet_folders reads them; None for a tar or
+    when there is no train/."""
+    if raw.is_dir():
+        train = next((p for p in (raw / "train", *sorted(raw.glob("*/train"))) if p.is_dir()), None)
+        return sum(p.is_dir() for p in train.iterdir()) if train else None
+    if zipfile.is_zipfile(raw):
+        from imgdag.errors import DataError
+        from imgdag.layouts.imagenet_folders import EXPECTED, class_folders
+        from imgdag.layouts.tree import FileTree
+
+        with zipfile.ZipFile(raw) as z:
+            tree = FileTree(raw, [n for n in z.namelist() if not n.endswith("/")])
+        try:
+            return len(class_folders(tree, tree.find_root("train", EXPECTED) + "train/"))
+        except DataError:  # no train/: the maps step names the problem
+            return None
+    return None
+
+
 def semantic_problems(config: dict) -> list[str]:
     """What the schema cannot see: CUDA asked for on a machine without it, class counts."""
     problems = []
@@ -84,6 +108,9 @@ def semantic_problems(config: dict) -> list[str]:
     tiny_raw = Path(config["datasets"]["tiny_imagenet"]["raw"])
     checks.append(("tiny_imagenet_resnet18", lambda: _tiny_class_count(tiny_raw),
                    f"wnids.txt in {tiny_raw} lists that many"))
+    imagenet8_raw = Path(config["datasets"]["imagenet8"]["raw"])
+    checks.append(("imagenet8_alexnet", lambda: _imagenet_class_count(imagenet8_raw),
+                   f"{imagenet8_raw} has that many class folders in train/"))
     for recipe, count, why in checks:
         train = recipes.get(recipe, {}).get("train", {})
         if recipe not in recipes or "num_classes" not in train:

@@ -4,64 +4,153 @@ Snakemake is the one source of truth. Each stage's deps are the job's inputs (da
 code files the rule lists), its params are the params.yaml sections the rule's `section()`
 params name, its outs are the job's outputs (metrics and plots marked in the rules are
 `cache: false`), and its cmd asks Snakemake for exactly those outputs. The cmd ends with a
-hash of the rule's shell command, so DVC reruns a stage when its rule's command changes,
-as Snakemake does. `dvc repro` deletes only a stage's own outs, so Snakemake never rebuilds
+hash of the job's command, so DVC reruns a stage when its rule's command changes, as
+Snakemake does. `dvc repro` deletes only a stage's own outs, so Snakemake never rebuilds
 upstream work.
 
 Raw dataset paths are written as DVC templates (`${datasets.mnist.raw_dir}/...`), so a new
 path in params.yaml reaches `dvc repro` without regenerating this file. Each recipe gets a
 stage of its own name whose deps are the recipe's final outputs (the recipe's Snakemake target
 rule): `dvc repro mnist_lenet5` and `dvc exp run mnist_lenet5` touch that recipe only.
+
+Only Snakemake's public surfaces are used (pinned in requirements.lock, snakemake 9.x;
+tests/test_dvc_yaml.py checks that no private attribute is touched):
+- the documented API `snakemake.api` (SnakemakeApi -> workflow() -> dag() ->
+  execute_workflow(executor="dryrun")) runs a forced dry run of the whole DAG;
+- each job is read from the `LogEvent.JOB_INFO` records of that dry run, whose fields
+  (rule_name, wildcards, input, output, shellcmd) snakemake-interface-logger-plugins
+  documents; a logger plugin (`JobCollector`, registered through that interface's public
+  registry) keeps them, and `SnakemakeApi.get_log_handlers()` hands it back.
+What Snakemake has no public word for is ours: with IMGDAG_DVC_DESCRIBE set, the rules'
+`section()` params render as `@params:KEY@` (so a job's command names the params.yaml keys it
+reads, whatever their values) and the Snakefile writes its DVC marks (metrics, plots, recipe
+targets, datasets) to the file that variable names (rules/common.smk).
 """
 import hashlib
+import json
+import os
+import re
+import tempfile
+import types
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from snakemake_interface_logger_plugins.base import LogHandlerBase
+from snakemake_interface_logger_plugins.common import LogEvent
+from snakemake_interface_logger_plugins.registry import LoggerPluginRegistry
+from snakemake_interface_logger_plugins.settings import LogHandlerSettingsBase
 
 HEADER = ("# Generated from the Snakemake rules by scripts/write_dvc_yaml.py; do not edit.\n"
           "# `make dvc-yaml` rewrites it; tests/test_dvc_yaml.py fails when it is stale.\n")
+DESCRIBE_ENV = "IMGDAG_DVC_DESCRIBE"
+PARAM = re.compile(r"@params:([A-Za-z0-9_.]+)@")
+PLUGIN = "imgdag-jobs"
+JOB_FIELDS = ("rule_name", "wildcards", "input", "output", "shellcmd")
+
+
+@dataclass
+class JobCollectorSettings(LogHandlerSettingsBase):
+    """No settings: the collector only keeps records."""
+
+
+class JobCollector(LogHandlerBase):
+    """A Snakemake logger plugin that keeps each job's documented JOB_INFO fields."""
+
+    writes_to_stream = True  # replaces Snakemake's terminal output (the dry run stays quiet)
+    writes_to_file = False
+    has_filter = True
+    has_formatter = True
+    needs_rulegraph = False
+
+    def __post_init__(self) -> None:
+        self.jobs = []
+
+    def emit(self, record) -> None:
+        if getattr(record, "event", None) == LogEvent.JOB_INFO:
+            self.jobs.append({key: getattr(record, key, None) for key in JOB_FIELDS})
+
+
+def _register_plugin() -> None:
+    """Make `JobCollector` the logger plugin PLUGIN (a plugin is a module with LogHandler and
+    LogHandlerSettings; registering twice does nothing)."""
+    module = types.ModuleType("snakemake_logger_plugin_imgdag_jobs")
+    module.LogHandler, module.LogHandlerSettings = JobCollector, JobCollectorSettings
+    LoggerPluginRegistry().register_plugin(module.__name__, module)
+
+
+@contextmanager
+def _env(name: str, value: str):
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = old
 
 
 def _snakemake_jobs(root: Path, targets):
-    """The jobs of the DAG for `targets` (all of them, as if forced) and the Snakefile globals.
-    The demo rules are targets too, so dvc.yaml keeps their stages whatever the raw paths."""
+    """The jobs of a forced dry run of `targets` (JOB_INFO fields, sorted by stage name) and
+    the Snakefile's DVC marks. The demo rules are targets too, so dvc.yaml keeps their
+    stages whatever the raw paths."""
     from snakemake.api import SnakemakeApi
-    from snakemake.settings.enums import Quietness
-    from snakemake.settings.types import DAGSettings, OutputSettings, ResourceSettings
+    from snakemake.settings.types import (DAGSettings, ExecutionSettings, OutputSettings,
+                                          ResourceSettings)
 
-    with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
-        workflow_api = api.workflow(resource_settings=ResourceSettings(cores=1),
+    _register_plugin()
+    with tempfile.TemporaryDirectory() as tmp, _env(DESCRIBE_ENV, f"{tmp}/marks.json"):
+        settings = OutputSettings(dryrun=True, printshellcmds=True,
+                                  log_handler_settings={PLUGIN: JobCollectorSettings()})
+        with SnakemakeApi(settings) as api:
+            # one core: `{threads}` in the commands does not depend on the machine
+            workflow = api.workflow(resource_settings=ResourceSettings(cores=1),
                                     snakefile=root / "Snakefile", workdir=root)
-        workflow_api.dag(DAGSettings(targets=set(targets), forceall=True))
-        workflow = workflow_api._workflow
-        workflow._prepare_dag(forceall=True, ignore_incomplete=True, lock_warn_only=True,
-                              nolock=True)
-        workflow._build_dag()
-        # by name, not by DAG level: a raw path that skips the demo moves jobs between levels
-        return sorted(workflow.dag.jobs, key=_stage_name), workflow.globals
+            # no lock and incomplete files ignored: it may run beside a real run
+            workflow.dag(DAGSettings(targets=set(targets), forceall=True)).execute_workflow(
+                executor="dryrun",
+                execution_settings=ExecutionSettings(lock=False, ignore_incomplete=True))
+            collector, = [h for h in api.get_log_handlers() if isinstance(h, JobCollector)]
+        marks = json.loads(Path(f"{tmp}/marks.json").read_text())
+    missing = sorted({key for job in collector.jobs for key in JOB_FIELDS if job[key] is None
+                      and (key != "shellcmd" or job["output"])})  # target rules have no shell
+    if not collector.jobs or missing:
+        raise RuntimeError(f"Snakemake's dry run reported {len(collector.jobs)} jobs"
+                           f"{', some without ' + ', '.join(missing) if missing else ''} (dvc.yaml"
+                           " needs the JOB_INFO fields of snakemake-interface-logger-plugins and"
+                           " rules with outputs that run a shell command)")
+    # by name, not by DAG level: a raw path that skips the demo moves jobs between levels
+    return sorted(collector.jobs, key=_stage_name), marks
 
 
 def _stage_name(job) -> str:
-    return "-".join([job.rule.name, *map(str, job.wildcards)])
+    return "-".join([job["rule_name"], *map(str, job["wildcards"].values())])
 
 
 def pipeline_from_snakemake(root=".", targets=("all", "demo")) -> dict:
     """dvc.yaml's content (stages, plots) for the Snakemake DAG of `targets`."""
-    jobs, names = _snakemake_jobs(Path(root).resolve(), targets)
-    metrics, plots = names["DVC_METRICS"], names["DVC_PLOTS"]
-    templates = _dataset_templates(names["config"]["datasets"])
+    jobs, marks = _snakemake_jobs(Path(root).resolve(), targets)
+    metrics, plots = set(marks["metrics"]), marks["plots"]
+    templates = _dataset_templates(marks["datasets"])
     stages = {}
     for job in jobs:
-        outputs = [str(f) for f in job.output]
+        outputs = job["output"]
         if not outputs:  # target rules such as `all`
             continue
-        shell_hash = hashlib.sha256(str(job.rule.shellcmd).encode()).hexdigest()[:12]
-        stage = {"cmd": f"snakemake --cores all {' '.join(outputs)}  # rule {job.rule.name} "
+        deps = sorted({_templated(f, templates) for f in job["input"]})
+        command = job["shellcmd"]
+        keys = sorted(set(PARAM.findall(command)))
+        if any(dep.startswith("${") for dep in deps):  # reads raw data: its paths are templates
+            for value, template in templates:
+                command = command.replace(value, template)
+        shell_hash = hashlib.sha256(command.encode()).hexdigest()[:12]
+        stage = {"cmd": f"snakemake --cores all {' '.join(outputs)}  # rule {job['rule_name']} "
                         f"shell {shell_hash}"}
-        deps = sorted({_templated(str(f), templates) for f in job.input})
         if deps:
             stage["deps"] = deps
-        keys = sorted(v.key for v in job.rule.params if getattr(v, "key", ""))
         if keys:
             stage["params"] = keys
         # plot data are plain outs kept in git: drawn only as the top-level plots say (a
@@ -74,7 +163,7 @@ def pipeline_from_snakemake(root=".", targets=("all", "demo")) -> dict:
         if marked:
             stage["metrics"] = marked
         stages[_stage_name(job)] = stage
-    for recipe, files in names["RECIPE_TARGETS"].items():
+    for recipe, files in marks["recipes"].items():
         stages[recipe] = {"cmd": f"python scripts/show_metrics.py --recipe {recipe}",
                           "deps": list(files)}
     # what to draw (x and several y columns) belongs to the top-level plots section

@@ -32,6 +32,10 @@ def train_launcher():
 
 DVC_METRICS = set()  # paths; read by scripts/write_dvc_yaml.py
 DVC_PLOTS = {}  # path -> {x, y}
+# set by scripts/write_dvc_yaml.py for its dry run (imgdag/dvcgen.py): params render as
+# `@params:KEY@` (no braces: Snakemake reads those as wildcards), and the Snakefile writes the
+# DVC marks to the file it names
+DVC_DESCRIBE = os.environ.get("IMGDAG_DVC_DESCRIBE")
 
 
 class ParamSection(str):
@@ -46,7 +50,7 @@ def section(key):
     value = config
     for part in key.split("."):
         value = value[int(part)] if isinstance(value, list) else value[part]
-    text = ParamSection(json.dumps(value, sort_keys=True))
+    text = ParamSection(f"@params:{key}@" if DVC_DESCRIBE else json.dumps(value, sort_keys=True))
     text.key = key
     return text
 
@@ -73,6 +77,8 @@ def plot(path, x, y, template="linear"):
 def cli_flags(key):
     """The params.yaml section at `key` as script flags: {pass_through: true, resize: 0}
     -> '--pass-through --resize 0' (false booleans are left out)."""
+    if DVC_DESCRIBE:
+        return section(key)
     flags = []
     for name, value in json.loads(section(key)).items():
         flag = f"--{name.replace('_', '-')}"

@@ -104,6 +104,7 @@ rule dog_head:
                      y=["train_loss", "val_loss", "train_top1", "val_top1"]),
         curves=report(f"{DOG_OUT}/curves.png", caption="../report/curves.rst",
                       category="dog_breed_transfer"),
+        run_info=f"{DOG_OUT}/run_info.json",
         retrain_log=f"{DOG_OUT}/train_valid_log.csv",
         submission=f"{DOG_OUT}/submission.csv",
     params:
@@ -124,7 +125,8 @@ rule dog_head:
         " --train {input.train} --valid {input.valid} --train-valid {input.train_valid}"
         " --test {input.test} --classes {input.classes}"
         " --sample-submission {input.sample_submission} --params {params.head:q}"
-        " --metrics-out {output.metrics} --log-csv {output.log_csv}"
+        " --metrics-out {output.metrics} --run-info-out {output.run_info}"
+        " --log-csv {output.log_csv}"
         " --curves-png {output.curves} --retrain-log-csv {output.retrain_log}"
         " --submission-out {output.submission} --checkpoint-dir {params.checkpoints}"
         " --threads {threads} 2>&1 | tee {log}"

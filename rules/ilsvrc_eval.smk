@@ -89,7 +89,7 @@ rule ilsvrc_alexnet_val_table:
     output:
         "data/ilsvrc_alexnet_eval/val.csv",
     params:
-        dataset=section("datasets.ilsvrc_val"),  # DVC lists it: a change of label source reruns the table
+        dataset=section("datasets.ilsvrc_val"),  # a change of label source reruns the table
         labels=ILSVRC_LABEL_FLAGS,
         classes=f"--classes {ILSVRC_CLASSES}" if ILSVRC_OWN_CLASSES else "",
         images=ILSVRC_IMAGES,
@@ -106,6 +106,7 @@ rule ilsvrc_alexnet_val_table:
         "python scripts/write_ilsvrc_val_table.py {params.labels} {params.classes}"
         " --images {params.images:q} --bad-images {params.bad_images} --workers {threads}"
         " --out {output} > {log} 2>&1"
+        "  # dataset {params.dataset:q}"  # names the key for dvc.yaml (imgdag/dvcgen.py)
 
 
 rule ilsvrc_alexnet_caffe_weights:
@@ -134,6 +135,7 @@ rule ilsvrc_alexnet_crops:
     output:
         metrics=report(metrics(f"{ILSVRC_OUT}/metrics.json"), caption="../report/metrics.rst",
                        category="ilsvrc_alexnet_eval"),
+        run_info=f"{ILSVRC_OUT}/run_info.json",
         predictions=f"{ILSVRC_OUT}/predictions.csv",
     params:
         recipe=section("recipes.ilsvrc_alexnet_eval"),
@@ -150,4 +152,5 @@ rule ilsvrc_alexnet_crops:
     shell:
         "python scripts/evaluate_crops.py --table {input.table} --images {params.images:q}"
         " --model {input.model} --params {params.recipe:q} --metrics-out {output.metrics}"
-        " --predictions-out {output.predictions} --threads {threads} > {log} 2>&1"
+        " --run-info-out {output.run_info} --predictions-out {output.predictions}"
+        " --threads {threads} > {log} 2>&1"

@@ -151,6 +151,7 @@ rule imagenet8_train:
         " --classes {input.classes} --params {params.train:q}"
         " --model-out {output.model} --log-csv {output.log_csv} --curves-png {output.curves}"
         " --checkpoint-dir {params.checkpoints} --threads {threads} 2>&1 | tee {log}"
+        "  # data format {params.data}"  # names the key for dvc.yaml (imgdag/dvcgen.py)
 
 
 rule imagenet8_evaluate:
@@ -185,3 +186,4 @@ rule imagenet8_evaluate:
         " --confusion-out {output.confusion}"
         " --per-class-out {output.per_class} --latency-out {output.latency}"
         " --classified-out {output.classified} --threads {threads} > {log} 2>&1"
+        "  # data format {params.data}"  # names the key for dvc.yaml (imgdag/dvcgen.py)

@@ -2,12 +2,11 @@
 (`<split>_accuracy`, top-5, loss, image count) into a metrics JSON; per-class accuracy, forward
 latency per batch, the confusion matrix and each image's (actual, predicted) pair into their
 own files."""
-import json
 import os
 
 import imgdag.threads  # noqa: F401  first: OpenMP reads its wait policy when torch loads
 from imgdag.arraycache import read_array_cache
-from imgdag.atomic import atomic_open
+from imgdag.atomic import atomic_write_json
 from imgdag.batches import ArrayBatches
 from imgdag.cli import json_object, parser, run
 from imgdag.engine import evaluate, prepare_model, select_device
@@ -70,16 +69,11 @@ def main() -> None:
     split = args.split
     metrics = {f"{split}_accuracy": round(result["top1"], 6), f"{split}_top5": round(result["top5"], 6),
                f"{split}_loss": round(result["loss"], 6), f"{split}_images": result["count"]}
-    write_json(args.metrics_out, metrics)
-    write_json(args.per_class_out, per_class_accuracy(confusion, classes))
-    write_json(args.latency_out, {f"ms_per_batch_{batch}": round(latency, 4), "device": device_name(device)})
+    atomic_write_json(args.metrics_out, metrics)
+    atomic_write_json(args.per_class_out, per_class_accuracy(confusion, classes))
+    atomic_write_json(args.latency_out, {f"ms_per_batch_{batch}": round(latency, 4), "device": device_name(device)})
     print(f"{split} accuracy {metrics[f'{split}_accuracy']:.4f} on {result['count']} images; "
           f"forward {latency:.2f} ms per batch of {batch} on {device_name(device)}")
-
-
-def write_json(path, value) -> None:
-    with atomic_open(path, "w") as f:
-        json.dump(value, f, indent=2)
 
 
 class _Once:

@@ -1,7 +1,7 @@
-"""1-, 5- and 10-crop top-1/top-5 evaluation of an AlexNet on an ILSVRC2012 val table: metrics
-JSON (error and accuracy per crop mode) and a predictions CSV."""
+"""1-, 5- and 10-crop top-1/top-5 evaluation of an AlexNet on an ILSVRC2012 val table: headline
+metrics JSON (top-1/top-5 error per crop mode), a run-info JSON (images left out, weights,
+preprocessing, accuracies and counts) and a predictions CSV."""
 import csv
-import json
 import os
 from functools import partial
 from pathlib import Path
@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import DataLoader
 from torchvision.transforms.v2 import functional as TF
 
-from imgdag.atomic import atomic_open
+from imgdag.atomic import atomic_open, atomic_write_json
 from imgdag.cli import json_object, parser, run
 from imgdag.engine import select_device
 from imgdag.errors import DataError
@@ -68,7 +68,11 @@ def main() -> None:
                         ".pth (torchvision) or convert_caffe_alexnet.py's output (caffe_npy)")
     p.add_argument("--params", required=True, type=json_object,
                    help="the recipe's section: weights {source, path}, evaluate {crops, batch_size, device}")
-    p.add_argument("--metrics-out", required=True, help="metrics JSON to write")
+    p.add_argument("--metrics-out", required=True,
+                   help="headline metrics JSON to write (image count, top-1/top-5 error per crop mode)")
+    p.add_argument("--run-info-out", required=True,
+                   help="JSON to write with the rest: images left out, weights, preprocessing, "
+                        "accuracies and correct counts per crop mode")
     p.add_argument("--predictions-out", required=True, help="predictions CSV to write")
     p.add_argument("--num-workers", type=int,
                    help="image decoding processes, out of --threads (default: threads - 1)")
@@ -94,15 +98,19 @@ def main() -> None:
     result = evaluate_crops(model, loader, crops, preprocess, device)
 
     present = sum(1 for f in images.rglob("*") if is_image_name(f.name))
-    metrics = {
-        "images": result["images"],
+    per_mode = result["metrics"]
+    metrics = {"images": result["images"],
+               **{mode: {k: round(m[k], 6) for k in ("top1_error", "top5_error")}
+                  for mode, m in per_mode.items()}}
+    run_info = {
         "images_not_evaluated": present - result["images"],  # other classes, or no label
         "weights": {**weights, "loaded": args.model},
         "preprocess": {"resize": preprocess.resize, "crop": preprocess.crop, "normalize": how},
-        **{mode: {k: round(v, 6) for k, v in m.items()} for mode, m in result["metrics"].items()},
+        **{mode: {k: round(v, 6) for k, v in m.items() if k not in metrics[mode]}
+           for mode, m in per_mode.items()},
     }
-    with atomic_open(args.metrics_out, "w") as f:
-        json.dump(metrics, f, indent=2)
+    atomic_write_json(args.metrics_out, metrics)
+    atomic_write_json(args.run_info_out, run_info)
     modes = list(result["predictions"])
     with atomic_open(args.predictions_out, "w", newline="") as f:
         writer = csv.writer(f)
@@ -113,7 +121,7 @@ def main() -> None:
             writer.writerow([r.path, r.wnid, r.label, *top5, *probs])
     errors = ", ".join(f"{m} top-1/top-5 error {result['metrics'][m]['top1_error']:.4f}/"
                        f"{result['metrics'][m]['top5_error']:.4f}" for m in modes)
-    print(f"{result['images']} images ({metrics['images_not_evaluated']} others not evaluated), "
+    print(f"{result['images']} images ({run_info['images_not_evaluated']} others not evaluated), "
           f"{weights['source']} weights: {errors}")
 
 

@@ -7,6 +7,9 @@ checkout  on a fresh clone: `dvc checkout` (or `--pull`: `dvc pull`) the recipes
           `dvc status` confirms the files are the recorded ones, give them modification times in
           pipeline order (`snakemake --touch`): DVC restores files with new times in no order,
           and Snakemake, without its .snakemake/ metadata, would otherwise retrain.
+baseline  `dvc repro` every recipe, check `dvc status` is clean, and print the `git add` of
+          dvc.lock and the files DVC leaves to git (metrics, plot data: `cache: false`); once
+          committed, a fresh clone's `dvc metrics diff` compares against them.
 """
 import subprocess
 import sys
@@ -70,9 +73,25 @@ def checkout(recipes: list[str], pull: bool) -> None:
     print(f"restored {' '.join(recipes)}: `dvc status` and `snakemake -n` have nothing to do")
 
 
+def git_kept_outputs(dvc_yaml="dvc.yaml") -> list[str]:
+    """The stage outputs marked `cache: false` in dvc.yaml: DVC leaves them to git."""
+    stages = yaml.safe_load(Path(dvc_yaml).read_text())["stages"].values()
+    return sorted(path for stage in stages for kind in ("outs", "metrics")
+                  for item in stage.get(kind, []) if isinstance(item, dict)
+                  for path, options in item.items() if options.get("cache") is False)
+
+
+def baseline() -> None:
+    _run(["dvc", "repro", *RECIPES])
+    if not dvc_is_current(RECIPES):
+        raise SyncError("dvc status is not clean after dvc repro (see `dvc status`)")
+    print("the baseline is in dvc.lock; commit it with what DVC leaves to git:\n  git add "
+          + " ".join(["dvc.lock", *git_kept_outputs()]) + ' && git commit -m "Demo baseline"')
+
+
 def main() -> None:
     p = parser(__doc__)
-    p.add_argument("action", choices=["record", "checkout"])
+    p.add_argument("action", choices=["record", "checkout", "baseline"])
     p.add_argument("recipes", nargs="*", metavar="RECIPE",
                    help=f"some of {', '.join(RECIPES)} (default: record: those with "
                         "results/<recipe>/metrics.json; checkout: those in dvc.lock)")
@@ -81,7 +100,11 @@ def main() -> None:
     unknown = sorted(set(args.recipes) - set(RECIPES))
     if unknown:
         p.error(f"unknown recipe {', '.join(unknown)}; choose from {', '.join(RECIPES)}")
-    if args.action == "record":
+    if args.action == "baseline":
+        if args.recipes:
+            p.error("baseline takes no recipes: it runs them all")
+        baseline()
+    elif args.action == "record":
         record(args.recipes or [r for r in RECIPES if Path(f"results/{r}/metrics.json").exists()])
     else:
         locked = yaml.safe_load(Path("dvc.lock").read_text())["stages"] if Path("dvc.lock").exists() else {}

@@ -9,7 +9,7 @@ import imgdag.threads  # noqa: F401  first: OpenMP reads its wait policy when to
 import numpy as np
 import torch
 
-from imgdag.atomic import atomic_open
+from imgdag.atomic import atomic_write_json
 from imgdag.batches import TensorBatches
 from imgdag.cli import json_object, parser, run
 from imgdag.engine import fit, select_device, write_history
@@ -89,7 +89,10 @@ def main() -> None:
                    help="Kaggle sample_submission.csv: the submission's column order")
     p.add_argument("--params", required=True, type=json_object,
                    help="the recipe's head section of params.yaml, as a JSON object")
-    p.add_argument("--metrics-out", required=True, help="metrics JSON to write")
+    p.add_argument("--metrics-out", required=True,
+                   help="headline metrics JSON to write (validation log loss, accuracy, images)")
+    p.add_argument("--run-info-out", required=True,
+                   help="JSON to write with the rest: image counts, classes, feature sizes, backbones")
     p.add_argument("--log-csv", required=True, help="per-epoch log of the fit on train")
     p.add_argument("--curves-png", help="PNG of the loss and accuracy curves of that fit")
     p.add_argument("--retrain-log-csv", required=True,
@@ -145,11 +148,11 @@ def main() -> None:
     test_x, _, test_ids = sets["test"]
     write_kaggle_submission(args.submission_out, test_ids, final(test_x), classes, columns)
     metrics = {"val_log_loss": round(val_log_loss, 6), "val_accuracy": round(val_accuracy, 6),
-               "train_images": len(sets["train"][1]), "val_images": len(valid_y),
-               "test_images": len(test_ids), "classes": len(classes),
-               "feature_dims": int(features.shape[1]), "backbones": info}
-    with atomic_open(args.metrics_out, "w") as f:
-        json.dump(metrics, f, indent=2)
+               "val_images": len(valid_y)}
+    run_info = {"train_images": len(sets["train"][1]), "test_images": len(test_ids),
+                "classes": len(classes), "feature_dims": int(features.shape[1]), "backbones": info}
+    atomic_write_json(args.metrics_out, metrics)
+    atomic_write_json(args.run_info_out, run_info)
     print(f"validation log loss {val_log_loss:.4f}, accuracy {val_accuracy:.4f} on "
           f"{len(valid_y)} images; submission of {len(test_ids)} test images in "
           f"{args.submission_out}")

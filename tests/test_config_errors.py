@@ -56,6 +56,15 @@ def test_cuda_without_cuda_is_refused(ws):
     assert "recipes.mnist_lenet5.train.device: 'cuda' asked for, but this machine has no CUDA" in out
 
 
+def test_imagenet8_class_count_is_checked_against_its_raw_folder(ws):
+    for wnid in ("n01440764", "n01443537", "n01484850"):
+        (ws / "raw/imagenet8/train" / wnid).mkdir(parents=True, exist_ok=True)
+    out = run_with(ws, lambda p, t: p["datasets"]["imagenet8"].update(raw="raw/imagenet8"))
+    assert ("recipes.imagenet8_alexnet.train.num_classes: 8, expected 3 "
+            "(raw/imagenet8 has that many class folders in train/)") in out, out
+    assert len(out.strip().splitlines()) <= 10, out
+
+
 def test_missing_raw_path_is_named_before_any_job(ws):
     out = run_with(ws, lambda p, t: p["datasets"]["mnist"].update(raw_dir="nowhere/mnist"))
     assert "Missing input files" in out and "nowhere/mnist/t10k-images-idx3-ubyte.gz" in out, out

@@ -115,16 +115,18 @@ def test_head_writes_metrics_and_a_submission_in_sample_order(reorg, tmp_path):
                   "--test", lists[3], "--classes", reorg / "lists/classes.txt",
                   "--sample-submission", reorg / "raw/sample_submission.csv",
                   "--params", json.dumps(HEAD), "--metrics-out", out / "metrics.json",
-                  "--log-csv", out / "log.csv", "--curves-png", out / "curves.png",
+                  "--run-info-out", out / "run_info.json", "--log-csv", out / "log.csv", "--curves-png", out / "curves.png",
                   "--retrain-log-csv", out / "retrain.csv", "--submission-out", out / "sub.csv",
                   "--checkpoint-dir", out / "ck")
     assert "validation log loss" in done.stdout
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["val_accuracy"] == 1.0 and metrics["val_log_loss"] < 0.5
-    assert metrics["feature_dims"] == 4 + len(DOG_BREEDS)
-    assert metrics["backbones"]["a"]["pretrained"] is False
-    assert metrics["backbones"]["b"] == {"backbone": "alexnet", "size": 32,
-                                         "features": len(DOG_BREEDS), "pretrained": True}
+    assert set(metrics) == {"val_log_loss", "val_accuracy", "val_images"}  # the headline
+    info = json.loads((out / "run_info.json").read_text())
+    assert info["feature_dims"] == 4 + len(DOG_BREEDS)
+    assert info["backbones"]["a"]["pretrained"] is False
+    assert info["backbones"]["b"] == {"backbone": "alexnet", "size": 32,
+                                      "features": len(DOG_BREEDS), "pretrained": True}
     with open(reorg / "raw/sample_submission.csv") as f:
         sample = list(csv.reader(f))
     with open(out / "sub.csv") as f:
@@ -148,6 +150,7 @@ def test_head_refuses_features_of_other_images(reorg, tmp_path):
                   "--classes", reorg / "lists/classes.txt",
                   "--sample-submission", reorg / "raw/sample_submission.csv",
                   "--params", json.dumps(HEAD), "--metrics-out", tmp_path / "m.json",
+                  "--run-info-out", tmp_path / "i.json",
                   "--log-csv", tmp_path / "l.csv", "--retrain-log-csv", tmp_path / "r.csv",
                   "--submission-out", tmp_path / "s.csv", "--checkpoint-dir", tmp_path / "ck",
                   ok=False)

@@ -1,7 +1,12 @@
 """dvc.yaml is generated from the Snakemake rules: it must be current, and say what DVC needs."""
+import ast
+import re
+from pathlib import Path
+
 import yaml
 
 from e2e import ROOT, sh
+from imgdag import dvcgen
 from imgdag.dvcgen import pipeline_from_snakemake, render_dvc_yaml
 
 
@@ -48,3 +53,40 @@ def test_check_mode_fails_on_a_stale_file(tmp_path):
     (ws / "dvc.yaml").write_text((ws / "dvc.yaml").read_text().replace("mnist_train", "x"))
     done = sh(["python", "scripts/write_dvc_yaml.py", "--check"], ws, check=False)
     assert done.returncode == 1 and "stale" in done.stderr
+
+
+def test_dvcgen_touches_only_public_snakemake_surfaces():
+    """dvcgen reads the DAG through the documented `snakemake.api` and the JOB_INFO records whose
+    fields snakemake-interface-logger-plugins documents (requirements.lock pins snakemake 9.27.1
+    and that interface 2.1.0): no private attribute, no other Snakemake module."""
+    tree = ast.parse(Path(dvcgen.__file__).read_text())
+    private = [node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)
+               and node.attr.startswith("_") and not node.attr.startswith("__")]
+    assert private == []
+    named = [node.args[1].value for node in ast.walk(tree) if isinstance(node, ast.Call)
+             and getattr(node.func, "id", "") == "getattr" and isinstance(node.args[1], ast.Constant)]
+    assert not [name for name in named if name.startswith("_")]
+    modules = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert {m for m in modules if m.startswith("snakemake")} == {
+        "snakemake.api", "snakemake.settings.types",
+        "snakemake_interface_logger_plugins.base", "snakemake_interface_logger_plugins.common",
+        "snakemake_interface_logger_plugins.registry",
+        "snakemake_interface_logger_plugins.settings"}
+
+
+def test_every_params_key_a_rule_names_reaches_its_stages():
+    """dvcgen finds a job's params keys in its command (`section()` renders `@params:KEY@` in
+    its dry run): a key a rule reads only to rerun must still appear there (a shell comment, as
+    imagenet8_train's data format), or DVC would not rerun the stage when it changes."""
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    checked = 0
+    for path in (ROOT / "rules").glob("*.smk"):
+        for block in re.split(r"\n(?=rule )", path.read_text()):
+            rule = re.match(r"rule (\w+):", block)
+            keys = set(re.findall(r'(?:section|cli_flags)\("([\w.]+)"\)', block))
+            jobs = [stage for name, stage in stages.items()
+                    if rule and (name == rule[1] or name.startswith(rule[1] + "-"))]
+            for stage in jobs:  # a rule outside the demo's DAG has no stage
+                assert keys <= set(stage.get("params", [])), (rule[1], keys)
+                checked += bool(keys)
+    assert checked >= 15  # the loop saw the rules

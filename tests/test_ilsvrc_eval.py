@@ -43,7 +43,8 @@ def evaluate(monkeypatch, demo, table, model, weights, crops=(1, 10)):
     params = {"weights": weights, "evaluate": {"crops": list(crops), "batch_size": 3, "device": "cpu"}}
     code = run_script(monkeypatch, "evaluate_crops.py", "--table", table, "--images", demo / "images",
                       "--model", model, "--params", json.dumps(params), "--num-workers", 0,
-                      "--metrics-out", demo / "metrics.json", "--predictions-out", demo / "predictions.csv")
+                      "--metrics-out", demo / "metrics.json", "--run-info-out", demo / "run_info.json",
+                      "--predictions-out", demo / "predictions.csv")
     return code
 
 
@@ -61,14 +62,16 @@ def test_pretrained_sources_give_metrics_and_predictions(monkeypatch, demo, sour
     weights = {"source": source, "path": "bvlc_alexnet.npy" if source == "caffe_npy" else "weights.pth"}
     assert evaluate(monkeypatch, demo, demo / table, demo / "weights.pth", weights) == 0
     metrics = json.loads((demo / "metrics.json").read_text())
-    assert metrics["images"] == 4 and metrics["images_not_evaluated"] == 92
-    assert metrics["weights"] == {**weights, "loaded": str(demo / "weights.pth")}
-    assert metrics["preprocess"]["crop"] == (224 if source == "torchvision" else 227)
-    assert set(metrics) >= {"1-crop", "10-crop"} and "5-crop" not in metrics
+    info = json.loads((demo / "run_info.json").read_text())
+    assert metrics["images"] == 4 and info["images_not_evaluated"] == 92
+    assert info["weights"] == {**weights, "loaded": str(demo / "weights.pth")}
+    assert info["preprocess"]["crop"] == (224 if source == "torchvision" else 227)
+    assert set(metrics) == {"images", "1-crop", "10-crop"}  # the headline: 5 figures
     for mode in ("1-crop", "10-crop"):
-        m = metrics[mode]
-        assert m["top1_error"] == pytest.approx(1 - m["top1_accuracy"], abs=1e-6)
-        assert m["top1_correct"] <= m["top5_correct"] <= 4
+        m, more = metrics[mode], info[mode]
+        assert set(m) == {"top1_error", "top5_error"}
+        assert m["top1_error"] == pytest.approx(1 - more["top1_accuracy"], abs=1e-6)
+        assert more["top1_correct"] <= more["top5_correct"] <= 4
     with open(demo / "predictions.csv") as f:
         rows = list(csv.DictReader(f))
     records = read_ilsvrc_val_table(demo / table)
@@ -111,9 +114,12 @@ def test_random_alexnet_on_the_real_val_images_in_caffe_label_order(monkeypatch,
         assert run_script(monkeypatch, "evaluate_crops.py", "--table", table, "--images", root / "images",
                           "--model", tmp_path / "alexnet.pth", "--params", json.dumps(params),
                           "--metrics-out", tmp_path / "metrics.json",
+                          "--run-info-out", tmp_path / "run_info.json",
                           "--predictions-out", tmp_path / "predictions.csv") == 0
         with open(tmp_path / "predictions.csv") as f:
-            return json.loads((tmp_path / "metrics.json").read_text()), list(csv.DictReader(f))
+            metrics = json.loads((tmp_path / "metrics.json").read_text())
+            return {**metrics, **json.loads((tmp_path / "run_info.json").read_text())}, \
+                list(csv.DictReader(f))
 
     metrics, rows = run(table, [1])  # every image, one crop
     assert metrics["images"] == 1300 and metrics["images_not_evaluated"] == 0

@@ -77,7 +77,7 @@ def test_real_dog_breed_through_reorg_features_and_head(tmp_path):
            lists["train_valid"], "--test", lists["test"], "--classes",
            tmp_path / "lists/classes.txt", "--sample-submission", raw / "sample_submission.csv",
            "--params", json.dumps(head), "--metrics-out", tmp_path / "metrics.json",
-           "--log-csv", tmp_path / "log.csv", "--retrain-log-csv", tmp_path / "retrain.csv",
+           "--run-info-out", tmp_path / "run_info.json", "--log-csv", tmp_path / "log.csv", "--retrain-log-csv", tmp_path / "retrain.csv",
            "--submission-out", tmp_path / "submission.csv", "--checkpoint-dir", tmp_path / "ck")
     with open(raw / "sample_submission.csv") as f:
         sample_header = next(csv.reader(f))
@@ -87,5 +87,5 @@ def test_real_dog_breed_through_reorg_features_and_head(tmp_path):
     assert len(rows) - 1 == len(os.listdir(raw / "test")) == 300
     probs = np.array([[float(v) for v in row[1:]] for row in rows[1:]])
     assert np.abs(probs.sum(1) - 1).max() < 1e-6
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["classes"] == 120 and metrics["backbones"]["resnet18-32px"]["pretrained"] is False
+    info = json.loads((tmp_path / "run_info.json").read_text())
+    assert info["classes"] == 120 and info["backbones"]["resnet18-32px"]["pretrained"] is False

@@ -20,7 +20,7 @@ SPLITS = ("train", "validation")
 EXPECTED = "expected train/<wnid>/*.JPEG and validation/<wnid>/*.JPEG"
 
 
-def _class_folders(tree, prefix: str) -> list[str]:
+def class_folders(tree, prefix: str) -> list[str]:
     """The folders directly under `prefix`: those holding files, and empty ones on disk."""
     folders = {n[len(prefix):].split("/")[0] for n in tree.names(prefix) if "/" in n[len(prefix):]}
     local = tree.local_path(prefix)
@@ -37,7 +37,7 @@ def read_imagenet_folders(raw, splits=SPLITS, classes: list[str] | None = None,
     tree = open_tree(raw)
     root = tree.find_root("train", EXPECTED)
     if classes is None:
-        classes = _class_folders(tree, root + "train/")
+        classes = class_folders(tree, root + "train/")
         if not classes:
             raise DataError(tree.where(root + "train/"), f"no class folders with images ({EXPECTED})")
     index = {wnid: i for i, wnid in enumerate(classes)}
