@@ -17,8 +17,8 @@ TORCH_THREADS = config["compute"]["torch_threads"]
 
 
 def cache_train_threads(auto=4):
-    """threads of a training rule without loader workers (array caches): the fixed torch thread
-    count, or `auto` (Snakemake lowers it to --cores when smaller)."""
+    """The threads of a training job without loader workers (array caches): the fixed torch
+    thread count, or `auto` (Snakemake lowers it to --cores when smaller)."""
     return auto if TORCH_THREADS == "auto" else TORCH_THREADS
 
 
