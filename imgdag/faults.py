@@ -90,8 +90,8 @@ def _descendants(pid: int) -> list[int]:
                 pass
     found, todo = [], [pid]
     while todo:
-        pid = todo.pop()
-        children = [child for child, parent in parents.items() if parent == pid]
+        above = todo.pop()
+        children = [child for child, parent in parents.items() if parent == above]
         found += children
         todo += children
     return found
@@ -104,7 +104,10 @@ def stop_with_snakemake(interval: float = 0.5) -> int | None:
     pid = snakemake_ancestor()
     if pid is None:
         return None
-    started = _stat(pid)[2]
+    try:
+        started = _stat(pid)[2]
+    except OSError:  # gone already: the watcher stops the job at once
+        started = None
 
     def watch():
         while True:
