@@ -5,6 +5,7 @@ import json
 import sys
 
 from imgdag.errors import DataError
+from imgdag.faults import stop_with_snakemake
 
 
 def parser(description: str) -> argparse.ArgumentParser:
@@ -26,7 +27,9 @@ def json_object(text: str) -> dict:
 
 
 def run(main) -> None:
-    """Run main(); bad input and a full disk exit 1 with one clear line instead of a traceback."""
+    """Run main(); bad input and a full disk exit 1 with one clear line instead of a traceback.
+    A job started by Snakemake ends when that Snakemake process is gone (imgdag.faults)."""
+    stop_with_snakemake()
     try:
         main()
     except DataError as e:

@@ -5,13 +5,26 @@ on the same run (a rerun while an orphaned trainer still writes, two `snakemake`
 stops with a clear error instead of interleaving checkpoints. The kernel drops the lock
 when its holder dies, SIGKILL included, so a killed run never blocks its rerun.
 
+`stop_with_snakemake()` (every script calls it through imgdag.cli.run): a job whose Snakemake
+process is killed is an orphan nobody waits for; it would keep writing into a run that the
+rerun redoes. A daemon thread watches the nearest ancestor process that is `snakemake` (the
+`bash -c` and `| tee` processes between them aside; under `dvc repro` the stage's snakemake,
+under SLURM the job's own) and, once it is gone, kills this job's children (loader workers)
+and exits 1 at once: nothing finished-looking is written, since outputs are renamed into place
+only when complete.
+
 `fault_point(name)`: with IMGDAG_FAULT=NAME[:N] in the environment the process SIGKILLs
-itself the Nth time (default: the first) it passes the point NAME. The kill tests use it
-to stop a job at a known place (tests/test_kill_recovery.py lists the points).
+itself the Nth time (default: the first) it passes the point NAME; with NAME[:N]:hang its
+main thread stops there for good instead, as a stuck job does (so a test can kill the
+Snakemake process around a job that is still running). The kill tests use it to stop a job
+at a known place (tests/test_kill_recovery.py lists the points).
 """
 import fcntl
 import os
 import signal
+import sys
+import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import IO
@@ -23,15 +36,102 @@ _held: dict[Path, IO[str]] = {}  # folder -> its open, locked .lock file
 
 
 def fault_point(name: str) -> None:
-    """SIGKILL this process here when IMGDAG_FAULT names this point (and pass count)."""
+    """SIGKILL this process here (or hang its main thread) when IMGDAG_FAULT names this point
+    (and pass count)."""
     spec = os.environ.get("IMGDAG_FAULT")
     if not spec:
         return
-    point, _, nth = spec.partition(":")
+    point, nth, action = (spec.split(":") + ["", ""])[:3]
     if point == name:
         _passes[name] += 1
         if _passes[name] == int(nth or 1):
+            if action == "hang":
+                threading.Event().wait()
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _stat(pid: int) -> tuple[str, int, int]:
+    """(state, parent pid, start time) of a process, from /proc; OSError when it is gone."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    fields = text[text.rindex(")") + 2:].split()  # after the command name, which may hold spaces
+    return fields[0], int(fields[1]), int(fields[19])
+
+
+def _is_snakemake(pid: int) -> bool:
+    """Whether the process runs snakemake (`snakemake ...`, `python .../snakemake ...`,
+    `python -m snakemake ...`); a shell whose command line mentions it is not."""
+    names = [Path(a).name for a in Path(f"/proc/{pid}/cmdline").read_bytes().decode(
+        errors="replace").split("\0")[:3]]
+    return "snakemake" in names[:2] or names[1:3] == ["-m", "snakemake"]
+
+
+def snakemake_ancestor(pid: int | None = None) -> int | None:
+    """The pid of the nearest ancestor of process `pid` (default: this one) that runs
+    snakemake; None when there is none (or no /proc)."""
+    try:
+        pid = _stat(pid or os.getpid())[1]
+        while pid > 1:
+            if _is_snakemake(pid):
+                return pid
+            pid = _stat(pid)[1]
+    except OSError:
+        pass
+    return None
+
+
+def _descendants(pid: int) -> list[int]:
+    """The pids of every process below `pid` (children, theirs, ...)."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = _stat(int(entry.name))[1]
+            except OSError:
+                pass
+    found, todo = [], [pid]
+    while todo:
+        above = todo.pop()
+        children = [child for child, parent in parents.items() if parent == above]
+        found += children
+        todo += children
+    return found
+
+
+def stop_with_snakemake(interval: float = 0.5) -> int | None:
+    """When a Snakemake process started this job, watch it every `interval` seconds from a
+    daemon thread and end this job (children first, exit 1) as soon as it is gone; the
+    start time guards against a reused pid. Returns the watched pid, or None."""
+    pid = snakemake_ancestor()
+    if pid is None:
+        return None
+    try:
+        started = _stat(pid)[2]
+    except OSError:  # gone already: the watcher stops the job at once
+        started = None
+
+    def watch():
+        while True:
+            time.sleep(interval)
+            try:
+                state, _, start = _stat(pid)
+            except OSError:
+                break
+            if state in "ZX" or start != started:  # a zombie is gone too; so is a reused pid
+                break
+        try:
+            for child in _descendants(os.getpid()):
+                try:
+                    os.kill(child, signal.SIGKILL)
+                except OSError:
+                    pass
+            print(f"error: the Snakemake process that started this job (pid {pid}) is gone; "
+                  "stopping, so that no orphan writes into the run (rerun to finish)",
+                  file=sys.stderr, flush=True)
+        finally:
+            os._exit(1)
+
+    threading.Thread(target=watch, name="stop_with_snakemake", daemon=True).start()
+    return pid
 
 
 def lock_run(folder) -> IO[str]:

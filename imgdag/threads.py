@@ -7,19 +7,26 @@ barrier of every small op costs a scheduler quantum. `OMP_WAIT_POLICY=PASSIVE` m
 threads sleep at once. libgomp reads it once, when torch is loaded, so a script imports this
 module before torch (or anything that imports torch); a value set by the user is kept.
 
-`use_threads(total, workers)` splits one budget between torch's threads and loader worker
+`split_threads(total, workers)` splits one budget between torch's threads and loader worker
 processes (which decode with one thread each), so a rule's `threads` is the process tree's total.
+Training fixes its torch thread count instead (params.yaml compute.torch_threads), since the
+weights depend on it: the same run gives the same bytes on any core count.
 """
 import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
-def split_threads(total: int, workers: int | None = None) -> tuple[int, int]:
+def split_threads(total: int, workers: int | None = None,
+                  torch_threads: int | None = None) -> tuple[int, int]:
     """(torch threads, loader workers) that together use `total` cores: by default one worker
-    fewer than the total (the main process needs a core for the model); at least one thread."""
+    fewer than the total (the main process needs a core for the model); at least one thread.
+    A fixed `torch_threads` (float sums, and so results, depend on it) is kept whatever the
+    total, oversubscribing a smaller one; the workers get the rest by default."""
     if total < 1:
         raise ValueError(f"threads must be at least 1, got {total}")
+    if torch_threads is not None:
+        return torch_threads, max(total - torch_threads, 0) if workers is None else workers
     if workers is None:
         workers = total - 1
     return max(1, total - workers), workers

@@ -12,6 +12,14 @@ shell.prefix(f'export PATH="{os.path.dirname(sys.executable)}:$PATH"; ')
 GPUS_PER_JOB = config["compute"]["gpus_per_job"]
 DISTRIBUTED = config["compute"]["distributed"]
 TRAIN_PROCESSES = DISTRIBUTED["nnodes"] * DISTRIBUTED["nproc_per_node"]
+# torch's CPU threads in training: a fixed count (the weights depend on it) or "auto"
+TORCH_THREADS = config["compute"]["torch_threads"]
+
+
+def cache_train_threads(auto=4):
+    """The threads of a training job without loader workers (array caches): the fixed torch
+    thread count, or `auto` (Snakemake lowers it to --cores when smaller)."""
+    return auto if TORCH_THREADS == "auto" else TORCH_THREADS
 
 
 def train_launcher():

@@ -134,6 +134,7 @@ rule imagenet8_train:
         data=section("recipes.imagenet8_alexnet.data.format"),
         flags=f"--train{IMAGENET8_FLAGS['train']} --val{IMAGENET8_FLAGS['val']}",
         checkpoints=f"{IMAGENET8_OUT}/checkpoints",
+        torch_threads=section("compute.torch_threads"),  # a rule param: a new count reruns training
     conda:
         "../envs/imgdag.yaml"
     log:
@@ -150,7 +151,8 @@ rule imagenet8_train:
         "TQDM_DISABLE=1 python scripts/train.py {params.flags}"
         " --classes {input.classes} --params {params.train:q}"
         " --model-out {output.model} --log-csv {output.log_csv} --curves-png {output.curves}"
-        " --checkpoint-dir {params.checkpoints} --threads {threads} 2>&1 | tee {log}"
+        " --checkpoint-dir {params.checkpoints} --threads {threads}"
+        " --torch-threads {params.torch_threads} 2>&1 | tee {log}"
         "  # data format {params.data}"  # names the key for dvc.yaml (imgdag/dvcgen.py)
 
 

@@ -109,6 +109,7 @@ rule mnist_train:
     params:
         train=section("recipes.mnist_lenet5.train"),
         checkpoints=f"{MNIST_OUT}/checkpoints",
+        torch_threads=section("compute.torch_threads"),  # a rule param: a new count reruns training
     conda:
         "../envs/imgdag.yaml"
     log:
@@ -118,7 +119,7 @@ rule mnist_train:
         runtime=120,
         gpu=GPUS_PER_JOB * TRAIN_PROCESSES,  # one per process
         nodes=DISTRIBUTED["nnodes"],
-    threads: 4  # CPU cores in all (torch threads + loader workers); Snakemake lowers it to --cores when smaller
+    threads: cache_train_threads()  # torch's threads (no loader workers)
     # checkpoints are not outputs: Snakemake deletes a failed job's outputs, and a killed
     # run must find them to resume
     # one line per epoch on the terminal (and in the log); no progress bars
@@ -126,7 +127,8 @@ rule mnist_train:
         f"TQDM_DISABLE=1 {train_launcher()} scripts/train.py --train-cache data/mnist/cache/train"
         " --val-cache data/mnist/cache/test --params {params.train:q}"
         " --model-out {output.model} --log-csv {output.log_csv} --curves-png {output.curves}"
-        " --checkpoint-dir {params.checkpoints} --threads {threads} 2>&1 | tee {log}"
+        " --checkpoint-dir {params.checkpoints} --threads {threads}"
+        " --torch-threads {params.torch_threads} 2>&1 | tee {log}"
 
 
 rule mnist_evaluate:

@@ -87,6 +87,7 @@ rule tiny_train:
     params:
         train=section("recipes.tiny_imagenet_resnet18.train"),
         checkpoints=f"{TINY_OUT}/checkpoints",
+        torch_threads=section("compute.torch_threads"),  # a rule param: a new count reruns training
     conda:
         "../envs/imgdag.yaml"
     log:
@@ -96,7 +97,7 @@ rule tiny_train:
         runtime=720,
         gpu=GPUS_PER_JOB * TRAIN_PROCESSES,  # one per process
         nodes=DISTRIBUTED["nnodes"],
-    threads: 4  # CPU cores in all (torch threads + loader workers); Snakemake lowers it to --cores when smaller
+    threads: cache_train_threads()  # torch's threads (no loader workers)
     # checkpoints are not outputs: Snakemake deletes a failed job's outputs, and a killed
     # run must find them to resume
     # one line per epoch on the terminal (and in the log); no progress bars
@@ -105,7 +106,7 @@ rule tiny_train:
         " --val-cache data/tiny_imagenet/cache/val --classes {input.classes}"
         " --params {params.train:q} --model-out {output.model} --log-csv {output.log_csv}"
         " --curves-png {output.curves} --checkpoint-dir {params.checkpoints}"
-        " --threads {threads} 2>&1 | tee {log}"
+        " --threads {threads} --torch-threads {params.torch_threads} 2>&1 | tee {log}"
 
 
 rule tiny_evaluate:

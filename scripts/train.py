@@ -4,6 +4,7 @@ or on RecordIO .rec files or CNTK map files (images decoded and cropped by loade
 Runs as one process, or as many under `torchrun --nproc_per_node=GPUS scripts/train.py ...`
 (DDP, each process its shard; see imgdag/distributed.py).
 """
+import argparse
 import hashlib
 import os
 from functools import partial
@@ -89,6 +90,15 @@ def data_fingerprint(args) -> str:
     return digest.hexdigest()
 
 
+def torch_threads(text: str) -> int | None:
+    """argparse type of --torch-threads: a count of at least 1, or auto (None)."""
+    if text == "auto":
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a count of at least 1 or auto, got {text!r}")
+    return int(text)
+
+
 def main() -> None:
     p = parser(__doc__)
     source = p.add_mutually_exclusive_group(required=True)
@@ -111,8 +121,11 @@ def main() -> None:
     p.add_argument("--curves-png", help="PNG of the loss and accuracy curves")
     p.add_argument("--checkpoint-dir", required=True, help="where checkpoints go and resume from")
     p.add_argument("--threads", type=int, default=0,
-                   help="CPU cores in all: torch threads plus loader workers (0: every core); "
-                        "part of the run's params, since results depend on it")
+                   help="CPU cores in all: torch threads plus loader workers (0: every core)")
+    p.add_argument("--torch-threads", type=torch_threads, default=None,
+                   help="torch's CPU threads whatever --threads (params.yaml compute.torch_threads); "
+                        "part of the run's params, since the weights depend on it; "
+                        "default (auto): --threads less the loader workers")
     p.add_argument("--stop-after", type=int,
                    help="leave after this many epochs in this run; the next run resumes")
     args = p.parse_args()
@@ -121,8 +134,12 @@ def main() -> None:
         p.error("--train-cache and --val-cache go together, as do --train-rec and --val-rec, "
                 "and --train-map and --val-map")
     params = args.params
-    threads, workers = split_threads(args.threads or os.cpu_count(),
-                                     args.num_workers if args.train_map or args.train_rec else 0)
+    cores = args.threads or os.cpu_count()
+    threads, workers = split_threads(cores, args.num_workers if args.train_map or args.train_rec else 0,
+                                     args.torch_threads)
+    if args.torch_threads and threads + workers > cores:
+        print(f"{threads} torch threads (compute.torch_threads) and {workers} loader workers on "
+              f"{cores} core(s): oversubscribed, for the same weights as on more cores")
     use_threads(threads)
     rank, world, _, device = init_from_env(select_device(params.get("device", "auto")))
     if is_main():

@@ -5,18 +5,28 @@ One uninterrupted MNIST-demo run (small: 2 epochs) is the reference; each kill t
 only the reference's inputs of the killed step, kills the step with IMGDAG_FAULT
 (imgdag/faults.py), checks that the step's final output is absent, reruns it as is and
 compares. The rerun also removes the temporaries the killed process left.
+
+The reference trains on 1 core with compute.torch_threads' 2 torch threads; training on 2 cores,
+and under Snakemake and DVC in a copy of the repository, must give the same bytes. There, the
+Snakemake (or `dvc repro` and its Snakemake) process is killed while its trainer still runs:
+the trainer must stop, and the README's one rerun command must finish the run.
 """
 import csv
 import json
+import os
+import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
+import yaml
 
-from e2e import ROOT, cli_env
+from e2e import ROOT, cli_env, copy_repo, sh
+from imgdag.faults import snakemake_ancestor
 
 TRAIN = {"model": "lenet5", "num_classes": 10, "epochs": 2, "batch_size": 64, "optimizer": "sgd",
          "lr": 0.05, "momentum": 0.9, "weight_decay": 0.0001, "lr_schedule": "cosine", "seed": 0,
@@ -33,8 +43,9 @@ STEPS = {
     "cache": (["rec_to_array.py", "--rec", "rec/train.rec", "--idx", "rec/train.idx", "--out", "cache/train"],
               ["cache/train.images.npy", "cache/train.labels.npy"], "cache/train.labels.npy"),
     "train": (["train.py", "--train-cache", "cache/train", "--val-cache", "cache/test", "--params",
-               json.dumps(TRAIN), "--model-out", "results/model.pt", "--log-csv", "results/log.csv",
-               "--checkpoint-dir", "results/checkpoints", "--threads", "1"],
+               json.dumps(TRAIN, sort_keys=True), "--model-out", "results/model.pt", "--log-csv",
+               "results/log.csv", "--checkpoint-dir", "results/checkpoints", "--threads", "1",
+               "--torch-threads", "2"],
               ["results/model.pt", "results/checkpoints/epoch_001.pt", "results/checkpoints/epoch_002.pt"],
               "results/model.pt"),
     "evaluate": (["evaluate.py", "--model", "results/model.pt", "--test-cache", "cache/test", "--params",
@@ -141,7 +152,7 @@ def test_kill_then_plain_rerun_matches_uninterrupted(reference, tmp_path, fault)
 def test_second_trainer_on_the_same_run_is_refused(reference, tmp_path):
     work = tmp_path / "work"
     shutil.copytree(reference / "cache", work / "cache")
-    long_run = [json.dumps({**TRAIN, "epochs": 1000}) if a == json.dumps(TRAIN) else a
+    long_run = [json.dumps({**TRAIN, "epochs": 1000}) if a == json.dumps(TRAIN, sort_keys=True) else a
                 for a in STEPS["train"][0][1:]]  # still training when the second one starts
     first = subprocess.Popen([sys.executable, str(ROOT / "scripts/train.py"), *long_run],
                              cwd=work, env={**cli_env(), "IMGDAG_FAULT": "never"},
@@ -160,3 +171,151 @@ def test_second_trainer_on_the_same_run_is_refused(reference, tmp_path):
     finally:
         first.kill()
         first.wait()
+
+
+def same_training_bytes(results, reference):
+    """model.pt and checkpoint bytes, and the log, of a training into `results` as the reference's."""
+    for name in ("model.pt", "checkpoints/epoch_001.pt", "checkpoints/epoch_002.pt"):
+        assert (results / name).read_bytes() == (reference / "results" / name).read_bytes(), name
+    log = results / "train_log.csv" if (results / "train_log.csv").exists() else results / "log.csv"
+    assert log_without_seconds(log) == log_without_seconds(reference / "results/log.csv")
+
+
+@pytest.mark.slow
+def test_training_gives_the_same_bytes_on_any_core_count(reference, tmp_path):
+    """An epoch on 2 cores, resumed on 1 core: the bytes of the reference's run on 1 core."""
+    work = tmp_path / "work"
+    shutil.copytree(reference / "cache", work / "cache")
+    command = STEPS["train"][0]
+    two_cores = command[:command.index("--threads") + 1] + ["2"] + command[command.index("--threads") + 2:]
+    first = cli(work, [*two_cores, "--stop-after", "1"])
+    assert first.returncode == 0, first.stderr
+    assert "oversubscribed" not in first.stdout
+    resumed = cli(work, command)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming from results/checkpoints/last.pt after epoch 1" in resumed.stdout
+    assert "2 torch threads (compute.torch_threads) and 0 loader workers on 1 core(s): oversubscribed" \
+        in resumed.stdout
+    same_training_bytes(work / "results", reference)
+
+
+OUT = "results/mnist_lenet5"
+# the reference's files -> where the MNIST recipe keeps them
+SEEDED = {"demo": "data/demo/mnist", "images": "data/mnist/images", "lists/train.lst": "data/mnist/train.lst",
+          "lists/test.lst": "data/mnist/test.lst", "rec/train.rec": "data/mnist/train.rec",
+          "rec/train.idx": "data/mnist/train.idx", "rec/test.rec": "data/mnist/test.rec",
+          "rec/test.idx": "data/mnist/test.idx", "cache": "data/mnist/cache"}
+
+
+@pytest.fixture(scope="module")
+def repo(reference, tmp_path_factory):
+    """A copy of the repository whose MNIST recipe trains as the reference, with the reference's
+    data in place (mtimes kept): Snakemake has only the training left to do."""
+    ws = copy_repo(tmp_path_factory.mktemp("repo") / "repo")
+    params = yaml.safe_load((ws / "params.yaml").read_text())
+    params["recipes"]["mnist_lenet5"]["train"] = TRAIN
+    (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    sh(["git", "commit", "-qam", "the reference's training"], ws)
+    for source, target in SEEDED.items():
+        (ws / target).parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if (reference / source).is_dir() else shutil.copy2)(reference / source, ws / target)
+    return ws
+
+
+def start_until_first_checkpoint(ws, command):
+    """Start `command` in ws with the trainer stuck (alive) after its first checkpoint; return the
+    process and the trainer's pid."""
+    with open(ws.parent / "run.out", "w") as out:
+        proc = subprocess.Popen(command, cwd=ws, env={**cli_env(), "IMGDAG_FAULT": "checkpoint:1:hang"},
+                                stdout=out, stderr=subprocess.STDOUT)
+    for _ in range(3000):
+        if (ws / OUT / "checkpoints/epoch_001.pt").exists():
+            return proc, int((ws / OUT / "checkpoints/.lock").read_text().split()[1])
+        assert proc.poll() is None, (ws.parent / "run.out").read_text()
+        time.sleep(0.1)
+    raise AssertionError("no first checkpoint after 300 s")
+
+
+def ended_within(pid: int, seconds: float) -> bool:
+    """Whether process pid is gone (or a zombie) within `seconds`."""
+    for _ in range(int(seconds * 10)):
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in "ZX":
+                return True
+        except OSError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_a_job_and_its_children_end_with_their_snakemake(tmp_path):
+    """A stand-in `snakemake` (a script of that name) runs a job with a child process through
+    `bash -c '... | tee log'`, as a rule does; once it is killed, job and child end."""
+    job = ("import os, subprocess, time; from imgdag.cli import run; "
+           "run(lambda: (print(os.getpid(), subprocess.Popen(['sleep', '60']).pid, flush=True), time.sleep(60)))")
+    fake = tmp_path / "snakemake"
+    fake.write_text(f"#!/bin/bash\nbash -c {shlex.quote(f'{sys.executable} -c {shlex.quote(job)} 2>&1 | tee log')}\n")
+    fake.chmod(0o755)
+    snakemake = subprocess.Popen([str(fake)], cwd=tmp_path, env={**cli_env(), "PYTHONPATH": str(ROOT)},
+                                 stdout=subprocess.DEVNULL)
+    pids = []
+    try:
+        for _ in range(300):
+            pids = (tmp_path / "log").read_text().split() if (tmp_path / "log").exists() else []
+            if pids:
+                break
+            time.sleep(0.1)
+        assert len(pids) == 2, "the job did not start"
+        snakemake.kill()
+        snakemake.wait()
+        assert all(ended_within(int(pid), 5) for pid in pids), "the job or its child outlived snakemake"
+        for _ in range(50):  # tee writes what the job said last
+            if "the Snakemake process that started this job" in (tmp_path / "log").read_text():
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the job did not say why it stopped")
+    finally:
+        snakemake.kill()
+        for pid in pids:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                pass
+
+
+@pytest.mark.slow
+def test_killed_snakemake_stops_its_trainer_and_one_command_finishes(reference, repo):
+    snakemake, trainer = start_until_first_checkpoint(repo, ["snakemake", "--cores", "2", f"{OUT}/model.pt"])
+    try:
+        assert snakemake_ancestor(trainer) == snakemake.pid
+        snakemake.kill()  # not waited for: a zombie is gone too
+        assert ended_within(trainer, 5), "the trainer outlived its Snakemake process"
+    finally:
+        snakemake.kill()
+        snakemake.wait()
+    assert not (repo / OUT / "model.pt").exists()
+    sh(["bash", "-c", f"snakemake --unlock && snakemake --cores all {OUT}/model.pt"], repo)  # README
+    assert "resuming from" in (repo / "logs/mnist_train.log").read_text()
+    same_training_bytes(repo / OUT, reference)
+
+
+@pytest.mark.slow
+def test_killed_dvc_repro_finishes_with_one_command(reference, repo):
+    shutil.rmtree(repo / OUT, ignore_errors=True)
+    # --single-item: the stages before training, made by the reference, are not DVC's to check
+    dvc, trainer = start_until_first_checkpoint(repo, ["dvc", "repro", "--single-item", "mnist_train"])
+    try:
+        snakemake = snakemake_ancestor(trainer)
+        assert snakemake is not None and snakemake != dvc.pid
+        os.kill(dvc.pid, signal.SIGKILL)
+        os.kill(snakemake, signal.SIGKILL)
+        assert ended_within(trainer, 5), "the trainer outlived its Snakemake process"
+    finally:
+        dvc.kill()
+        dvc.wait()
+    assert list((repo / ".snakemake/locks").iterdir()), "no stale lock: the test tests nothing"
+    repro = sh(["bash", "-c", "snakemake --unlock && dvc repro --single-item mnist_train"], repo)  # README
+    assert "Running stage 'mnist_train'" in repro.stdout
+    assert "resuming from" in (repo / "logs/mnist_train.log").read_text()
+    same_training_bytes(repo / OUT, reference)

@@ -2,12 +2,13 @@
 total is split between torch threads and loader workers."""
 import ast
 import os
+import re
 import subprocess
 import sys
 
 import pytest
 
-from e2e import ROOT
+from e2e import ROOT, sh
 from imgdag.threads import split_threads
 
 TORCH_SCRIPTS = sorted(p for p in (ROOT / "scripts").glob("*.py")
@@ -50,3 +51,18 @@ def test_the_total_is_split_between_torch_threads_and_workers():
     assert split_threads(2, 3) == (1, 3)  # asked-for workers win; torch keeps one thread
     with pytest.raises(ValueError, match="at least 1"):
         split_threads(0)
+
+
+def test_a_fixed_torch_thread_count_is_kept_on_any_core_count():
+    assert split_threads(1, 0, torch_threads=2) == (2, 0)  # oversubscribed: the same sums
+    assert split_threads(4, None, torch_threads=2) == (2, 2)  # the workers get the rest
+    assert split_threads(4, 1, torch_threads=3) == (3, 1)
+
+
+def test_training_rules_pass_compute_torch_threads_whatever_the_cores():
+    models = ["results/mnist_lenet5/model.pt", "results/tiny_imagenet_resnet18/model.pt",
+              "results/imagenet8_alexnet/model.pt"]
+    out = sh(["snakemake", "-n", "-p", "--forceall", "--cores", "1", *models], ROOT).stdout
+    commands = re.findall(r"\nShell command: (.*scripts/train.py.*)", out)
+    assert len(commands) == 3
+    assert all(re.search(r" --threads 1 --torch-threads 2 ", c) for c in commands), commands
