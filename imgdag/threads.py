@@ -9,9 +9,11 @@ module before torch (or anything that imports torch); a value set by the user is
 
 `split_threads(total, workers)` splits one budget between torch's threads and loader worker
 processes (which decode with one thread each), so a rule's `threads` is the process tree's total.
-Training fixes its torch thread count instead (params.yaml compute.torch_threads), since the
-weights depend on it: the same run gives the same bytes on any core count.
+Scripts that run a network fix their torch thread count instead (params.yaml
+compute.torch_threads, `--torch-threads`), since float sums depend on it: the same run gives
+the same weights, features and metrics on any core count.
 """
+import argparse
 import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -30,6 +32,38 @@ def split_threads(total: int, workers: int | None = None,
     if workers is None:
         workers = total - 1
     return max(1, total - workers), workers
+
+
+def torch_thread_count(text: str) -> int | None:
+    """argparse type of --torch-threads: a count of at least 1, or auto (None)."""
+    if text == "auto":
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a count of at least 1 or auto, got {text!r}")
+    return int(text)
+
+
+def add_thread_arguments(parser: argparse.ArgumentParser) -> None:
+    """--threads (the rule's cores) and --torch-threads (compute.torch_threads) of a script
+    that runs a network."""
+    parser.add_argument("--threads", type=int, default=0,
+                        help="CPU cores in all: torch threads plus loader workers (0: every core)")
+    parser.add_argument("--torch-threads", type=torch_thread_count, default=None,
+                        help="torch's CPU threads whatever --threads (params.yaml compute.torch_threads); "
+                             "float sums, and so results, depend on it; "
+                             "default (auto): --threads less the loader workers")
+
+
+def start_threads(args: argparse.Namespace, workers: int | None = None) -> tuple[int, int]:
+    """(torch threads, loader workers) of --threads and --torch-threads (split_threads), in use;
+    one line says when a fixed torch count oversubscribes the cores."""
+    cores = args.threads or os.cpu_count()
+    threads, workers = split_threads(cores, workers, args.torch_threads)
+    if args.torch_threads and threads + workers > cores:
+        print(f"{threads} torch threads (compute.torch_threads) and {workers} loader workers on "
+              f"{cores} core(s): oversubscribed, for the same results as on more cores")
+    use_threads(threads)
+    return threads, workers
 
 
 def use_threads(total: int) -> None:

@@ -69,6 +69,7 @@ rule dog_features:
     wildcard_constraints:
         backbone="[^/]+",
     params:
+        torch_threads=section("compute.torch_threads"),  # float sums depend on it
         backbone=lambda w: section(
             f"recipes.dog_breed_transfer.backbones.{DOG_BACKBONES[w.backbone][0]}"),
         features=section("recipes.dog_breed_transfer.features"),
@@ -87,7 +88,8 @@ rule dog_features:
     shell:
         "python scripts/extract_features.py --backbone {params.backbone:q}"
         " --params {params.features:q} --root data/dog_breed/folders --lists {input.lists}"
-        " --cache-dir {params.cache} --out {output} --threads {threads} > {log} 2>&1"
+        " --cache-dir {params.cache} --out {output} --threads {threads}"
+        " --torch-threads {params.torch_threads} > {log} 2>&1"
 
 
 rule dog_head:

@@ -138,6 +138,7 @@ rule ilsvrc_alexnet_crops:
         run_info=f"{ILSVRC_OUT}/run_info.json",
         predictions=f"{ILSVRC_OUT}/predictions.csv",
     params:
+        torch_threads=section("compute.torch_threads"),  # float sums depend on it
         recipe=section("recipes.ilsvrc_alexnet_eval"),
         images=ILSVRC_IMAGES,
     conda:
@@ -153,4 +154,5 @@ rule ilsvrc_alexnet_crops:
         "python scripts/evaluate_crops.py --table {input.table} --images {params.images:q}"
         " --model {input.model} --params {params.recipe:q} --metrics-out {output.metrics}"
         " --run-info-out {output.run_info} --predictions-out {output.predictions}"
-        " --threads {threads} > {log} 2>&1"
+        " --threads {threads}"
+        " --torch-threads {params.torch_threads} > {log} 2>&1"

@@ -170,6 +170,7 @@ rule imagenet8_evaluate:
         classified=plot(f"{IMAGENET8_OUT}/classified.csv", x="actual", y="predicted",
                         template="confusion"),
     params:
+        torch_threads=section("compute.torch_threads"),  # float sums depend on it
         evaluate=section("recipes.imagenet8_alexnet.evaluate"),
         data=section("recipes.imagenet8_alexnet.data.format"),
         flags=f"--test{IMAGENET8_FLAGS['val']}",
@@ -187,5 +188,6 @@ rule imagenet8_evaluate:
         " --params {params.evaluate:q} --split val --metrics-out {output.metrics}"
         " --confusion-out {output.confusion}"
         " --per-class-out {output.per_class} --latency-out {output.latency}"
-        " --classified-out {output.classified} --threads {threads} > {log} 2>&1"
+        " --classified-out {output.classified} --threads {threads}"
+        " --torch-threads {params.torch_threads} > {log} 2>&1"
         "  # data format {params.data}"  # names the key for dvc.yaml (imgdag/dvcgen.py)

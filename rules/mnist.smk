@@ -146,6 +146,7 @@ rule mnist_evaluate:
         classified=plot(f"{MNIST_OUT}/classified.csv", x="actual", y="predicted",
                         template="confusion"),
     params:
+        torch_threads=section("compute.torch_threads"),  # float sums depend on it
         evaluate=section("recipes.mnist_lenet5.evaluate"),
     conda:
         "../envs/imgdag.yaml"
@@ -161,7 +162,8 @@ rule mnist_evaluate:
         " --params {params.evaluate:q} --split test --metrics-out {output.metrics}"
         " --confusion-out {output.confusion}"
         " --per-class-out {output.per_class} --latency-out {output.latency}"
-        " --classified-out {output.classified} --threads {threads} > {log} 2>&1"
+        " --classified-out {output.classified} --threads {threads}"
+        " --torch-threads {params.torch_threads} > {log} 2>&1"
 
 
 rule mnist_predict:

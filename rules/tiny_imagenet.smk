@@ -124,6 +124,7 @@ rule tiny_evaluate:
         classified=plot(f"{TINY_OUT}/classified.csv", x="actual", y="predicted",
                         template="confusion"),
     params:
+        torch_threads=section("compute.torch_threads"),  # float sums depend on it
         evaluate=section("recipes.tiny_imagenet_resnet18.evaluate"),
     conda:
         "../envs/imgdag.yaml"
@@ -140,7 +141,8 @@ rule tiny_evaluate:
         " --split val --metrics-out {output.metrics} --confusion-out {output.confusion}"
         " --per-class-out {output.per_class} --latency-out {output.latency}"
         " --classified-out {output.classified}"
-        " --threads {threads} > {log} 2>&1"
+        " --threads {threads}"
+        " --torch-threads {params.torch_threads} > {log} 2>&1"
 
 
 rule tiny_predict:

@@ -16,7 +16,7 @@ from imgdag.imagedata import ImageBatches, MapFileImages, RecordImages
 from imgdag.metrics import (confusion_matrix, device_name, forward_latency_ms,
                             per_class_accuracy, write_classified_csv, write_confusion_csv)
 from imgdag.models import load_trained_model
-from imgdag.threads import split_threads, use_threads
+from imgdag.threads import add_thread_arguments, start_threads
 
 
 def main() -> None:
@@ -39,11 +39,9 @@ def main() -> None:
     p.add_argument("--confusion-out", required=True, help="confusion matrix CSV to write")
     p.add_argument("--classified-out", required=True,
                    help="CSV of actual,predicted class per image (DVC's confusion plot)")
-    p.add_argument("--threads", type=int, default=0, help="CPU cores in all (0: every core)")
+    add_thread_arguments(p)
     args = p.parse_args()
-    threads, workers = split_threads(args.threads or os.cpu_count(),
-                                     args.num_workers if args.test_map or args.test_rec else 0)
-    use_threads(threads)
+    threads, workers = start_threads(args, args.num_workers if args.test_map or args.test_rec else 0)
     device = select_device(args.params.get("device", "auto"))
     model, saved = load_trained_model(args.model, device)
     model = prepare_model(model, device)

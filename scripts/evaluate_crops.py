@@ -19,7 +19,7 @@ from imgdag.formats.index_table import read_ilsvrc_val_table
 from imgdag.layouts.records import is_image_name
 from imgdag.models import build_model, load_trained_model, read_state_dict
 from imgdag.multicrop import CAFFE, TORCHVISION, CropPreprocess, ImageFiles, evaluate_crops
-from imgdag.threads import split_threads, use_threads
+from imgdag.threads import add_thread_arguments, start_threads
 
 SOURCES = ("imagenet8_checkpoint", "torchvision", "caffe_npy")
 
@@ -76,13 +76,12 @@ def main() -> None:
     p.add_argument("--predictions-out", required=True, help="predictions CSV to write")
     p.add_argument("--num-workers", type=int,
                    help="image decoding processes, out of --threads (default: threads - 1)")
-    p.add_argument("--threads", type=int, default=0, help="CPU cores in all (0: every core)")
+    add_thread_arguments(p)
     args = p.parse_args()
     weights, options = args.params["weights"], args.params.get("evaluate", {})
     if weights["source"] not in SOURCES:
         p.error(f"weights source {weights['source']!r} is not one of {', '.join(SOURCES)}")
-    threads, workers = split_threads(args.threads or os.cpu_count(), args.num_workers)
-    use_threads(threads)
+    threads, workers = start_threads(args, args.num_workers)
     device = select_device(options.get("device", "auto"))
     records = read_ilsvrc_val_table(args.table)
     if not records:

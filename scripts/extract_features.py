@@ -10,7 +10,7 @@ from imgdag.atomic import atomic_path
 from imgdag.cli import json_object, parser, run
 from imgdag.engine import select_device
 from imgdag.formats.lst import read_lst
-from imgdag.threads import use_threads
+from imgdag.threads import add_thread_arguments, start_threads
 from imgdag.transfer import cached_features
 
 
@@ -25,9 +25,9 @@ def main() -> None:
     p.add_argument("--cache-dir", required=True,
                    help="where features are kept by cache key (survives reruns)")
     p.add_argument("--out", required=True, help="features file to write (a copy of its cache)")
-    p.add_argument("--threads", type=int, default=0, help="CPU cores in all (0: every core)")
+    add_thread_arguments(p)
     args = p.parse_args()
-    use_threads(args.threads or os.cpu_count())
+    start_threads(args, 0)
     name, weights, size = (args.backbone[k] for k in ("name", "weights", "size"))
     images = [entry.path for path in args.lists for entry in read_lst(path)]
     device = select_device(args.params.get("device", "auto"))

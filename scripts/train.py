@@ -25,7 +25,7 @@ from imgdag.faults import lock_run
 from imgdag.formats.class_list import read_class_list
 from imgdag.imagedata import ImageBatches, MapFileImages, RecordImages
 from imgdag.models import build_model, save_trained_model
-from imgdag.threads import split_threads, use_threads
+from imgdag.threads import add_thread_arguments, start_threads
 
 
 def cache_batches(args, params, device, rank=0, world=1):
@@ -90,14 +90,6 @@ def data_fingerprint(args) -> str:
     return digest.hexdigest()
 
 
-def torch_threads(text: str) -> int | None:
-    """argparse type of --torch-threads: a count of at least 1, or auto (None)."""
-    if text == "auto":
-        return None
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a count of at least 1 or auto, got {text!r}")
-    return int(text)
-
 
 def main() -> None:
     p = parser(__doc__)
@@ -120,12 +112,7 @@ def main() -> None:
     p.add_argument("--log-csv", required=True, help="per-epoch log CSV")
     p.add_argument("--curves-png", help="PNG of the loss and accuracy curves")
     p.add_argument("--checkpoint-dir", required=True, help="where checkpoints go and resume from")
-    p.add_argument("--threads", type=int, default=0,
-                   help="CPU cores in all: torch threads plus loader workers (0: every core)")
-    p.add_argument("--torch-threads", type=torch_threads, default=None,
-                   help="torch's CPU threads whatever --threads (params.yaml compute.torch_threads); "
-                        "part of the run's params, since the weights depend on it; "
-                        "default (auto): --threads less the loader workers")
+    add_thread_arguments(p)
     p.add_argument("--stop-after", type=int,
                    help="leave after this many epochs in this run; the next run resumes")
     args = p.parse_args()
@@ -134,13 +121,7 @@ def main() -> None:
         p.error("--train-cache and --val-cache go together, as do --train-rec and --val-rec, "
                 "and --train-map and --val-map")
     params = args.params
-    cores = args.threads or os.cpu_count()
-    threads, workers = split_threads(cores, args.num_workers if args.train_map or args.train_rec else 0,
-                                     args.torch_threads)
-    if args.torch_threads and threads + workers > cores:
-        print(f"{threads} torch threads (compute.torch_threads) and {workers} loader workers on "
-              f"{cores} core(s): oversubscribed, for the same weights as on more cores")
-    use_threads(threads)
+    threads, workers = start_threads(args, args.num_workers if args.train_map or args.train_rec else 0)
     rank, world, _, device = init_from_env(select_device(params.get("device", "auto")))
     if is_main():
         lock_run(args.checkpoint_dir)  # one trainer per run: held until the process ends
