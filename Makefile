@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: venv demo test lint dvc-yaml record checkout baseline mxnet-env cluster-env slurm-packages remote bench bench-quick clean
+.PHONY: venv demo test lint dvc-yaml record checkout baseline mxnet-env cluster-env slurm-packages remote bench bench-env bench-quick clean
 
 venv: $(BIN)/.installed
 
@@ -75,9 +75,16 @@ BENCHES := benchmarks/bench_codec.py benchmarks/bench_pack.py benchmarks/bench_r
 	benchmarks/bench_threads.py benchmarks/bench_small_images.py benchmarks/bench_mnist_epoch.py
 QUICK_OUT := benchmarks/out/quick
 
-bench: venv mxnet-env
+bench: venv mxnet-env bench-env
 	for b in $(BENCHES); do $(BIN)/python $$b || exit 1; done
 	$(BIN)/python benchmarks/summary.py benchmarks/out
+
+# pyvips for the codec comparison (bench_codec.py runs without it, leaving it out)
+bench-env: $(BIN)/.bench-installed
+
+$(BIN)/.bench-installed: requirements-bench.txt $(BIN)/.installed
+	$(BIN)/pip install --quiet -r requirements-bench.txt
+	touch $@
 
 # the benchmarks as smoke tests (a few images, one repeat, figures not meaningful), in $(QUICK_OUT)/
 bench-quick: venv

@@ -1,11 +1,12 @@
-"""Which JPEG codec imgdag.codec uses, measured: Pillow, simplejpeg (libjpeg-turbo) and OpenCV on
+"""Which JPEG codec imgdag.codec uses, measured: Pillow, simplejpeg (libjpeg-turbo), OpenCV and
+pyvips (libvips, shrink-on-load; when requirements-bench.txt is installed, as `make bench` does) on
 the real ImageNet sample JPEGs, in this process, one thread each.
 
 Tasks (each a pass over every image; the candidates of a task interleaved per repeat):
 - decode: full-size RGB;
 - decode_256: RGB with the shorter side resized to 256 (Pillow: draft + bilinear resize;
   simplejpeg: DCT-domain downscale + OpenCV bilinear, imgdag.codec.decode_resized; OpenCV:
-  imdecode + resize);
+  imdecode + resize; pyvips: thumbnail_buffer, which shrinks on load);
 - crop_224: a random-resized crop (a quarter of the area) to 224 x 224 (full decode then crop and
   resize, or imgdag.codec.decode_resized_crop);
 - encode_q95: JPEG quality 95 of the 256-px images.
@@ -16,6 +17,7 @@ Writes benchmarks/out/codec.json. `--quick`: 10 images, one repeat (a smoke test
 """
 import argparse
 import io
+import os
 import time
 
 import cv2
@@ -27,6 +29,13 @@ from timing import context, interleaved, real_jpegs, summary, write_result
 from imgdag import codec
 
 cv2.setNumThreads(1)
+os.environ.setdefault("VIPS_CONCURRENCY", "1")
+try:
+    import pyvips
+
+    pyvips.cache_set_max(0)  # no reuse of an earlier decode of the same bytes
+except ImportError:  # optional, requirements-bench.txt
+    pyvips = None
 
 
 def pil_decode(data):
@@ -56,6 +65,16 @@ def full_crop_224(data):
     return codec.resize(pixels[top:bottom, left:right], 224, 224)
 
 
+def vips_decode(data):
+    return pyvips.Image.new_from_buffer(data, "", access="sequential").colourspace("srgb").numpy()
+
+
+def vips_decode_256(data):
+    header = pyvips.Image.new_from_buffer(data, "")
+    height, width = codec.shorter_side_size(header.height, header.width, 256)
+    return pyvips.Image.thumbnail_buffer(data, width, height=height, size="force").colourspace("srgb").numpy()
+
+
 def pil_encode(pixels):
     out = io.BytesIO()
     Image.fromarray(pixels).save(out, "JPEG", quality=95)
@@ -83,12 +102,18 @@ TASKS = {
         "imgdag_codec_dct_fast": lambda d: codec.decode_resized_crop(d, "bench", quarter_box, 224, fast=True),
     },
 }
+if pyvips:
+    TASKS["decode"]["pyvips"] = vips_decode
+    TASKS["decode_256"]["pyvips_shrink_on_load"] = vips_decode_256
+
 ENCODERS = {
     "pillow": pil_encode,
     "simplejpeg": lambda p: simplejpeg.encode_jpeg(p, 95, colorsubsampling="420"),
     "opencv": lambda p: cv2.imencode(".jpg", p[:, :, ::-1].copy(), [cv2.IMWRITE_JPEG_QUALITY, 95])[1],  # RGB -> BGR
     "imgdag_codec": lambda p: codec.encode_jpeg(p, 95),
 }
+if pyvips:
+    ENCODERS["pyvips"] = lambda p: pyvips.Image.new_from_array(p).jpegsave_buffer(Q=95)
 
 
 def fast_dct_pixels(data) -> dict:
@@ -123,6 +148,7 @@ def main():
     data = [path.read_bytes() for path in paths]
     resized = [codec.decode_resized(d, "bench", 256) for d in data]
     result = {**context(), "quick": args.quick, "images": len(data), "repeats": repeats,
+              "pyvips": pyvips and f"{pyvips.__version__}, libvips {pyvips.version(0)}.{pyvips.version(1)}",
               "mean_jpeg_kb": round(sum(map(len, data)) / len(data) / 1024, 1)}
     for task, candidates in {**TASKS, "encode_q95": ENCODERS}.items():
         items = resized if task == "encode_q95" else data

@@ -9,7 +9,8 @@ command line, whole (start-up included), interleaved ours / im2rec (/ cat) per r
   recipe runs after its map writer checked the images) on >= 400 MB of listed files, MB/s, against
   `cat` of the same files into one file; the .rec files must be byte-identical to im2rec's;
 - pass-through-check: the same with each image decode-checked while packing (plain `--pass-through`).
-Peak memory is sampled over each command's whole process tree (and its largest process).
+Each command starts with no dirty pages (an untimed sync before it). Peak memory is sampled
+over each command's whole process tree (and its largest process).
 `--baseline CHECKOUT` also times another checkout's make_rec.py (e.g. the main branch before a
 change) in the same interleaving, and checks its .rec is byte-identical to ours.
 Writes benchmarks/out/pack.json. `--quick`: a few images, one repeat (a smoke test, not timed).
@@ -41,6 +42,15 @@ def repeated_lst(path: Path, files: list[Path], count: int) -> int:
     return sum(files[i % len(files)].stat().st_size for i in range(count))
 
 JOBS = ["resize", "pass_through", "pass_through_check"]
+
+
+def after_sync(run):
+    """`run`, started with no dirty pages (os.sync first, not timed), so that the write-back of
+    one command's 400 MB does not slow down the next command, whichever side it is."""
+    def synced():
+        os.sync()
+        return run()
+    return synced
 
 
 def main():
@@ -94,7 +104,8 @@ def main():
                 (work / "cat.args").write_text("\0".join(paths))
                 runs["cat"] = lambda: run_command(
                     ["sh", "-c", f"xargs -0 cat < {work / 'cat.args'} > {work / 'cat.out'}"])
-            measured = {name: summary(r, work_done, unit) for name, r in interleaved(runs, args.repeats).items()}
+            synced = {name: after_sync(run) for name, run in runs.items()}
+            measured = {name: summary(r, work_done, unit) for name, r in interleaved(synced, args.repeats).items()}
             entry = {"entries": count, "listed_mb": round(listed_bytes / 2**20, 1), **measured}
             if have_mxnet:
                 entry["ratio_im2rec_s_over_ours_s"] = ratio(measured["ours"], measured["im2rec"])

@@ -42,25 +42,29 @@ def loads(result: dict) -> str:
 
 
 def codec_rows(r):
-    d, c, e = r["decode"], r["crop_224"], r["encode_q95"]
     fast = r["fast_dct_pixels"]["crop_224"]["mean_abs_diff"]
-    return [
-        row("codec decode: simplejpeg (imgdag) vs Pillow", f"{rate(d['imgdag_codec'])} img/s",
-            f"{rate(d['pillow'])} img/s", faster(d["imgdag_codec"], d["pillow"]), load=loads(r)),
-        row("codec decode: OpenCV vs Pillow", f"{rate(d['opencv'])} img/s", f"{rate(d['pillow'])} img/s",
-            faster(d["opencv"], d["pillow"]), load=loads(r)),
-        row("codec decode to 256: DCT downscale vs Pillow draft", f"{rate(r['decode_256']['imgdag_codec_dct'])} img/s",
-            f"{rate(r['decode_256']['pillow_draft'])} img/s",
-            faster(r["decode_256"]["imgdag_codec_dct"], r["decode_256"]["pillow_draft"]), load=loads(r)),
-        row("codec crop 224: DCT downscale vs full decode", f"{rate(c['imgdag_codec_dct'])} img/s",
-            f"{rate(c['full_decode_then_crop'])} img/s",
-            faster(c["imgdag_codec_dct"], c["full_decode_then_crop"]), load=loads(r)),
-        row(f"codec crop 224: fast DCT vs exact (mean |diff| {fast} levels)", f"{rate(c['imgdag_codec_dct_fast'])} img/s",
-            f"{rate(c['imgdag_codec_dct'])} img/s",
-            faster(c["imgdag_codec_dct_fast"], c["imgdag_codec_dct"]), load=loads(r)),
-        row("codec encode q95: simplejpeg (imgdag) vs OpenCV", f"{rate(e['imgdag_codec'])} img/s",
-            f"{rate(e['opencv'])} img/s", faster(e["imgdag_codec"], e["opencv"]), load=loads(r)),
+
+    def versus(what, task, ours, peer):
+        t = r[task]
+        return row(what, f"{rate(t[ours])} img/s", f"{rate(t[peer])} img/s", faster(t[ours], t[peer]), load=loads(r))
+
+    rows = [
+        versus("codec decode: simplejpeg (imgdag) vs Pillow", "decode", "imgdag_codec", "pillow"),
+        versus("codec decode: OpenCV vs Pillow", "decode", "opencv", "pillow"),
+        versus("codec decode to 256: DCT downscale vs Pillow draft", "decode_256", "imgdag_codec_dct", "pillow_draft"),
+        versus("codec crop 224: DCT downscale vs full decode", "crop_224", "imgdag_codec_dct", "full_decode_then_crop"),
+        versus(f"codec crop 224: fast DCT vs exact (mean |diff| {fast} levels)", "crop_224", "imgdag_codec_dct_fast",
+               "imgdag_codec_dct"),
+        versus("codec encode q95: simplejpeg (imgdag) vs OpenCV", "encode_q95", "imgdag_codec", "opencv"),
     ]
+    if "pyvips" in r["decode"]:
+        rows += [
+            versus("codec decode: imgdag vs pyvips", "decode", "imgdag_codec", "pyvips"),
+            versus("codec decode to 256: imgdag vs pyvips shrink-on-load", "decode_256", "imgdag_codec_dct",
+                   "pyvips_shrink_on_load"),
+            versus("codec encode q95: imgdag vs pyvips", "encode_q95", "imgdag_codec", "pyvips"),
+        ]
+    return rows
 
 
 def pack_rows(r):
