@@ -2,7 +2,6 @@
 (`<split>_accuracy`, top-5, loss, image count) into a metrics JSON; per-class accuracy, forward
 latency per batch, the confusion matrix and each image's (actual, predicted) pair into their
 own files."""
-import os
 
 import imgdag.threads  # noqa: F401  first: OpenMP reads its wait policy when torch loads
 from imgdag.arraycache import read_array_cache

@@ -2,7 +2,6 @@
 metrics JSON (top-1/top-5 error per crop mode), a run-info JSON (images left out, weights,
 preprocessing, accuracies and counts) and a predictions CSV."""
 import csv
-import os
 from functools import partial
 from pathlib import Path
 

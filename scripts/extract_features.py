@@ -1,6 +1,5 @@
 """Frozen-backbone features of the images listed in .lst files, computed once per (backbone, weight
 file, size, image list) in a cache folder and copied to one features file (imgdag.transfer)."""
-import os
 import shutil
 
 import imgdag.threads  # noqa: F401  first: OpenMP reads its wait policy when torch loads

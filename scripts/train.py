@@ -4,9 +4,7 @@ or on RecordIO .rec files or CNTK map files (images decoded and cropped by loade
 Runs as one process, or as many under `torchrun --nproc_per_node=GPUS scripts/train.py ...`
 (DDP, each process its shard; see imgdag/distributed.py).
 """
-import argparse
 import hashlib
-import os
 from functools import partial
 from pathlib import Path
 
