@@ -5,7 +5,6 @@ int64). Training slices batches from it as whole tensors: no per-image work in t
 `write_files_cache` decodes image files with worker processes that write their chunks straight
 into the preallocated memory-mapped file.
 """
-import multiprocessing
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ from imgdag.codec import decode_rgb, decode_stored
 from imgdag.faults import fault_point
 from imgdag.formats.recordio import RecordReader
 from imgdag.layouts.tree import open_tree
+from imgdag.pool import process_pool
 
 CHUNK = 256  # images per task handed to a worker
 
@@ -81,9 +81,7 @@ def write_files_cache(stem, raw, paths: list[str], labels, source, workers: int 
     with atomic_path(images_path) as tmp:
         np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(paths), *shape))
         jobs = [(start, paths[start:start + CHUNK]) for start in range(0, len(paths), CHUNK)]
-        context = multiprocessing.get_context("fork" if "fork" in
-                                              multiprocessing.get_all_start_methods() else None)
-        with context.Pool(workers, _open_worker, (raw, tmp)) if workers > 1 else _InProcess(
+        with process_pool(workers, _open_worker, (raw, tmp)) if workers > 1 else _InProcess(
                 raw, tmp) as pool:
             for problem in tqdm(pool.imap_unordered(_decode_chunk, jobs), total=len(jobs),
                                 desc=f"decode {Path(source).name}", unit="chunk", mininterval=1):

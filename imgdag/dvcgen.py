@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import tempfile
 import types
 from contextlib import contextmanager
@@ -81,6 +82,19 @@ def _register_plugin() -> None:
 
 
 @contextmanager
+def _signal_handlers_kept():
+    """Put back this process's SIGTERM and SIGINT handlers on leaving: Snakemake's scheduler
+    installs a SIGTERM handler that only sets a flag, and processes forked later (pool
+    workers) would inherit it and ignore SIGTERM."""
+    kept = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in kept.items():
+            signal.signal(sig, handler)
+
+
+@contextmanager
 def _env(name: str, value: str):
     old = os.environ.get(name)
     os.environ[name] = value
@@ -102,7 +116,8 @@ def _snakemake_jobs(root: Path, targets):
                                           ResourceSettings)
 
     _register_plugin()
-    with tempfile.TemporaryDirectory() as tmp, _env(DESCRIBE_ENV, f"{tmp}/marks.json"):
+    with (tempfile.TemporaryDirectory() as tmp, _env(DESCRIBE_ENV, f"{tmp}/marks.json"),
+          _signal_handlers_kept()):
         settings = OutputSettings(dryrun=True, printshellcmds=True,
                                   log_handler_settings={PLUGIN: JobCollectorSettings()})
         with SnakemakeApi(settings) as api:

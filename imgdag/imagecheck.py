@@ -7,7 +7,6 @@ not decode out, counted in the step's summary and named (with its problem) in a 
 `imgdag.codec.check_image`. Images in a folder are checked by `workers` processes; images in
 an archive are read in this process (one file handle).
 """
-import multiprocessing
 import warnings
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from tqdm import tqdm
 from imgdag import codec
 from imgdag.errors import DataError
 from imgdag.layouts.tree import DirTree, FileTree
+from imgdag.pool import process_pool
 
 BAD_IMAGES = ("skip", "error")
 CHUNK = 16  # images per task sent to a worker
@@ -57,9 +57,7 @@ def bad_images(tree: FileTree, names: list[str], check: ImageCheck, desc: str) -
     bad = {}
     with ExitStack() as stack:
         if check.workers > 1 and isinstance(tree, DirTree) and len(names) > CHUNK:
-            context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods()
-                                                  else None)
-            pool = stack.enter_context(context.Pool(check.workers, _use_tree, (tree,)))
+            pool = stack.enter_context(process_pool(check.workers, _use_tree, (tree,)))
             problems = pool.imap(_problem, names, chunksize=CHUNK)
         else:
             _use_tree(tree)

@@ -1,13 +1,16 @@
 """Helpers for all rule files (the Python to run, params sections, code inputs, DVC marks)."""
 import json
 import os
+import shlex
 import sys
 
 sys.path.insert(0, workflow.basedir)
 from imgdag.codedeps import code_files  # noqa: E402
 
-# jobs run `python`: the interpreter running Snakemake (the project's venv) comes first on PATH
-shell.prefix(f'export PATH="{os.path.dirname(sys.executable)}:$PATH"; ')
+# Every job runs under bash's strict mode (shell.prefix replaces Snakemake's own
+# `set -euo pipefail`): a script that fails fails its job, also when piped into `tee`. Jobs run
+# `python`: the interpreter running Snakemake (the project's venv) comes first on PATH.
+shell.prefix(f'set -euo pipefail; export PATH={shlex.quote(os.path.dirname(sys.executable))}:"$PATH"; ')
 # the `gpu` resource of rules that run a network (training, evaluation, prediction, features)
 GPUS_PER_JOB = config["compute"]["gpus_per_job"]
 DISTRIBUTED = config["compute"]["distributed"]

@@ -90,3 +90,13 @@ def test_every_params_key_a_rule_names_reaches_its_stages():
                 assert keys <= set(stage.get("params", [])), (rule[1], keys)
                 checked += bool(keys)
     assert checked >= 15  # the loop saw the rules
+
+
+def test_the_in_process_dry_run_leaves_this_process_signal_handlers_as_they_were():
+    """Snakemake's scheduler installs a SIGTERM handler that only sets a flag; left in place,
+    pool workers forked later by this process ignore Pool.terminate() and the run hangs."""
+    import signal
+
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    pipeline_from_snakemake(ROOT)
+    assert {sig: signal.getsignal(sig) for sig in before} == before

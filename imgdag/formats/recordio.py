@@ -33,7 +33,6 @@ bilinear resize), full-size decodes as im2rec, so pixels agree within a grey lev
 encoded bytes may differ; with pass_through the image files' bytes are copied and the `.rec` and `.idx` are
 byte-identical to `im2rec.py --pass-through --pack-label`.
 """
-import multiprocessing
 import os
 import struct
 import threading
@@ -53,6 +52,7 @@ from imgdag.errors import DataError
 from imgdag.faults import fault_point
 from imgdag.formats.lst import LstEntry, read_lst
 from imgdag.imagecheck import BAD_IMAGES, warn_skipped
+from imgdag.pool import process_pool
 from imgdag.textfiles import read_lines
 
 MAGIC = 0xCED7230A
@@ -494,7 +494,7 @@ def pack(lst_path, image_root, rec_path, idx_path, options=PackOptions(), num_wo
     copy_only = options.pass_through and options.images_checked  # no work for worker processes
     with ExitStack() as stack:
         if num_workers > 1 and not copy_only:
-            pool = stack.enter_context(multiprocessing.Pool(num_workers))
+            pool = stack.enter_context(process_pool(num_workers))
             slots = threading.Semaphore(num_workers * IN_FLIGHT_PER_WORKER)
             # on an error, unblock the pool's task feeder so that the pool can terminate
             stack.callback(slots.release, len(entries) + 1)

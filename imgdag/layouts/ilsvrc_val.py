@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 import numpy as np
-import scipy.io
 
 from imgdag.atomic import atomic_open
 from imgdag.errors import DataError
@@ -66,6 +65,8 @@ def _int(value) -> int:
 def parse_meta_mat(source, where) -> list[Synset]:
     """The `synsets` of a devkit meta.mat (bytes or a path), in file order."""
     try:
+        import scipy.io  # loaded only here: it costs the light tools' start-up a second
+
         mat = scipy.io.loadmat(io.BytesIO(source) if isinstance(source, bytes) else source)
         table = mat["synsets"]
         missing = [f for f in META_FIELDS if f not in (table.dtype.names or ())]
@@ -83,6 +84,8 @@ def parse_meta_mat(source, where) -> list[Synset]:
 
 def meta_mat_bytes(synsets: list[Synset]) -> bytes:
     """`synsets` as the devkit stores them: an N x 1 struct array of doubles and char arrays."""
+    import scipy.io
+
     table = np.empty((len(synsets), 1), dtype=[(f, object) for f in META_FIELDS])
     for i, s in enumerate(synsets):
         table[i, 0] = (np.array([[s.ilsvrc2012_id]], dtype=np.float64), s.wnid, s.words, s.gloss,
