@@ -68,6 +68,7 @@ remote:
 	@test -n "$(URL)" || { echo "usage: make remote URL=<folder|s3://bucket/path|...> [ENDPOINT=<S3 endpoint URL>]" >&2; exit 2; }
 	dvc remote add --default --force shared $(URL)
 	$(if $(ENDPOINT),dvc remote modify shared endpointurl $(ENDPOINT))
+	@echo "remote written to .dvc/config: commit it (git add .dvc/config && git commit -m 'DVC remote'), so that clones find it"
 
 # speed figures as interleaved side-by-side ratios, JSON in benchmarks/out/ (with the load average),
 # then one table of every ratio (benchmarks/out/summary.json); about 10 minutes on 2 quiet cores, 19 at load 5
@@ -92,5 +93,7 @@ bench-quick: venv
 		$(BIN)/python $$b --quick --out $(QUICK_OUT)/$${n%.py}.json || exit 1; done
 	$(BIN)/python benchmarks/summary.py $(QUICK_OUT)
 
+# what the pipeline made; the committed baseline's files under results/ (tracked) stay
 clean:
-	rm -rf data results logs .snakemake
+	rm -rf data logs .snakemake
+	git clean -q -f -d -X results/

@@ -168,3 +168,12 @@ def test_class_list_round_trip_and_synset_words(tmp_path):
     (tmp_path / "dup.txt").write_text("a\nb\na\n")
     with pytest.raises(DataError, match="twice"):
         read_class_list(tmp_path / "dup.txt")
+
+
+def test_a_blank_line_inside_a_class_list_is_an_error_naming_it(tmp_path):
+    """`n01\\n\\nn02` once gave n02 label 1; blank lines at the end are harmless."""
+    (tmp_path / "ok.txt").write_text("n01\nn02\n\n")
+    assert read_class_list(tmp_path / "ok.txt") == ["n01", "n02"]
+    (tmp_path / "gap.txt").write_text("n01\n\nn02\n")
+    with pytest.raises(DataError, match=r"gap.txt.*line 2 is blank"):
+        read_class_list(tmp_path / "gap.txt")

@@ -1,0 +1,1 @@
+"""The built-in demo datasets, generated in the real archive layouts."""

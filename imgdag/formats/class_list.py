@@ -16,8 +16,17 @@ def write_class_list(path, classes: list[str]) -> None:
 
 
 def read_class_list(path) -> list[str]:
+    """The class names of `path`, line i giving label i. Blank lines may only end the file: one
+    inside it would shift every later label."""
     path = Path(path)
-    classes = [line.split()[0] for line in read_lines(path, "one class name a line") if line.strip()]
+    lines = read_lines(path, "one class name a line")
+    while lines and not lines[-1].strip():
+        lines.pop()
+    blank = [number for number, line in enumerate(lines, 1) if not line.strip()]
+    if blank:
+        raise DataError(path, f"line {blank[0]} is blank (line i names the class of label i-1; "
+                              "a blank line would shift every later label)")
+    classes = [line.split()[0] for line in lines]
     if not classes:
         raise DataError(path, "no classes (expected one class name a line)")
     if len(set(classes)) != len(classes):

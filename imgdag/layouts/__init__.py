@@ -1,0 +1,1 @@
+"""Dataset layout readers: raw archives and folders -> records of path, label, extras."""
