@@ -35,9 +35,21 @@ def _describe(error) -> str:
     if error.validator == "enum":
         return f"{_where(error.absolute_path)}: {value!r} is not allowed; allowed: " + \
             ", ".join(map(str, error.validator_value))
+    if error.validator == "type" and isinstance(value, str) and "e" in value.lower() and _is_float(value):
+        mantissa, _, exponent = value.lower().partition("e")
+        return (f"{where}: {value!r} is text, not a number: YAML reads a number in exponent form "
+                f"only with a dot, so write {float(mantissa):.1f}e{exponent}")
     if error.validator in ("if", "then", "else", "anyOf", "oneOf", "allOf") and error.context:
         return _describe(min(error.context, key=lambda e: len(e.absolute_path)))
     return f"{where}: {error.message}"
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def schema_problems(config: dict, schema_path) -> list[str]:

@@ -31,6 +31,9 @@ CASES = {
                       "allowed: augment, batch_size"]),
     "wrong type": (lambda p, t: t.update(lr="fast"),
                    ["recipes.mnist_lenet5.train.lr: 'fast' is not of type 'number'"]),
+    "exponent without a dot": (lambda p, t: t.update(lr="3e-3"),  # as YAML 1.1 reads lr: 3e-3
+                               ["recipes.mnist_lenet5.train.lr: '3e-3' is text, not a number",
+                                "write 3.0e-3"]),
     "unknown model": (lambda p, t: t.update(model="lenet6"),
                       ["recipes.mnist_lenet5.train.model: 'lenet6' is not allowed; allowed: lenet5"]),
     "class count": (lambda p, t: t.update(num_classes=9),
