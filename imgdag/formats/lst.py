@@ -3,9 +3,10 @@
 One line per image: `index<TAB>label<TAB>...<TAB>path`, the index an integer, each label
 formatted `%f` (`3.000000`), the path relative to the image root. A reader strips spaces
 around each field, so `0 \\t 3 \\t a.jpg` is the same line. Reading checks what packing
-relies on: the index fits the record id (0..2**64-1), every label is a whole number that a
-float32 holds exactly (class labels; -1 marks unlabelled), and, given the image root, every
-path stays inside it (no `..` escape, no absolute path elsewhere).
+relies on: the index fits the record id (0..2**64-1), a line's one label is a class label, a
+whole number that a float32 holds exactly (-1 marks unlabelled), several labels (packed as
+`im2rec.py --pack-label`: boxes, scores) are finite numbers a float32 holds, and, given the
+image root, every path stays inside it (no `..` escape, no absolute path elsewhere).
 """
 import os
 import random
@@ -19,7 +20,8 @@ from imgdag.textfiles import read_lines
 IM2REC_EXTS = (".jpeg", ".jpg", ".png")
 IM2REC_SHUFFLE_SEED = 100
 MAX_INDEX = 2**64 - 1  # the record id is a u64
-MAX_LABEL = 2**24  # integers a float32 holds exactly
+MAX_CLASS = 2**24  # integers a float32 holds exactly
+MAX_FLOAT32 = 3.4028234663852886e38
 
 
 class LstEntry(NamedTuple):
@@ -55,14 +57,15 @@ def read_lst(path, image_root=None) -> list[LstEntry]:
             index, labels = int(fields[0]), tuple(float(x) for x in fields[1:-1])
         except ValueError:
             raise DataError(
-                path, f"line {number}: expected an integer index and integer labels, got {line.strip()!r}"
+                path, f"line {number}: expected an integer index and numeric labels, got {line.strip()!r}"
             ) from None
         if not 0 <= index <= MAX_INDEX:
             raise DataError(path, f"line {number}: index {index} is outside 0..2**64-1 (a record id)")
-        for label in labels:
-            if not (label.is_integer() and abs(label) <= MAX_LABEL):
-                raise DataError(path, f"line {number}: label {label:g} is not an integer class label "
-                                      f"(-{MAX_LABEL}..{MAX_LABEL})")
+        if len(labels) == 1 and not (labels[0].is_integer() and abs(labels[0]) <= MAX_CLASS):
+            raise DataError(path, f"line {number}: label {labels[0]:g} is not an integer class label "
+                                  f"(-{MAX_CLASS}..{MAX_CLASS})")
+        if not all(abs(label) <= MAX_FLOAT32 for label in labels):  # False for nan
+            raise DataError(path, f"line {number}: labels {fields[1:-1]} are not all finite float32 numbers")
         if image_root is not None and not _inside(image_root, fields[-1]):
             raise DataError(path, f"line {number}: path {fields[-1]!r} is outside the image root {image_root}")
         entries.append(LstEntry(index, labels, fields[-1]))
