@@ -8,9 +8,9 @@ cap (a zip member larger than `max_ratio` times its compressed size, or an archi
 files total more than `max_ratio` times the archive's own size: a compressed tar's bomb);
 sizes under 1 MiB are never refused for their ratio. Two members of one name (a tar can hold
 both; the later would silently replace the earlier) and names that are not UTF-8 are refused
-too. A refusal is a DataError naming the archive and the member. Tar archives are also extracted with
-tarfile's `filter="data"` (no device files, no links leaving the folder, no setuid bits).
-Output folders are built atomically: a killed run leaves no half-extracted folder.
+too. A refusal is a DataError naming the archive and the member. Tar archives are also
+extracted with tarfile's `filter="data"` (no device files, no links leaving the folder, no
+setuid bits). Output folders are built atomically: a killed run leaves no half-extracted folder.
 
 `write_sha256_listing` lists an extracted folder in `sha256sum` format: a file that changes
 exactly when the folder's files do, for rules to depend on instead of the folder;

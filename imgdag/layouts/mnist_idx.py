@@ -64,11 +64,13 @@ def read_idx(path) -> np.ndarray:
             else:
                 raise DataError(path, f"bad magic number {magic}; expected {IMAGES_MAGIC} (images) "
                                       f"or {LABELS_MAGIC} (labels)")
-            expected = math.prod(shape)
-            cap = max(RATIO_FREE_BYTES, DEFAULT_MAX_RATIO * path.stat().st_size)
-            if path.suffix == ".gz" and expected > cap:
+            expected, size = math.prod(shape), path.stat().st_size
+            if path.suffix == ".gz" and expected > max(RATIO_FREE_BYTES, DEFAULT_MAX_RATIO * size):
                 raise DataError(path, f"header says {shape} = {expected} bytes of data, over {DEFAULT_MAX_RATIO:g}x "
                                       f"the compressed size (ratio cap; a gzip bomb?)")
+            if path.suffix != ".gz" and expected > size - f.tell():
+                raise DataError(path, f"header says {shape} = {expected} bytes of data, file has "
+                                      f"{size - f.tell()} (truncated or corrupt)")
             data = _read_exactly(f, expected)
             extra = f.read(1)
     except (OSError, EOFError) as e:

@@ -4,8 +4,9 @@ Layout readers see files by posix names relative to the root they were given (th
 an extraction of the archive would produce), so one reader serves the raw archive and its
 extracted folder alike. What is not a regular file (a FIFO, socket or device, a broken or
 self-looping symlink, an archive's links) is not among the names but kept in `special`, for
-the readers to count. A file name that is not UTF-8 is a DataError naming it (escaped). Archive names and sizes go through the checks extraction uses
-(imgdag.extract.ArchiveCheck, default caps).
+the readers to count. A file name that is not UTF-8 is a DataError naming it (escaped).
+Archive names and sizes go through the checks extraction uses (imgdag.extract.ArchiveCheck,
+default caps).
 """
 import bisect
 import os
