@@ -64,6 +64,8 @@ def write_array_cache(rec_path, idx_path, stem) -> int:
         for i in range(len(reader)):
             record = reader[i]
             source = f"{rec_path} record {record.header.id}"
+            if not float(record.header.label).is_integer():
+                raise DataError(source, f"label {record.header.label:g} is not an integer class label")
             yield source, decode_stored(record.image, source), int(record.header.label)
 
     return write_images_cache(stem, len(reader), items(), rec_path)

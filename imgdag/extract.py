@@ -6,13 +6,16 @@ refused. Every archive read (extraction, streaming, and the layout readers' in-p
 goes through one `ArchiveCheck`: a total-size cap, a member-count cap and an expansion-ratio
 cap (a zip member larger than `max_ratio` times its compressed size, or an archive whose
 files total more than `max_ratio` times the archive's own size: a compressed tar's bomb);
-sizes under 1 MiB are never refused for their ratio. A refusal is a DataError naming the
-archive and the member. Tar archives are also extracted with
-tarfile's `filter="data"` (no device files, no links leaving the folder, no setuid bits).
-Output folders are built atomically: a killed run leaves no half-extracted folder.
+sizes under 1 MiB are never refused for their ratio. Two members of one name (a tar can hold
+both; the later would silently replace the earlier) and names that are not UTF-8 are refused
+too. A refusal is a DataError naming the archive and the member. Tar archives are also
+extracted with tarfile's `filter="data"` (no device files, no links leaving the folder, no
+setuid bits). Output folders are built atomically: a killed run leaves no half-extracted folder.
 
 `write_sha256_listing` lists an extracted folder in `sha256sum` format: a file that changes
-exactly when the folder's files do, for rules to depend on instead of the folder.
+exactly when the folder's files do, for rules to depend on instead of the folder;
+`extract_archive` writes it before the folder is moved into place, so a listing that fails
+leaves no folder behind.
 
 `iter_tar_members` streams the regular files of a (possibly huge, possibly compressed) tar
 one by one, for format writers that never need the extracted tree.
@@ -82,6 +85,11 @@ def check_member_name(archive, name: str) -> str:
         raise DataError(archive, f"member {name!r}: '..' in path refused (would escape the output)")
     if not parts:
         raise DataError(archive, f"member {name!r}: names no file")
+    try:
+        clean.encode("utf-8")
+    except UnicodeEncodeError:
+        raise DataError(archive, f"member {ascii(name)}: the name is not UTF-8 (maps and lists are UTF-8 text)") \
+            from None
     return "/".join(parts)
 
 
@@ -102,9 +110,11 @@ class ArchiveCheck:
         self.archive_bytes = max(self.archive.stat().st_size, 1)
         self.members = self.total = 0
         self.worst_ratio = 0.0
+        self.names: set[str] = set()  # of the files and links met
 
-    def member(self, name: str, size: int, compressed: int | None = None) -> str:
-        """Check one member (size: its bytes; compressed: its stored bytes when known); its clean name."""
+    def member(self, name: str, size: int, compressed: int | None = None, folder: bool = False) -> str:
+        """Check one member (size: its bytes; compressed: its stored bytes when known; folder:
+        it is a directory entry, which may repeat); its clean name."""
         caps, self.members, self.total = self.caps, self.members + 1, self.total + size
         if self.members > caps.max_members:
             raise DataError(self.archive, f"member {name!r}: more than {caps.max_members} members (member-count cap)")
@@ -119,7 +129,13 @@ class ArchiveCheck:
         if self.total > RATIO_FREE_BYTES and self.total > caps.max_ratio * self.archive_bytes:
             raise DataError(self.archive, f"member {name!r}: the files total {self.total} bytes, over "
                                           f"{caps.max_ratio:g}x the archive's {self.archive_bytes} (ratio cap)")
-        return check_member_name(self.archive, name)
+        clean = check_member_name(self.archive, name)
+        if not folder:
+            if clean in self.names:
+                raise DataError(self.archive, f"member {name!r}: appears twice (each name must be one file; "
+                                              "the later copy would replace the earlier)")
+            self.names.add(clean)
+        return clean
 
     def line(self) -> str:
         """The caps and what the archive came to, for a report."""
@@ -136,7 +152,7 @@ def _inside(root: Path, target: Path) -> bool:
 def _extract_tar(archive: Path, dest: Path, summary, check: ArchiveCheck) -> None:
     def checked_members(tf):
         for member in tqdm(tf, desc=f"extract {archive.name}", unit=" members", leave=False):
-            check.member(member.name, member.size if member.isreg() else 0)
+            check.member(member.name, member.size if member.isreg() else 0, folder=member.isdir())
             if member.isreg():
                 summary.files += 1
                 summary.bytes += member.size
@@ -169,7 +185,7 @@ def _extract_zip(archive: Path, dest: Path, summary, check: ArchiveCheck) -> Non
     with zf:
         infos = zf.infolist()
         for info in infos:
-            check.member(info.filename, info.file_size, info.compress_size)
+            check.member(info.filename, info.file_size, info.compress_size, folder=info.is_dir())
         for info in tqdm(infos, desc=f"extract {archive.name}", unit=" members", leave=False):
             name = check_member_name(archive, info.filename)
             target = dest / name
@@ -196,8 +212,9 @@ def _extract_zip(archive: Path, dest: Path, summary, check: ArchiveCheck) -> Non
             summary.bytes += info.file_size
 
 
-def extract_archive(archive, out_dir, caps: ArchiveCaps = ArchiveCaps()) -> ExtractSummary:
-    """Extract a tar or zip archive into out_dir (replaced atomically); refuse unsafe members."""
+def extract_archive(archive, out_dir, caps: ArchiveCaps = ArchiveCaps(), listing=None) -> ExtractSummary:
+    """Extract a tar or zip archive into out_dir (replaced atomically); refuse unsafe members.
+    With `listing`, write the files' SHA-256 listing there too (write_sha256_listing)."""
     archive, out_dir = Path(archive), Path(out_dir)
     kind = archive_kind(archive)
     summary = ExtractSummary(str(archive), str(out_dir))
@@ -207,6 +224,8 @@ def extract_archive(archive, out_dir, caps: ArchiveCaps = ArchiveCaps()) -> Extr
             _extract_tar(archive, tmp, summary, check)
         else:
             _extract_zip(archive, tmp, summary, check)
+        if listing:
+            write_sha256_listing(tmp, listing)
     summary.caps = check.line()
     return summary
 
@@ -225,7 +244,7 @@ def iter_tar_members(path, caps: ArchiveCaps = ArchiveCaps(),
     try:
         with tarfile.open(path, "r|*") as tf:
             for member in tf:
-                name = check.member(member.name, member.size if member.isreg() else 0)
+                name = check.member(member.name, member.size if member.isreg() else 0, folder=member.isdir())
                 if not member.isreg():
                     if skipped is not None and not member.isdir():
                         skipped["tar links and special files"] += 1

@@ -1,6 +1,6 @@
 """Safely extract a raw .tar/.tar.gz/.zip archive (no absolute paths, no '..', no symlink escapes, size caps)."""
 from imgdag.cli import parser, run
-from imgdag.extract import ArchiveCaps, extract_archive, write_sha256_listing
+from imgdag.extract import ArchiveCaps, extract_archive
 
 
 def main() -> None:
@@ -14,9 +14,10 @@ def main() -> None:
                    help="refuse a member (zip) or an archive (tar.gz) that expands more than this many times")
     p.add_argument("--listing", help="also write the extracted files' SHA-256 sums here (sha256sum format)")
     args = p.parse_args()
-    print(extract_archive(args.archive, args.out, ArchiveCaps(int(args.max_gib * 2**30), args.max_members, args.max_ratio)).line())
+    caps = ArchiveCaps(int(args.max_gib * 2**30), args.max_members, args.max_ratio)
+    print(extract_archive(args.archive, args.out, caps, args.listing).line())
     if args.listing:
-        print(f"{args.listing}: {write_sha256_listing(args.out, args.listing)} files listed")
+        print(f"{args.listing}: the extracted files' SHA-256 sums")
 
 
 if __name__ == "__main__":

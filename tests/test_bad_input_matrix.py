@@ -8,8 +8,11 @@ of a valid file reads as the plain file: same counts, same classes). Covers the 
 readers of all five recipes, the archive extractor, the RecordIO reader and writer, and
 the map, index and reorg writers.
 """
+import gzip
 import io
+import os
 import re
+import struct
 import shutil
 import subprocess
 import sys
@@ -31,6 +34,7 @@ from imgdag.extract import extract_archive
 from imgdag.formats.cntk_map import read_cntk_map
 from imgdag.formats.lst import LstEntry, list_image_folder, read_lst, write_lst
 from imgdag.formats.recordio import IRHeader, RecordReader, RecordWriter, pack, pack_record
+from imgdag.layouts.mnist_idx import IMAGES_MAGIC
 
 BOM = b"\xef\xbb\xbf"
 
@@ -327,6 +331,84 @@ def train_labels_out_of_range(b, t):
             "--model-out", t / "m.pt", "--log-csv", t / "log.csv", "--checkpoint-dir", t / "ck"]
 
 
+def tar_twice(path, name):
+    """A tar holding two different files under one name."""
+    with tarfile.open(path, "w") as tf:
+        for data in (b"first", b"second"):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return path
+
+
+def in8_tar_twice(b, t):
+    tar = t / "in8.tar"
+    with tarfile.open(tar, "w") as tf:
+        tf.add(b / "in8/x", arcname=".")
+        first = next(p for p in sorted((b / "in8/x").rglob("*.JPEG")))
+        tf.add(sorted((b / "in8/x").rglob("*.JPEG"))[1], arcname=first.relative_to(b / "in8/x").as_posix())
+    return ["write_cntk_maps.py", "--raw", tar, "--out", t / "out"]
+
+
+def name_not_utf8(root, t):
+    folder = sorted((root / "train").iterdir())[0]
+    shutil.copy(sorted(folder.iterdir())[0], folder / os.fsdecode(b"bad\xff.JPEG"))
+
+
+def special_files(root, t):
+    folder = sorted((root / "train").iterdir())[0]
+    os.mkfifo(folder / "pipe.JPEG")
+    os.symlink("loop.JPEG", folder / "loop.JPEG")  # a link to itself: ELOOP
+
+
+def other_formats(root, t):
+    folder = sorted((root / "train").iterdir())[0]
+    for suffix in (".webp", ".gif", ".bmp", ".tiff"):
+        Image.new("RGB", (8, 8)).save(folder / f"extra{suffix}")
+
+
+def case_twins(root, t):
+    folder = sorted((root / "train").iterdir())[0]
+    shutil.copytree(folder, folder.with_name(folder.name.upper()))
+
+
+def tiny_junk(root, t):
+    for name in ("README.txt", "val/notes.txt", "test/x.txt"):
+        (root / name).write_text("junk")
+
+
+def lst_line(line, text, *flags):
+    return make_rec_case(lambda t: set_line(t / "list.lst", line, text), *flags)
+
+
+def float_label_rec(b, t):
+    image = RecordReader(b / "rec/good.rec")[0].image
+    with RecordWriter(t / "f.rec", t / "f.idx") as writer:
+        writer.write(0, pack_record(IRHeader(0, 1.5, 0, 0), None, image))
+    return ["rec_to_array.py", "--rec", t / "f.rec", "--idx", t / "f.idx", "--out", t / "cache"]
+
+
+def swap_idx_lines(path):
+    lines = path.read_text().split("\n")
+    lines[1], lines[2] = lines[2], lines[1]
+    path.write_text("\n".join(lines))
+
+
+def zero_pixel_images(root):
+    count = len(gzip.decompress((root / "t10k-labels-idx1-ubyte.gz").read_bytes())) - 8
+    (root / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(struct.pack(">IIII", IMAGES_MAGIC, count, 0, 0)))
+
+
+BOMB_MEMBER = gzip.compress(bytes(64 * 2**20), compresslevel=9)  # 64 MiB of zeros in ~64 KiB
+
+
+def gzip_bomb(path, count):
+    """A real gzip bomb: an idx header claiming `count` 28x28 images, then 32 gzip members of
+    64 MiB of zeros each (gzip readers join members): ~2 MiB that inflates to 2 GiB."""
+    path.write_bytes(gzip.compress(struct.pack(">IIII", IMAGES_MAGIC, count, 28, 28)) + BOMB_MEMBER * 32)
+    return path
+
+
 # --- images that do not decode, through every conversion step (checks.bad_images) ------------
 
 BAD_JPEGS = {  # how an image file is broken
@@ -544,8 +626,8 @@ CASES = [
     ("rec-bad-cflag", rec_case(patch(7, bytes([2 << 5])), idx=False),
      ("error", r"good.rec: part at byte offset 0 has cflag 2, expected 0 or 1")),
     pytest.param("rec-payload-not-an-image", not_image_rec, ("error", r"bad.rec record 0")),
-    ("rec-idx-offset-past-the-end", rec_case(mutate_idx=idx_line(2, "1\t99999999")),
-     ("error", r"good.idx: key 1: offset 99999999 is not a record start")),
+    ("rec-idx-offset-past-the-end", rec_case(mutate_idx=idx_line(6, "5\t99999999")),
+     ("error", r"good.idx: key 5: offset 99999999 is not a record start")),
     ("rec-idx-offset-inside-a-record", rec_case(mutate_idx=idx_line(2, "1\t8")),
      ("error", r"good.idx: key 1: .*good.rec: bad magic")),
     ("rec-idx-not-utf8", rec_case(mutate_idx=lambda p: latin1_at_line(p, 2)),
@@ -569,6 +651,48 @@ CASES = [
      ("error", r"t10k-labels-idx1-ubyte")),
     ("train-cache-label-out-of-range", train_labels_out_of_range,
      ("error", r"train.labels.npy: row 6: label 10 is outside 0..9")),
+    # --- issue 16: silent before ---------------------------------------------------------------
+    ("lst-label-not-integer", lst_line(2, "1\t1.500000\tc1/1.png"),
+     ("error", r"list.lst: line 2: label 1.5 is not an integer class label")),
+    ("rec-label-not-integer", float_label_rec, ("error", r"f.rec record 0: label 1.5 is not an integer")),
+    ("lst-path-absolute-checked", lst_line(2, "1\t1.000000\t/etc/passwd", "--pass-through", "--images-checked"),
+     ("error", r"list.lst: line 2: path '/etc/passwd' is outside the image root")),
+    ("lst-path-dotdot-checked", lst_line(2, "1\t1.000000\t../list.lst", "--pass-through", "--images-checked"),
+     ("error", r"list.lst: line 2: path '../list.lst' is outside the image root")),
+    ("rec-idx-repeated-offset", rec_case(mutate_idx=idx_line(2, "1\t0")),
+     ("error", r"good.idx: line 2: offset 0 is not after the previous line's 0")),
+    ("rec-idx-backward-offset", rec_case(mutate_idx=swap_idx_lines),
+     ("error", r"good.idx: line 3: offset \d+ is not after the previous line's \d+")),
+    ("extract-tar-repeated-member", extract_case(lambda t: tar_twice(t / "a.tar", "top/a.bin")),
+     ("error", r"a.tar: member 'top/a.bin': appears twice")),
+    ("in8-tar-repeated-member", in8_tar_twice, ("error", r"in8.tar: member '.*\.JPEG': appears twice")),
+    # --- issue 16: unclear before ---------------------------------------------------------------
+    ("in8-name-not-utf8", in8_case(name_not_utf8),
+     ("error", r"train/n\d+/bad\\xff.JPEG: the file name is not UTF-8")),
+    ("lst-label-nan", lst_line(2, "1\tnan\tc1/1.png"), ("error", r"list.lst: line 2: label nan is not an integer")),
+    ("lst-index-2**64", lst_line(2, "18446744073709551616\t1.000000\tc1/1.png"),
+     ("error", r"list.lst: line 2: index 18446744073709551616 is outside 0..2\*\*64-1")),
+    ("mnist-zero-rows-cols", mnist_case(zero_pixel_images),
+     ("error", r"t10k-images-idx3-ubyte.gz: images of 0x0 pixels")),
+    # --- issue 16: weak before ------------------------------------------------------------------
+    ("mnist-gzip-bomb-claimed", mnist_case(lambda r: gzip_bomb(r / "t10k-images-idx3-ubyte.gz", 2_700_000)),
+     ("error", r"t10k-images-idx3-ubyte.gz: header says \(2700000, 28, 28\) = 2116800000 bytes of data, "
+               r"over 100x the compressed size")),
+    ("mnist-gzip-bomb-trailing", mnist_case(lambda r: gzip_bomb(r / "t10k-images-idx3-ubyte.gz", 10_000)),
+     ("error", r"t10k-images-idx3-ubyte.gz: header says \(10000, 28, 28\) = 7840000 bytes of data, file has more")),
+    ("extract-listing-fails", lambda b, t: ["extract_archive.py", "--archive", tar_with(t / "a.tar", "top/a\nb"),
+                                            "--out", t / "out", "--listing", t / "sums.txt"],
+     ("error", r"a\\nb: a newline in the name cannot be listed")),
+    ("in8-special-files", in8_case(special_files),
+     ("skip", r"2 train: special files \(FIFO, socket, device, broken or looping link\)")),
+    ("in8-other-image-formats", in8_case(other_formats),
+     ("skip", r"4 train: files not in an accepted image format \(.jpeg .jpg .png\)")),
+    ("in8-class-folders-differ-in-case", in8_case(case_twins),
+     ("skip", r"class folders differ only in case, each a class of its own: N\d+, n\d+")),
+    ("tiny-missing-boxes", tiny_case(lambda r, t: first_boxes(r).unlink()),
+     ("skip", r"1 train: classes without a <wnid>_boxes.txt \(n\d+\)")),
+    ("tiny-files-outside-the-layout", tiny_case(tiny_junk),
+     ("skip", r"3 files outside the layout, ignored \(\S*README.txt, \S*test/x.txt, \S*val/notes.txt\)")),
     *BAD_IMAGE_CASES,
 ]
 
@@ -627,3 +751,33 @@ def test_map_and_rec_routes_keep_the_same_images(base, tmp_path):
         str(p.relative_to(root)) for p in broken}
     assert len(expected) == 320 - 3
     assert map_route == rec_route == direct == expected
+
+
+def test_extract_listing_failure_leaves_no_folder(tmp_path):
+    """The listing is written before the extracted folder is moved into place."""
+    done = subprocess.run([sys.executable, str(ROOT / "scripts/extract_archive.py"), "--archive",
+                           str(tar_with(tmp_path / "a.tar", "top/a\nb")), "--out", str(tmp_path / "out"),
+                           "--listing", str(tmp_path / "sums.txt")], env=cli_env(), capture_output=True, text=True)
+    assert done.returncode == 1 and "newline" in done.stderr, done.stderr[-2000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tar"]
+
+
+@pytest.mark.slow  # a few seconds
+@pytest.mark.parametrize("count, message", [(2_700_000, "over 100x the compressed size"), (10_000, "file has more")])
+def test_gzip_bomb_is_refused_with_bounded_memory(base, tmp_path, count, message):
+    """A 2 MiB MNIST gzip that inflates to 2 GiB, its header claiming all of it or a plausible
+    size: refused while streaming, the process's peak memory far under the cap (100x the
+    compressed size), let alone the 2 GiB (the whole file was inflated before: 4 GiB peak)."""
+    raw = copy(base, tmp_path, "mnist")
+    bomb = gzip_bomb(raw / "t10k-images-idx3-ubyte.gz", count)
+    cap_mib = 100 * bomb.stat().st_size / 2**20
+    measure = ("import resource, subprocess, sys; done = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+               "print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
+               "sys.stderr.write(done.stderr)")
+    done = subprocess.run([sys.executable, "-c", measure, sys.executable, str(ROOT / "scripts/mnist_to_pngs.py"),
+                           "--raw", str(raw), "--split", "test", "--out-dir", str(tmp_path / "png"),
+                           "--lst", str(tmp_path / "test.lst")], env=cli_env(), capture_output=True, text=True,
+                          timeout=600)
+    returncode, peak_kib = map(int, done.stdout.split())
+    assert returncode == 1 and message in done.stderr, done.stderr[-2000:]
+    assert peak_kib / 1024 < min(cap_mib, 250), (peak_kib / 1024, cap_mib)

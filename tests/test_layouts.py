@@ -57,7 +57,7 @@ def test_imagenet_folders_given_classes_and_unknown(demos, tmp_path):
     reading = read_imagenet_folders(root, classes=IMAGENET8_WNIDS[:4])
     assert reading.classes == IMAGENET8_WNIDS[:4]
     assert {r.label for r in reading.records("train")} == {0, 1, 2, 3}
-    assert reading.skipped["train: non-image files"] == 1
+    assert reading.skipped["train: files not in an accepted image format (.jpeg .jpg .png)"] == 1
     unknown = [k for k in reading.skipped if k.startswith("validation: images of 5 classes")]
     assert unknown and "n09999999" in unknown[0] and reading.skipped[unknown[0]] == 50
 

@@ -2,7 +2,11 @@
 
 One line per image: `index<TAB>label<TAB>...<TAB>path`, the index an integer, each label
 formatted `%f` (`3.000000`), the path relative to the image root. A reader strips spaces
-around each field, so `0 \\t 3 \\t a.jpg` is the same line.
+around each field, so `0 \\t 3 \\t a.jpg` is the same line. Reading checks what packing
+relies on: the index fits the record id (0..2**64-1), a line's one label is a class label, a
+whole number that a float32 holds exactly (-1 marks unlabelled), several labels (packed as
+`im2rec.py --pack-label`: boxes, scores) are finite numbers a float32 holds, and, given the
+image root, every path stays inside it (no `..` escape, no absolute path elsewhere).
 """
 import os
 import random
@@ -15,6 +19,9 @@ from imgdag.textfiles import read_lines
 
 IM2REC_EXTS = (".jpeg", ".jpg", ".png")
 IM2REC_SHUFFLE_SEED = 100
+MAX_INDEX = 2**64 - 1  # the record id is a u64
+MAX_CLASS = 2**24  # integers a float32 holds exactly
+MAX_FLOAT32 = 3.4028234663852886e38
 
 
 class LstEntry(NamedTuple):
@@ -36,8 +43,9 @@ def write_lst(path, entries) -> None:
         f.writelines(format_lst_line(entry) for entry in entries)
 
 
-def read_lst(path) -> list[LstEntry]:
-    """Read a `.lst` file; blank lines are skipped, any other malformed line is a DataError."""
+def read_lst(path, image_root=None) -> list[LstEntry]:
+    """Read a `.lst` file; blank lines are skipped, any other malformed line is a DataError
+    naming the line. With `image_root`, a path that leads outside it is a DataError too."""
     entries = []
     for number, line in enumerate(read_lines(path, "an MXNet .lst file"), 1):
         if not line.strip():
@@ -46,12 +54,30 @@ def read_lst(path) -> list[LstEntry]:
         if len(fields) < 3:
             raise DataError(path, f"line {number}: expected index<TAB>label(s)<TAB>path, got {line.strip()!r}")
         try:
-            entries.append(LstEntry(int(fields[0]), tuple(float(x) for x in fields[1:-1]), fields[-1]))
+            index, labels = int(fields[0]), tuple(float(x) for x in fields[1:-1])
         except ValueError:
             raise DataError(
-                path, f"line {number}: expected an integer index and float labels, got {line.strip()!r}"
+                path, f"line {number}: expected an integer index and numeric labels, got {line.strip()!r}"
             ) from None
+        if not 0 <= index <= MAX_INDEX:
+            raise DataError(path, f"line {number}: index {index} is outside 0..2**64-1 (a record id)")
+        if len(labels) == 1 and not (labels[0].is_integer() and abs(labels[0]) <= MAX_CLASS):
+            raise DataError(path, f"line {number}: label {labels[0]:g} is not an integer class label "
+                                  f"(-{MAX_CLASS}..{MAX_CLASS})")
+        if not all(abs(label) <= MAX_FLOAT32 for label in labels):  # False for nan
+            raise DataError(path, f"line {number}: labels {fields[1:-1]} are not all finite float32 numbers")
+        if image_root is not None and not _inside(image_root, fields[-1]):
+            raise DataError(path, f"line {number}: path {fields[-1]!r} is outside the image root {image_root}")
+        entries.append(LstEntry(index, labels, fields[-1]))
     return entries
+
+
+def _inside(root, path: str) -> bool:
+    """Whether `path` (relative to `root`, or absolute) names a file under `root`, by its
+    spelling (symlinked folders inside the root are followed as the packer follows them)."""
+    root = os.path.abspath(root)
+    target = os.path.abspath(os.path.join(root, path))
+    return target != root and os.path.commonpath([root, target]) == root
 
 
 def list_image_folder(root, exts=IM2REC_EXTS, recursive=False) -> list[LstEntry]:
@@ -75,13 +101,23 @@ def list_image_folder(root, exts=IM2REC_EXTS, recursive=False) -> list[LstEntry]
                 file = os.path.join(folder, name)
                 if os.path.splitext(name)[1].lower() in exts and os.path.isfile(file):
                     label = labels.setdefault(folder, len(labels))
-                    entries.append(LstEntry(len(entries), (float(label),), os.path.relpath(file, root)))
+                    entries.append(LstEntry(len(entries), (float(label),), _utf8(os.path.relpath(file, root), root)))
     else:
         for name in sorted(os.listdir(root)):
             file = os.path.join(root, name)
             if os.path.splitext(name)[1].lower() in exts and os.path.isfile(file):
-                entries.append(LstEntry(len(entries), (0.0,), name))
+                entries.append(LstEntry(len(entries), (0.0,), _utf8(name, root)))
     return entries
+
+
+def _utf8(name: str, root) -> str:
+    """`name`, or a DataError naming it when it is not UTF-8 (a `.lst` is UTF-8 text)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise DataError(os.path.join(root, name), "the file name is not UTF-8 (a .lst is UTF-8 text); rename it") \
+            from None
+    return name
 
 
 def im2rec_lst_files(prefix, entries, shuffle=True, chunks=1, train_ratio=1.0, test_ratio=0.0):

@@ -225,7 +225,8 @@ def _unpack(path, offset, payload) -> Record:
 
 
 def read_idx(idx_path) -> list[tuple[int, int]]:
-    """The (key, offset) lines of a `.idx` file."""
+    """The (key, offset) lines of a `.idx` file; each offset after the one before (a repeated
+    or backward offset would read one record twice): DataError naming the line."""
     pairs = []
     for number, line in enumerate(read_lines(idx_path, "an MXNet .idx file: key<TAB>offset lines"), 1):
         fields = line.strip().split("\t")
@@ -233,9 +234,13 @@ def read_idx(idx_path) -> list[tuple[int, int]]:
             continue
         try:
             key, offset = fields
-            pairs.append((int(key), int(offset)))
+            key, offset = int(key), int(offset)
         except ValueError:
             raise DataError(idx_path, f"line {number}: expected key<TAB>offset, got {line.strip()!r}") from None
+        if pairs and offset <= pairs[-1][1]:
+            raise DataError(idx_path, f"line {number}: offset {offset} is not after the previous line's "
+                                      f"{pairs[-1][1]} (each line is the next record, in file order)")
+        pairs.append((key, offset))
     return pairs
 
 
@@ -472,7 +477,8 @@ def _bounded(entries, slots: threading.Semaphore):
 
 def pack(lst_path, image_root, rec_path, idx_path, options=PackOptions(), num_workers=1,
          bad_images="skip") -> PackSummary:
-    """Pack the images a `.lst` names (relative to `image_root`) into `rec_path` + `idx_path`.
+    """Pack the images a `.lst` names (relative to `image_root`, never outside it) into
+    `rec_path` + `idx_path`.
 
     Records keep the `.lst` order, keyed by its index (the IRHeader id), one label as
     header.label or several packed after the header (flag = their count), as
@@ -484,7 +490,7 @@ def pack(lst_path, image_root, rec_path, idx_path, options=PackOptions(), num_wo
     """
     if bad_images not in BAD_IMAGES:
         raise ValueError(f"bad_images must be one of {BAD_IMAGES}, got {bad_images!r}")
-    entries = read_lst(lst_path)
+    entries = read_lst(lst_path, image_root)
     repeated = [index for index, n in Counter(e.index for e in entries).items() if n > 1]
     if repeated:
         raise DataError(lst_path, f"index {repeated[0]} appears more than once ({len(repeated)} repeated "

@@ -6,14 +6,17 @@ imagenet-8 is n01440764 n01443537 n01484850 n01491361 n01494475 n01496331 n01498
 n01514668 = labels 0..7), unless a class list is given. Every folder directly in train/ is
 a class, with or without images: a class without a usable train image is an error (or, with
 empty_classes="keep", keeps its index and is reported), so labels never shift silently.
-Images of classes outside the list, non-image files and files not inside a class folder
-are skipped and counted.
+Images of classes outside the list, files not in an accepted image format (IMAGE_SUFFIXES:
+.jpeg, .jpg, .png, any case; WebP, GIF, BMP, TIFF are not), files not inside a class folder
+and special files (FIFOs, sockets, broken or looping symlinks) are skipped and counted.
+Class folders whose names differ only in case are two classes, with a warning.
 """
+import warnings
 from collections import Counter
 
 from imgdag.errors import DataError
 from imgdag.imagecheck import ImageCheck, check_reading
-from imgdag.layouts.records import ImageRecord, LayoutReading, Split, is_image_name
+from imgdag.layouts.records import IMAGE_SUFFIXES, ImageRecord, LayoutReading, Split, is_image_name
 from imgdag.layouts.tree import open_tree
 
 SPLITS = ("train", "validation")
@@ -40,6 +43,11 @@ def read_imagenet_folders(raw, splits=SPLITS, classes: list[str] | None = None,
         classes = class_folders(tree, root + "train/")
         if not classes:
             raise DataError(tree.where(root + "train/"), f"no class folders with images ({EXPECTED})")
+        by_case = Counter(c.casefold() for c in classes)
+        twins = [c for c in classes if by_case[c.casefold()] > 1]
+        if twins:
+            warnings.warn(f"{tree.where(root + 'train/')}: class folders differ only in case, each a class of "
+                          f"its own: {', '.join(twins)}", stacklevel=2)
     index = {wnid: i for i, wnid in enumerate(classes)}
     skipped: Counter = Counter()
     reading = LayoutReading(list(classes), {}, skipped)
@@ -49,12 +57,14 @@ def read_imagenet_folders(raw, splits=SPLITS, classes: list[str] | None = None,
         if not names:
             raise DataError(tree.where(prefix), f"missing or empty {split}/ folder ({EXPECTED})")
         records, unknown = [], Counter()
+        if special := tree.special_under(prefix):
+            skipped[f"{split}: special files (FIFO, socket, device, broken or looping link)"] += special
         for name in names:
             parts = name[len(prefix):].split("/")
             if len(parts) != 2:
                 skipped[f"{split}: files not directly inside a class folder"] += 1
             elif not is_image_name(parts[1]):
-                skipped[f"{split}: non-image files"] += 1
+                skipped[f"{split}: files not in an accepted image format ({' '.join(IMAGE_SUFFIXES)})"] += 1
             elif parts[0] not in index:
                 unknown[parts[0]] += 1
             else:

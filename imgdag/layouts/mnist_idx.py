@@ -2,9 +2,13 @@
 
 Layout (big-endian): images `u32 magic 2051, u32 count, u32 rows, u32 cols` then count*rows*cols
 uint8 pixels; labels `u32 magic 2049, u32 count` then count uint8 labels. Files may be gzipped
-(`.gz`, the published form). The four published files are SPLIT_FILES below.
+(`.gz`, the published form), inflated while streaming up to the size the header gives, which
+may not pass imgdag.extract's ratio cap (100x the compressed size, at least 1 MiB): a gzip bomb
+is refused with memory bounded by the cap, not by what it would inflate to. The four published
+files are SPLIT_FILES below.
 """
 import gzip
+import math
 import struct
 from pathlib import Path
 
@@ -12,6 +16,7 @@ import numpy as np
 
 from imgdag.atomic import atomic_path
 from imgdag.errors import DataError
+from imgdag.extract import DEFAULT_MAX_RATIO, RATIO_FREE_BYTES
 
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
 SPLIT_FILES = {
@@ -20,40 +25,61 @@ SPLIT_FILES = {
 }
 
 
-def _read_bytes(path: Path) -> bytes:
+def _open(path: Path):
     if not path.exists():
         raise DataError(path, "file not found (expected an MNIST idx file)")
-    try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as f:
-                return f.read()
-        return path.read_bytes()
-    except (OSError, EOFError) as e:
-        raise DataError(path, f"cannot decompress ({e}); the file is corrupt or truncated") from e
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
+def _read_exactly(f, n: int) -> np.ndarray:
+    """Up to `n` bytes of `f` in one array, read in place (fewer at the end of the file)."""
+    data = np.empty(n, dtype=np.uint8)
+    view, got = memoryview(data), 0
+    while got < n and (chunk := f.readinto(view[got:])):
+        got += chunk
+    return data[:got]
 
 
 def read_idx(path) -> np.ndarray:
-    """Read an idx images (N,rows,cols) or labels (N,) file as uint8, checking magic and size."""
+    """Read an idx images (N,rows,cols) or labels (N,) file as uint8, checking magic and size.
+    The header's size is checked before the data is read; a `.gz` stream is inflated straight
+    into the array, and one claiming more than the cap is refused before inflating it."""
     path = Path(path)
-    data = _read_bytes(path)
-    if len(data) < 8:
-        raise DataError(path, f"only {len(data)} bytes; an idx header needs at least 8")
-    magic, count = struct.unpack(">II", data[:8])
-    if magic == IMAGES_MAGIC:
-        if len(data) < 16:
-            raise DataError(path, "truncated idx images header (needs 16 bytes)")
-        rows, cols = struct.unpack(">II", data[8:16])
-        shape, offset = (count, rows, cols), 16
-    elif magic == LABELS_MAGIC:
-        shape, offset = (count,), 8
-    else:
-        raise DataError(path, f"bad magic number {magic}; expected {IMAGES_MAGIC} (images) "
-                              f"or {LABELS_MAGIC} (labels)")
-    expected = int(np.prod(shape))
-    if len(data) - offset != expected:
+    try:
+        with _open(path) as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise DataError(path, f"only {len(head)} bytes; an idx header needs at least 8")
+            magic, count = struct.unpack(">II", head)
+            if magic == IMAGES_MAGIC:
+                dims = f.read(8)
+                if len(dims) < 8:
+                    raise DataError(path, "truncated idx images header (needs 16 bytes)")
+                rows, cols = struct.unpack(">II", dims)
+                if not (rows and cols):
+                    raise DataError(path, f"images of {rows}x{cols} pixels (expected rows and columns of at least 1)")
+                shape = (count, rows, cols)
+            elif magic == LABELS_MAGIC:
+                shape = (count,)
+            else:
+                raise DataError(path, f"bad magic number {magic}; expected {IMAGES_MAGIC} (images) "
+                                      f"or {LABELS_MAGIC} (labels)")
+            expected, size = math.prod(shape), path.stat().st_size
+            if path.suffix == ".gz" and expected > max(RATIO_FREE_BYTES, DEFAULT_MAX_RATIO * size):
+                raise DataError(path, f"header says {shape} = {expected} bytes of data, over {DEFAULT_MAX_RATIO:g}x "
+                                      f"the compressed size (ratio cap; a gzip bomb?)")
+            if path.suffix != ".gz" and expected > size - f.tell():
+                raise DataError(path, f"header says {shape} = {expected} bytes of data, file has "
+                                      f"{size - f.tell()} (truncated or corrupt)")
+            data = _read_exactly(f, expected)
+            extra = f.read(1)
+    except (OSError, EOFError) as e:
+        raise DataError(path, f"cannot decompress ({e}); the file is corrupt or truncated") from e
+    if len(data) != expected or extra:
+        found = f"{len(data)}" if len(data) != expected else "more"
         raise DataError(path, f"header says {shape} = {expected} bytes of data, "
-                              f"file has {len(data) - offset} (truncated or corrupt)")
-    return np.frombuffer(data, dtype=np.uint8, offset=offset).reshape(shape)
+                              f"file has {found} (truncated or corrupt)")
+    return data.reshape(shape)
 
 
 def read_split(raw_dir, split: str) -> tuple[np.ndarray, np.ndarray]:

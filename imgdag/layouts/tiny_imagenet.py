@@ -17,7 +17,8 @@ real annotations hold none: some are one pixel wide, x0 == x1, which is valid).
 A WNID of wnids.txt without a train image is an error (or, with empty_classes="keep", keeps
 its index and is reported). Everything else that does not fit is counted in
 `reading.skipped`: val annotations naming missing images, images without annotations,
-unknown WNIDs.
+unknown WNIDs, classes without a `<wnid>_boxes.txt` (named), files outside the layout above
+(named).
 Images are 64x64 JPEGs, some grayscale: decode them with `imgdag.codec.decode_rgb`.
 """
 from collections import Counter, defaultdict
@@ -114,11 +115,13 @@ def _read_train(tree, root, wnids, index, skipped) -> list[ImageRecord]:
             boxes_files[parts[0]] = name
         else:
             skipped["train: files outside <wnid>/images and <wnid>_boxes.txt"] += 1
-    records = []
+    records, no_boxes = [], []
     for wnid in wnids:
         if not images[wnid]:
             continue
         boxes_name = boxes_files.get(wnid)
+        if boxes_name is None:
+            no_boxes.append(wnid)
         boxes = parse_boxes(tree.read_text(boxes_name), tree.where(boxes_name)) if boxes_name else {}
         present = set()
         for name in images[wnid]:
@@ -129,6 +132,8 @@ def _read_train(tree, root, wnids, index, skipped) -> list[ImageRecord]:
                 skipped["train: images without a box line (kept, no box)"] += 1
             records.append(ImageRecord(name, index[wnid], wnid, {"box": box} if box else {}))
         skipped["train: box lines naming a missing image"] += len(set(boxes) - present)
+    if no_boxes:
+        skipped[f"train: classes without a <wnid>_boxes.txt ({_shown(no_boxes)})"] += len(no_boxes)
     skipped["train: images in class folders not in wnids.txt"] += sum(
         len(names) for wnid, names in images.items() if wnid not in index)
     return records
@@ -151,6 +156,17 @@ def _read_val(tree, root, index, skipped) -> list[ImageRecord]:
     return records
 
 
+def _shown(names: list[str]) -> str:
+    return ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+
+
+def _in_layout(name: str) -> bool:
+    """Whether `name` (relative to the dataset root) is a file of the layout above."""
+    parts = name.split("/")
+    return (name in ("wnids.txt", "words.txt", "val/val_annotations.txt") or parts[0] == "train"
+            or (len(parts) == 3 and parts[0] in ("val", "test") and parts[1] == "images" and is_image_name(name)))
+
+
 def read_tiny_imagenet(raw, empty_classes: str = "error", check: ImageCheck | None = None) -> LayoutReading:
     """Read train, val and test records of a Tiny ImageNet zip or folder (labels: sorted WNIDs).
     With `check`, images that do not decode are dropped or refused (imgdag.imagecheck) first."""
@@ -168,6 +184,9 @@ def read_tiny_imagenet(raw, empty_classes: str = "error", check: ImageCheck | No
     val = _read_val(tree, root, index, skipped)
     test = [ImageRecord(n, UNLABELLED, "") for n in tree.names(f"{root}test/images") if is_image_name(n)]
     skipped["words.txt: wnids without words"] += sum(w not in all_words for w in wnids)
+    outside = [n for n in tree.names(root) if not _in_layout(n[len(root):])]
+    if outside:
+        skipped[f"files outside the layout, ignored ({_shown(outside)})"] += len(outside)
     reading = LayoutReading(classes, {"train": Split(tree, train), "val": Split(tree, val),
                                       "test": Split(tree, test)},
                             +skipped, {w: all_words.get(w, "") for w in classes})

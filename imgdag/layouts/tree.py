@@ -2,8 +2,11 @@
 
 Layout readers see files by posix names relative to the root they were given (the names
 an extraction of the archive would produce), so one reader serves the raw archive and its
-extracted folder alike. Archive names and sizes go through the checks extraction uses
-(imgdag.extract.ArchiveCheck, default caps).
+extracted folder alike. What is not a regular file (a FIFO, socket or device, a broken or
+self-looping symlink, an archive's links) is not among the names but kept in `special`, for
+the readers to count. A file name that is not UTF-8 is a DataError naming it (escaped).
+Archive names and sizes go through the checks extraction uses (imgdag.extract.ArchiveCheck,
+default caps).
 """
 import bisect
 import os
@@ -19,10 +22,16 @@ from imgdag.textfiles import decode_text
 class FileTree:
     """Files under a root, by relative posix name."""
 
-    def __init__(self, path, names: list[str]):
+    def __init__(self, path, names: list[str], special: list[str] = ()):
         self.path = Path(path)
         self._names = sorted(names)
         self._set = set(self._names)
+        self.special = sorted(special)  # names of what is not a regular file
+
+    def special_under(self, under: str) -> int:
+        """How many special entries lie under the folder `under`."""
+        prefix = under.rstrip("/") + "/"
+        return sum(name.startswith(prefix) for name in self.special)
 
     def names(self, under: str = "") -> list[str]:
         """Sorted names of all files, or of those under the folder `under`."""
@@ -83,13 +92,19 @@ class FileTree:
 class DirTree(FileTree):
     def __init__(self, path):
         path = Path(path)
-        names = []
+        names, special = [], []
         for folder, dirs, files in os.walk(path):
             dirs.sort()
             rel = Path(folder).relative_to(path).as_posix()
-            names += [f if rel == "." else f"{rel}/{f}" for f in files
-                      if os.path.isfile(os.path.join(folder, f))]
-        super().__init__(path, names)
+            for f in files:
+                name = f if rel == "." else f"{rel}/{f}"
+                try:
+                    name.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise DataError(path / name, "the file name is not UTF-8 (maps and lists are UTF-8 text); "
+                                                 "rename it") from None
+                (names if os.path.isfile(os.path.join(folder, f)) else special).append(name)
+        super().__init__(path, names, special)
 
     def read_bytes(self, name: str) -> bytes:
         try:
@@ -134,7 +149,8 @@ class TarTree(FileTree):
             raise DataError(path, f"corrupt or truncated tar: {e}") from e
         check = ArchiveCheck(path)
         self._info = {check.member(m.name, m.size): m for m in members if m.isreg()}
-        super().__init__(path, list(self._info))
+        special = [check.member(m.name, 0) for m in members if not (m.isreg() or m.isdir())]
+        super().__init__(path, list(self._info), special)
 
     def where(self, name: str = "") -> str:
         return f"{self.path}:{name}" if name else str(self.path)
