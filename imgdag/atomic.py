@@ -121,11 +121,18 @@ def _interned(obj):
 def atomic_torch_save(obj, path) -> None:
     """torch.save `obj` to `path` atomically, equal objects giving equal bytes: torch names its
     zip entries after a path it is given (here the random temporary name), so it gets an open
-    file instead, whose entries it names `archive/`; and strings are interned (_interned)."""
+    file instead, whose entries it names `archive/`; and strings are interned (_interned).
+    A failed write (a full disk) is raised as the OSError it is, not as the RuntimeError that
+    torch's zip writer raises while closing after it."""
     import torch  # here, not at the top: scripts that only move bytes never import torch
 
     with atomic_open(path, "wb") as f:
-        torch.save(_interned(obj), f)
+        try:
+            torch.save(_interned(obj), f)
+        except RuntimeError as e:
+            if isinstance(e.__context__, OSError):
+                raise e.__context__ from None
+            raise
 
 
 @contextmanager

@@ -15,6 +15,8 @@ import pytest
 from PIL import Image
 
 from e2e import ROOT, cli_env
+from imgdag.atomic import atomic_torch_save
+from imgdag.errors import DataError
 from imgdag.formats.index_table import write_tiny_index
 from imgdag.formats.recordio import IRHeader, RecordWriter, pack_record
 from imgdag.layouts.records import ImageRecord
@@ -72,4 +74,14 @@ def test_full_disk_under_the_workers_of_the_files_cache_is_one_line(tmp_path, sm
     done = cli(tmp_path, "tiny_to_array.py", "--raw", "raw", "--index", "index.csv", "--out", "disk/t",
                "--workers", "2")
     says_disk_full_once(done, "disk/t.images.npy")
+    assert os.listdir(small_disk) == []
+
+
+def test_full_disk_under_torch_save_names_the_output(small_disk):
+    """torch's zip writer turns the failed write into a RuntimeError while closing; the writer
+    must still say which output found the disk full."""
+    import torch
+
+    with pytest.raises(DataError, match="model.pt: no space left on the device"):
+        atomic_torch_save({"w": torch.zeros(SIZE)}, small_disk / "model.pt")
     assert os.listdir(small_disk) == []
