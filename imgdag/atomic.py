@@ -137,12 +137,18 @@ def atomic_torch_save(obj, path) -> None:
 
 @contextmanager
 def atomic_dir(path):
-    """Yield a temporary directory to fill; on success it replaces the directory `path`."""
+    """Yield a temporary directory to fill; on success it replaces the directory `path`.
+    A DataError about a file inside the temporary directory names it under `path`."""
     path = Path(path)
     tmp = _temp_sibling(path, directory=True)
     try:
         with _naming_a_full_disk(path):
-            yield tmp
+            try:
+                yield tmp
+            except DataError as e:
+                if not Path(e.path).is_relative_to(tmp):
+                    raise
+                raise DataError(path / Path(e.path).relative_to(tmp), e.problem) from None
         os.chmod(tmp, 0o755)
         if path.exists():
             old = _temp_sibling(path, directory=True)

@@ -85,3 +85,11 @@ def test_full_disk_under_torch_save_names_the_output(small_disk):
     with pytest.raises(DataError, match="model.pt: no space left on the device"):
         atomic_torch_save({"w": torch.zeros(SIZE)}, small_disk / "model.pt")
     assert os.listdir(small_disk) == []
+
+
+def test_full_disk_in_a_folder_output_names_the_file_under_its_real_name(tmp_path, small_disk):
+    """A file inside a folder written atomically (a temporary folder, renamed when complete) is
+    named where it was to be, not in the temporary folder."""
+    done = cli(tmp_path, "make_demo.py", "mnist", "disk/demo")
+    says_disk_full_once(done, "disk/demo/train-images-idx3-ubyte.gz")
+    assert os.listdir(small_disk) == []
