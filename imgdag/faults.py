@@ -120,11 +120,10 @@ def stop_with_snakemake(interval: float = 0.5) -> int | None:
     A second call finds the watch running and starts none."""
     if _watch:
         return _watch[0]
-    above = _ancestors(os.getpid())
-    pid = next((p for p in above if _runs("snakemake", p)), None)
+    pid = snakemake_ancestor()
     if pid is None:
         return None
-    watched = [pid] + [p for p in above[above.index(pid) + 1:] if _runs("dvc", p)]
+    watched = [pid] + [p for p in _ancestors(pid) if _runs("dvc", p)]
     started = {}
     for p in watched:
         try:

@@ -365,8 +365,9 @@ def test_killing_only_dvc_ends_its_stage(reference, repo):
     failed the stage's Snakemake ends too, releasing its lock."""
     shutil.rmtree(repo / OUT, ignore_errors=True)
     dvc, trainer = start_until_first_checkpoint(repo, ["dvc", "repro", "--single-item", "mnist_train"])
+    snakemake = snakemake_ancestor(trainer)
+    left = [psutil.Process(pid) for pid in (snakemake, trainer) if pid]  # taken now: psutil spots a reused pid
     try:
-        snakemake = snakemake_ancestor(trainer)
         assert snakemake is not None and snakemake != dvc.pid
         os.kill(dvc.pid, signal.SIGKILL)
         assert ended_within(trainer, 2), "the trainer outlived dvc by 2 s"
@@ -374,6 +375,11 @@ def test_killing_only_dvc_ends_its_stage(reference, repo):
     finally:
         dvc.kill()
         dvc.wait()
+        for proc in left:  # alive only when the test fails
+            try:
+                proc.kill()
+            except psutil.NoSuchProcess:
+                pass
     assert "the dvc process above it" in (repo / "logs/mnist_train.log").read_text()
     assert not list((repo / ".snakemake/locks").glob("*")), "the stage's Snakemake left its lock"
 
