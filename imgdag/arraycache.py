@@ -3,8 +3,11 @@
 A cache is two `.npy` files: `<stem>.images.npy` (N,H,W,C uint8) and `<stem>.labels.npy` (N,
 int64). Training slices batches from it as whole tensors: no per-image work in the hot loop.
 `write_files_cache` decodes image files with worker processes that write their chunks straight
-into the preallocated memory-mapped file.
+into the preallocated memory-mapped file. The file's disk space is reserved before anything is
+written into the mapping: a write into a mapping that the disk cannot back kills the process
+(SIGBUS), so a full disk would otherwise end it without a word, or hang the pool of workers.
 """
+import os
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +30,18 @@ def cache_paths(stem) -> tuple[Path, Path]:
     return stem.with_name(stem.name + ".images.npy"), stem.with_name(stem.name + ".labels.npy")
 
 
+def _reserved_memmap(path, shape) -> np.memmap:
+    """A new uint8 `.npy` of `shape` at `path`, memory-mapped for writing, its whole size reserved
+    on the disk first (a full disk: OSError ENOSPC, which atomic_path names)."""
+    images = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape)
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
+    finally:
+        os.close(fd)
+    return images
+
+
 def write_images_cache(stem, count: int, items, source) -> int:
     """Write `count` (name, image (H,W,C) uint8, label) items into the cache `stem`; all images
     must share the first one's shape. `source` names the input in progress and errors."""
@@ -40,8 +55,7 @@ def write_images_cache(stem, count: int, items, source) -> int:
                                        mininterval=1):
             if images is None:
                 shape = image.shape
-                images = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
-                                                   shape=(count, *shape))
+                images = _reserved_memmap(tmp, (count, *shape))
             if image.shape != shape:
                 raise DataError(name, f"image is {image.shape}, expected {shape} like the first")
             images[written], labels[written] = image, label
@@ -81,7 +95,7 @@ def write_files_cache(stem, raw, paths: list[str], labels, source, workers: int 
     with open_tree(raw) as tree:
         shape = _decode(tree, paths[0]).shape
     with atomic_path(images_path) as tmp:
-        np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(paths), *shape))
+        _reserved_memmap(tmp, (len(paths), *shape))
         jobs = [(start, paths[start:start + CHUNK]) for start in range(0, len(paths), CHUNK)]
         with process_pool(workers, _open_worker, (raw, tmp)) if workers > 1 else _InProcess(
                 raw, tmp) as pool:

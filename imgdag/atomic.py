@@ -121,21 +121,34 @@ def _interned(obj):
 def atomic_torch_save(obj, path) -> None:
     """torch.save `obj` to `path` atomically, equal objects giving equal bytes: torch names its
     zip entries after a path it is given (here the random temporary name), so it gets an open
-    file instead, whose entries it names `archive/`; and strings are interned (_interned)."""
+    file instead, whose entries it names `archive/`; and strings are interned (_interned).
+    A failed write (a full disk) is raised as the OSError it is, not as the RuntimeError that
+    torch's zip writer raises while closing after it."""
     import torch  # here, not at the top: scripts that only move bytes never import torch
 
     with atomic_open(path, "wb") as f:
-        torch.save(_interned(obj), f)
+        try:
+            torch.save(_interned(obj), f)
+        except RuntimeError as e:
+            if isinstance(e.__context__, OSError):
+                raise e.__context__ from None
+            raise
 
 
 @contextmanager
 def atomic_dir(path):
-    """Yield a temporary directory to fill; on success it replaces the directory `path`."""
+    """Yield a temporary directory to fill; on success it replaces the directory `path`.
+    A DataError about a file inside the temporary directory names it under `path`."""
     path = Path(path)
     tmp = _temp_sibling(path, directory=True)
     try:
         with _naming_a_full_disk(path):
-            yield tmp
+            try:
+                yield tmp
+            except DataError as e:
+                if not Path(e.path).is_relative_to(tmp):
+                    raise
+                raise DataError(path / Path(e.path).relative_to(tmp), e.problem) from None
         os.chmod(tmp, 0o755)
         if path.exists():
             old = _temp_sibling(path, directory=True)

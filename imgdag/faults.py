@@ -5,13 +5,15 @@ on the same run (a rerun while an orphaned trainer still writes, two `snakemake`
 stops with a clear error instead of interleaving checkpoints. The kernel drops the lock
 when its holder dies, SIGKILL included, so a killed run never blocks its rerun.
 
-`stop_with_snakemake()` (every script calls it through imgdag.cli.run): a job whose Snakemake
-process is killed is an orphan nobody waits for; it would keep writing into a run that the
-rerun redoes. A daemon thread watches the nearest ancestor process that is `snakemake` (the
-`bash -c` and `| tee` processes between them aside; under `dvc repro` the stage's snakemake,
-under SLURM the job's own) and, once it is gone, kills this job's children (loader workers)
-and exits 1 at once: nothing finished-looking is written, since outputs are renamed into place
-only when complete.
+`stop_with_snakemake()` (every script calls it through imgdag.cli.run; those that load torch
+already when they import imgdag.threads, first, so that a job orphaned during torch's seconds of
+loading ends too): a job whose Snakemake process is killed is an orphan nobody waits for; it
+would keep writing into a run that the rerun redoes. A daemon thread watches the nearest
+ancestor process that is `snakemake` (the `bash -c` and `| tee` processes between them aside;
+under `dvc repro` the stage's snakemake, under SLURM the job's own) and any `dvc` above it, and
+once one is gone, kills this job's children (loader workers) and exits 1 at once: nothing
+finished-looking is written, since outputs are renamed into place only when complete. With its
+only job failed, a `dvc repro` stage's Snakemake then ends too, releasing its lock.
 
 `fault_point(name)`: with IMGDAG_FAULT=NAME[:N] in the environment the process SIGKILLs
 itself the Nth time (default: the first) it passes the point NAME; with NAME[:N]:hang its
@@ -33,6 +35,7 @@ from imgdag.errors import DataError
 
 _passes: Counter = Counter()
 _held: dict[Path, IO[str]] = {}  # folder -> its open, locked .lock file
+_watch: list[int] = []  # the Snakemake pid that stop_with_snakemake watches, once it does
 
 
 def fault_point(name: str) -> None:
@@ -57,26 +60,39 @@ def _stat(pid: int) -> tuple[str, int, int]:
     return fields[0], int(fields[1]), int(fields[19])
 
 
-def _is_snakemake(pid: int) -> bool:
-    """Whether the process runs snakemake (`snakemake ...`, `python .../snakemake ...`,
-    `python -m snakemake ...`); a shell whose command line mentions it is not."""
-    names = [Path(a).name for a in Path(f"/proc/{pid}/cmdline").read_bytes().decode(
-        errors="replace").split("\0")[:3]]
-    return "snakemake" in names[:2] or names[1:3] == ["-m", "snakemake"]
+def runs(program: str, cmdline: list[str]) -> bool:
+    """Whether a command line runs `program` (`snakemake ...`, `python .../snakemake ...`,
+    `python -m snakemake ...`); a shell whose command line mentions it does not."""
+    names = [Path(a).name for a in cmdline[:3]]
+    return program in names[:2] or names[1:3] == ["-m", program]
+
+
+def _runs(program: str, pid: int) -> bool:
+    """Whether process `pid` runs `program`; False when it is gone."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return runs(program, cmdline.decode(errors="replace").split("\0"))
+
+
+def _ancestors(pid: int) -> list[int]:
+    """The pids above process `pid`, nearest first, up to (without) init; [] without /proc."""
+    found = []
+    try:
+        pid = _stat(pid)[1]
+        while pid > 1:
+            found.append(pid)
+            pid = _stat(pid)[1]
+    except OSError:
+        pass
+    return found
 
 
 def snakemake_ancestor(pid: int | None = None) -> int | None:
     """The pid of the nearest ancestor of process `pid` (default: this one) that runs
     snakemake; None when there is none (or no /proc)."""
-    try:
-        pid = _stat(pid or os.getpid())[1]
-        while pid > 1:
-            if _is_snakemake(pid):
-                return pid
-            pid = _stat(pid)[1]
-    except OSError:
-        pass
-    return None
+    return next((p for p in _ancestors(pid or os.getpid()) if _runs("snakemake", p)), None)
 
 
 def _descendants(pid: int) -> list[int]:
@@ -98,33 +114,42 @@ def _descendants(pid: int) -> list[int]:
 
 
 def stop_with_snakemake(interval: float = 0.5) -> int | None:
-    """When a Snakemake process started this job, watch it every `interval` seconds from a
-    daemon thread and end this job (children first, exit 1) as soon as it is gone; the
-    start time guards against a reused pid. Returns the watched pid, or None."""
+    """When a Snakemake process started this job, watch it (and any `dvc` above it) every
+    `interval` seconds from a daemon thread and end this job (children first, exit 1) as soon
+    as one is gone; start times guard against reused pids. Returns the Snakemake pid, or None.
+    A second call finds the watch running and starts none."""
+    if _watch:
+        return _watch[0]
     pid = snakemake_ancestor()
     if pid is None:
         return None
-    try:
-        started = _stat(pid)[2]
-    except OSError:  # gone already: the watcher stops the job at once
-        started = None
+    watched = [pid] + [p for p in _ancestors(pid) if _runs("dvc", p)]
+    started = {}
+    for p in watched:
+        try:
+            started[p] = _stat(p)[2]
+        except OSError:  # gone already: the watcher stops the job at once
+            started[p] = None
+    _watch.append(pid)
+
+    def gone(p) -> bool:
+        try:
+            state, _, start = _stat(p)
+        except OSError:
+            return True
+        return state in "ZX" or start != started[p]  # a zombie is gone too; so is a reused pid
 
     def watch():
-        while True:
+        while not (ended := [p for p in watched if gone(p)]):
             time.sleep(interval)
-            try:
-                state, _, start = _stat(pid)
-            except OSError:
-                break
-            if state in "ZX" or start != started:  # a zombie is gone too; so is a reused pid
-                break
+        what = "Snakemake process that started this job" if ended[0] == pid else "dvc process above it"
         try:
             for child in _descendants(os.getpid()):
                 try:
                     os.kill(child, signal.SIGKILL)
                 except OSError:
                     pass
-            print(f"error: the Snakemake process that started this job (pid {pid}) is gone; "
+            print(f"error: the {what} (pid {ended[0]}) is gone; "
                   "stopping, so that no orphan writes into the run (rerun to finish)",
                   file=sys.stderr, flush=True)
         finally:

@@ -16,6 +16,8 @@ the same weights, features and metrics on any core count.
 import argparse
 import os
 
+from imgdag.faults import stop_with_snakemake
+
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
@@ -79,3 +81,8 @@ def use_threads(total: int) -> None:
             torch.set_num_interop_threads(1)
         except RuntimeError:  # the inter-op pool already ran work in this process
             pass
+
+
+# Imported first by every script that loads torch: the watch for a gone Snakemake (or dvc)
+# starts here, before torch's seconds of loading, so a job orphaned during start-up ends too.
+stop_with_snakemake()

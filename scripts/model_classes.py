@@ -1,4 +1,5 @@
 """Write the class list (classes.txt, one class a line in label order) of a trained-model file."""
+import imgdag.threads  # noqa: F401  first: OpenMP reads its wait policy when torch loads
 from imgdag.cli import parser, run
 from imgdag.formats.class_list import write_class_list
 from imgdag.models import load_trained_model

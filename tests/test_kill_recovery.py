@@ -22,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 
@@ -284,6 +285,43 @@ def test_a_job_and_its_children_end_with_their_snakemake(tmp_path):
                 pass
 
 
+def fake_runner(folder, name: str, command: str) -> Path:
+    """A stand-in for `snakemake` or `dvc` (a script of that name) that runs `command` with bash."""
+    fake = folder / name
+    fake.write_text(f"#!/bin/bash\nbash -c {shlex.quote(command)}\n")
+    fake.chmod(0o755)
+    return fake
+
+
+def job_of(runner: subprocess.Popen, script: str, until: str = "", seconds: float = 60) -> int:
+    """The pid of the process below `runner` that runs `script`, once its memory map holds
+    `until` (a library being loaded)."""
+    for _ in range(int(seconds * 10)):
+        for proc in psutil.Process(runner.pid).children(recursive=True):
+            try:
+                if script in " ".join(proc.cmdline()) and until in Path(f"/proc/{proc.pid}/maps").read_text():
+                    return proc.pid
+            except (psutil.NoSuchProcess, OSError):
+                pass
+        time.sleep(0.1)
+    raise AssertionError(f"no {script} loading {until!r} below the runner after {seconds} s")
+
+
+def test_a_job_still_loading_torch_ends_with_its_snakemake(tmp_path):
+    """A real kill while the job is still importing torch (as train.py, before its main code runs)."""
+    fake = fake_runner(tmp_path, "snakemake", f"{sys.executable} {ROOT}/scripts/train.py --help > log 2>&1")
+    snakemake = subprocess.Popen([str(fake)], cwd=tmp_path, env={**cli_env(), "PYTHONPATH": str(ROOT)})
+    try:
+        job = job_of(snakemake, "train.py", until="libtorch")
+        os.kill(snakemake.pid, signal.SIGKILL)
+        assert ended_within(job, 2), "the job outlived its Snakemake by 2 s"
+        assert "the Snakemake process that started this job" in (tmp_path / "log").read_text()
+        assert "usage:" not in (tmp_path / "log").read_text()
+    finally:
+        snakemake.kill()
+        snakemake.wait()
+
+
 @pytest.mark.slow
 def test_killed_snakemake_stops_its_trainer_and_one_command_finishes(reference, repo):
     snakemake, trainer = start_until_first_checkpoint(repo, ["snakemake", "--cores", "2", f"{OUT}/model.pt"])
@@ -295,7 +333,7 @@ def test_killed_snakemake_stops_its_trainer_and_one_command_finishes(reference, 
         snakemake.kill()
         snakemake.wait()
     assert not (repo / OUT / "model.pt").exists()
-    sh(["bash", "-c", f"snakemake --unlock && snakemake --cores all {OUT}/model.pt"], repo)  # README
+    sh(["bash", "-c", f"python scripts/unlock.py && snakemake --cores all {OUT}/model.pt"], repo)  # README
     assert "resuming from" in (repo / "logs/mnist_train.log").read_text()
     same_training_bytes(repo / OUT, reference)
 
@@ -315,7 +353,60 @@ def test_killed_dvc_repro_finishes_with_one_command(reference, repo):
         dvc.kill()
         dvc.wait()
     assert list((repo / ".snakemake/locks").iterdir()), "no stale lock: the test tests nothing"
-    repro = sh(["bash", "-c", "snakemake --unlock && dvc repro --single-item mnist_train"], repo)  # README
+    repro = sh(["bash", "-c", "python scripts/unlock.py && dvc repro --single-item mnist_train"], repo)  # README
     assert "Running stage 'mnist_train'" in repro.stdout
     assert "resuming from" in (repo / "logs/mnist_train.log").read_text()
     same_training_bytes(repo / OUT, reference)
+
+
+@pytest.mark.slow
+def test_killing_only_dvc_ends_its_stage(reference, repo):
+    """dvc alone SIGKILLed: the trainer ends (its watch sees dvc gone), and with its only job
+    failed the stage's Snakemake ends too, releasing its lock."""
+    shutil.rmtree(repo / OUT, ignore_errors=True)
+    dvc, trainer = start_until_first_checkpoint(repo, ["dvc", "repro", "--single-item", "mnist_train"])
+    snakemake = snakemake_ancestor(trainer)
+    left = [psutil.Process(pid) for pid in (snakemake, trainer) if pid]  # taken now: psutil spots a reused pid
+    try:
+        assert snakemake is not None and snakemake != dvc.pid
+        os.kill(dvc.pid, signal.SIGKILL)
+        assert ended_within(trainer, 2), "the trainer outlived dvc by 2 s"
+        assert ended_within(snakemake, 15), "the stage's Snakemake outlived dvc by 15 s"
+    finally:
+        dvc.kill()
+        dvc.wait()
+        for proc in left:  # alive only when the test fails
+            try:
+                proc.kill()
+            except psutil.NoSuchProcess:
+                pass
+    assert "the dvc process above it" in (repo / "logs/mnist_train.log").read_text()
+    assert not list((repo / ".snakemake/locks").glob("*")), "the stage's Snakemake left its lock"
+
+
+def unlock(folder) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "scripts/unlock.py")], cwd=folder,
+                          env={**cli_env(), "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=300)
+
+
+def test_unlock_refuses_while_a_snakemake_works_in_the_folder_and_clears_a_dead_ones_lock(tmp_path):
+    (tmp_path / "Snakefile").write_text('rule a:\n    output: "a"\n    shell: "touch {output}"\n')
+    stale = tmp_path / ".snakemake/locks/0.output.lock"
+    stale.parent.mkdir(parents=True)
+    stale.write_text(str(tmp_path / "a"))
+    fake = tmp_path / "snakemake"  # a live stand-in working in the folder, with no child process
+    fake.write_text("#!/bin/bash\nread -t 60 line\n")
+    fake.chmod(0o755)
+    live = subprocess.Popen([str(fake)], cwd=tmp_path, stdin=subprocess.PIPE)
+    try:
+        refused = unlock(tmp_path)
+    finally:
+        live.kill()
+        live.wait()
+    assert refused.returncode == 1, refused.stderr
+    assert refused.stderr.strip() == (f"error: {tmp_path}: Snakemake is running here (pid {live.pid}): its lock is "
+                                      "live; wait for it or stop it, then rerun")
+    assert stale.exists()
+    cleared = unlock(tmp_path)
+    assert cleared.returncode == 0, cleared.stderr
+    assert not stale.exists()

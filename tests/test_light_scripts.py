@@ -15,7 +15,7 @@ from e2e import ROOT, sh
 LIGHT = [
     "extract_archive.py", "make_lst.py", "make_rec.py", "mnist_to_pngs.py", "rec_to_array.py",
     "reorg_dog_breed.py", "show_metrics.py", "sync_doors.py", "tiny_to_array.py", "write_cntk_maps.py",
-    "write_dvc_yaml.py", "write_ilsvrc_val_table.py", "write_tiny_index.py",
+    "unlock.py", "write_dvc_yaml.py", "write_ilsvrc_val_table.py", "write_tiny_index.py",
 ]
 # training, evaluation, models, and the demo data generator (its digits are warped with torch)
 HEAVY = [

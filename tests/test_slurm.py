@@ -146,7 +146,7 @@ def test_mnist_recipe_through_slurm_equals_a_local_run(slurm, tmp_path):
         # node's 2 CPUs, as --max-threads does for SLURM jobs
         args = (["--cores", "2"] if name == "local" else
                 ["--profile", "profiles/slurm", "--max-threads", "2", "--slurm-no-account",
-                 "--slurm-init-seconds-before-status-checks", "1", "--slurm-status-command", "squeue"])
+                 "--slurm-init-seconds-before-status-checks", "1"])  # squeue: the profile's
         start = time.monotonic()
         sh(["snakemake", *args, *MNIST_TARGETS], ws, timeout=1500)
         runs[name] = {"ws": ws, "seconds": time.monotonic() - start}
