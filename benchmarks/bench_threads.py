@@ -46,8 +46,9 @@ def make_caches(folder: Path, train_count: int) -> str:
     return f"{raw} ({split}: {train_count} train, {len(labels) - train_count} val)"
 
 
-def epoch_seconds(folder: Path, run: str, threads: int, env: dict) -> float:
-    """Train one epoch in a fresh process; the epoch's seconds from its log."""
+def epoch_seconds(folder: Path, run: str, threads: int, env: dict, extra=()) -> float:
+    """Train one epoch in a fresh process (`extra`: more train.py arguments); the epoch's seconds
+    from its times CSV."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     train = {**params["recipes"]["mnist_lenet5"]["train"], "epochs": 1, "device": "cpu"}
     out = folder / run
@@ -56,7 +57,7 @@ def epoch_seconds(folder: Path, run: str, threads: int, env: dict) -> float:
                     "--params", json.dumps(train), "--model-out", str(out / "model.pt"),
                     "--log-csv", str(out / "log.csv"), "--times-csv", str(out / "times.csv"),
                     "--checkpoint-dir", str(out / "ckpt"),
-                    "--threads", str(threads)],
+                    "--threads", str(threads), *extra],
                    check=True, env={**os.environ, "PYTHONPATH": str(ROOT), **env},
                    stdout=subprocess.DEVNULL)
     with open(out / "times.csv") as f:

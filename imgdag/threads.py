@@ -26,17 +26,19 @@ import sys
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-# compute.cpu_isa -> ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA, MKL_CBWR; host: no pin
-CPU_ISAS = {"sse41": ("default", "SSE41", "SSE4_1"), "avx2": ("avx2", "AVX2", "AVX2"),
-            "avx512": ("avx512", "AVX512_CORE", "AVX512"), "host": None}
+# compute.cpu_isa -> ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA; host: no pin. MKL's code branch
+# is COMPATIBLE at every level: its other branches are defined on Intel CPUs only (elsewhere
+# MKL quietly takes its own), so it is the one that sums alike on every vendor's CPU.
+CPU_ISAS = {"sse41": ("default", "SSE41"), "avx2": ("avx2", "AVX2"),
+            "avx512": ("avx512", "AVX512_CORE"), "host": None}
 DEFAULT_CPU_ISA = "avx2"
 
 
 def pin_cpu_isa(level: str) -> None:
     """Set the kernel-choice variables of `level` (a CPU_ISAS key), whatever the host set."""
     if CPU_ISAS[level]:
-        values = dict(zip(("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR"), CPU_ISAS[level]))
-        os.environ.update(values)
+        aten, onednn = CPU_ISAS[level]
+        os.environ.update(ATEN_CPU_CAPABILITY=aten, ONEDNN_MAX_CPU_ISA=onednn, MKL_CBWR="COMPATIBLE")
 
 
 def add_cpu_isa_argument(parser: argparse.ArgumentParser) -> None:

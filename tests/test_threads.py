@@ -109,11 +109,12 @@ def weights_under(host: dict, cpu_isa: str, caches, out) -> bytes:
     return b"".join(t.numpy().tobytes() for t in model.values())
 
 
-HOSTS = {"no setting": {}, "ATen avx512": {"ATEN_CPU_CAPABILITY": "avx512"},
-         "ATen default": {"ATEN_CPU_CAPABILITY": "default"},
-         "oneDNN capped to SSE4.1": {"ONEDNN_MAX_CPU_ISA": "SSE41", "DNNL_MAX_CPU_ISA": "SSE41"},
-         "oneDNN capped to AVX2": {"ONEDNN_MAX_CPU_ISA": "AVX2"},
-         "MKL compatible path, capped": {"MKL_CBWR": "COMPATIBLE", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"}}
+CAPS = {"ATen": {"ATEN_CPU_CAPABILITY": "default"},  # each library held below the pin (avx2)
+        "oneDNN": {"ONEDNN_MAX_CPU_ISA": "SSE41", "DNNL_MAX_CPU_ISA": "SSE41"},
+        "MKL": {"MKL_CBWR": "SSE4_2", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"}}
+HOSTS = {"no setting": {}, "capped below the pin": {k: v for cap in CAPS.values() for k, v in cap.items()},
+         "raised above the pin": {"ATEN_CPU_CAPABILITY": "avx512", "ONEDNN_MAX_CPU_ISA": "ALL",
+                                  "MKL_CBWR": "AVX512", "MKL_ENABLE_INSTRUCTIONS": "AVX512"}}
 
 
 def test_the_pinned_isa_gives_the_same_weights_whatever_the_host_says(tmp_path):
@@ -128,12 +129,14 @@ def test_the_pinned_isa_gives_the_same_weights_whatever_the_host_says(tmp_path):
               for i, (name, host) in enumerate(HOSTS.items())}
     assert all(w == pinned["no setting"] for w in pinned.values()), \
         [name for name, w in pinned.items() if w != pinned["no setting"]]
-    unpinned = {name: weights_under(HOSTS[name], "host", tmp_path, tmp_path / f"host{i}")
-                for i, name in enumerate(("ATen default", "oneDNN capped to SSE4.1", "no setting"))}
-    if len(set(unpinned.values())) == 1:
+    unpinned = weights_under({}, "host", tmp_path, tmp_path / "host")
+    controls = {**CAPS, "MKL": {"MKL_CBWR": "COMPATIBLE"}}  # MKL's SSE4.2 branch is Intel's only
+    changed = [name for i, (name, host) in enumerate(controls.items())
+               if weights_under(host, "host", tmp_path, tmp_path / f"host{i}") != unpinned]
+    if not changed:
         pytest.skip("control shows nothing: unpinned, the host's variables did not change the "
                     "weights on this CPU (the pin was checked above)")
-    assert len(set(unpinned.values())) == 3  # each library's kernel choice alone changes the bytes
+    assert changed == list(controls)  # each library's kernel choice alone changes the bytes
 
 
 def test_torch_run_before_the_pin_is_an_error():
