@@ -98,13 +98,14 @@ def weights_under(host: dict, cpu_isa: str, caches, out) -> bytes:
     """model.pt's weights after scripts/train.py (a few steps of LeNet-5, --cpu-isa) in a process
     whose environment says `host` about the vector ISA (and nothing else)."""
     env = {k: v for k, v in os.environ.items() if k not in ISA_VARIABLES}
-    subprocess.run([sys.executable, str(ROOT / "scripts/train.py"), "--train-cache", str(caches / "train"),
+    done = subprocess.run([sys.executable, str(ROOT / "scripts/train.py"), "--train-cache", str(caches / "train"),
                     "--val-cache", str(caches / "val"), "--params", json.dumps(TINY_RUN),
                     "--model-out", str(out / "model.pt"), "--log-csv", str(out / "log.csv"),
                     "--checkpoint-dir", str(out / "ckpt"), "--threads", "1", "--torch-threads", "1",
                     "--cpu-isa", cpu_isa],
-                   env={**env, "PYTHONPATH": str(ROOT), **host}, cwd=ROOT, check=True,
-                   capture_output=True, timeout=600)
+                   env={**env, "PYTHONPATH": str(ROOT), **host}, cwd=ROOT, capture_output=True,
+                   text=True, timeout=600)
+    assert done.returncode == 0, f"{host} --cpu-isa {cpu_isa}: {done.stderr[-2000:]}"
     model = torch.load(out / "model.pt", weights_only=True)["model"]
     return b"".join(t.numpy().tobytes() for t in model.values())
 
