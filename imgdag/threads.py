@@ -15,10 +15,11 @@ the same weights, features and metrics on any core count.
 
 The CPU's vector instructions change float results too: torch's own kernels (ATen), oneDNN
 (convolutions) and MKL (matrix products) each pick the widest the CPU has, and sum in another
-order with it. `--cpu-isa` (params.yaml compute.cpu_isa) pins all three to one level, so the
-same run gives the same bytes on any x86-64 CPU that has it; the pin overrides the host's
-ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA and MKL_CBWR. Each library reads its variable once,
-when torch loads, so this module reads `--cpu-isa` from the command line when it is imported.
+order with it. `--cpu-isa` (params.yaml compute.cpu_isa) pins ATen and oneDNN to one level and
+MKL to its vendor-neutral branch, so the same run gives the same bytes on any x86-64 CPU that
+has the level; the pin overrides the host's ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA and
+MKL_CBWR. Each library reads its variable once, before its first use, so this module reads
+`--cpu-isa` from the command line when it is imported (before torch).
 """
 import argparse
 import os
