@@ -5,7 +5,7 @@ Sides, interleaved (A B C, A B C, ...): the rule's threads (mnist_train declares
 `threads: workflow.cores`, the machine's cores under `--cores all`), 1 thread, 2 threads; with
 --spinning also 2 threads with OpenMP spinning as before the fix (GOMP_SPINCOUNT=300000,
 libgomp's default when OMP_WAIT_POLICY is unset), which shows the cause (slow: ~10x). The figure is the epoch's `seconds`
-from the run's log (train + validation, no start-up). Competitors are busy loops that stop
+from the run's times CSV (train + validation, no start-up). Competitors are busy loops that stop
 themselves after a bounded time and are ended when the run is done.
 """
 import csv
@@ -46,19 +46,21 @@ def make_caches(folder: Path, train_count: int) -> str:
     return f"{raw} ({split}: {train_count} train, {len(labels) - train_count} val)"
 
 
-def epoch_seconds(folder: Path, run: str, threads: int, env: dict) -> float:
-    """Train one epoch in a fresh process; the epoch's seconds from its log."""
+def epoch_seconds(folder: Path, run: str, threads: int, env: dict, extra=()) -> float:
+    """Train one epoch in a fresh process (`extra`: more train.py arguments); the epoch's seconds
+    from its times CSV."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     train = {**params["recipes"]["mnist_lenet5"]["train"], "epochs": 1, "device": "cpu"}
     out = folder / run
     subprocess.run([sys.executable, str(ROOT / "scripts/train.py"),
                     "--train-cache", str(folder / "train"), "--val-cache", str(folder / "val"),
                     "--params", json.dumps(train), "--model-out", str(out / "model.pt"),
-                    "--log-csv", str(out / "log.csv"), "--checkpoint-dir", str(out / "ckpt"),
-                    "--threads", str(threads)],
+                    "--log-csv", str(out / "log.csv"), "--times-csv", str(out / "times.csv"),
+                    "--checkpoint-dir", str(out / "ckpt"),
+                    "--threads", str(threads), *extra],
                    check=True, env={**os.environ, "PYTHONPATH": str(ROOT), **env},
                    stdout=subprocess.DEVNULL)
-    with open(out / "log.csv") as f:
+    with open(out / "times.csv") as f:
         return float(list(csv.DictReader(f))[-1]["seconds"])
 
 

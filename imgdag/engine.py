@@ -6,8 +6,10 @@ per-epoch log and the checkpoint contract:
 - every `checkpoint_every` epochs (and after the last) `checkpoints/epoch_NNN.pt` and
   `checkpoints/last.pt` are written atomically, each a dict: model, optimizer, scheduler,
   epoch (epochs completed), params, history (without the wall-clock `seconds`, so the same
-  run writes the same bytes; epochs restored from a checkpoint log an empty `seconds`); only
-  the newest `keep_checkpoints` (default 2) epoch files are kept;
+  run writes the same bytes); only the newest `keep_checkpoints` (default 2) epoch files are kept;
+- the per-epoch log (`log_csv`, kept in git) holds no wall-clock time either: each epoch's
+  seconds go to `times_csv` (epochs restored from a checkpoint have none), so a rerun with
+  the same results leaves the log's bytes as they were;
 - a rerun resumes from `last.pt` when its params equal the current ones (`checkpoint_every`
   and `keep_checkpoints` aside) and starts over otherwise, removing the other run's files.
   Epoch e is seeded from (seed, e), so a resumed run ends with the same weights as an
@@ -35,8 +37,8 @@ from imgdag.atomic import atomic_open, atomic_path, atomic_torch_save
 from imgdag.distributed import all_reduce_sum, wrap_ddp
 from imgdag.faults import fault_point
 
-HISTORY_FIELDS = ["epoch", "train_loss", "train_top1", "val_loss", "val_top1", "val_top5",
-                  "lr", "seconds"]
+HISTORY_FIELDS = ["epoch", "train_loss", "train_top1", "val_loss", "val_top1", "val_top5", "lr"]
+TIMES_FIELDS = ["epoch", "seconds"]
 
 
 def select_device(name: str = "auto") -> torch.device:
@@ -181,12 +183,15 @@ def _link_or_copy(source: Path, target: Path) -> None:
             shutil.copyfile(source, tmp)
 
 
-def write_history(history: list[dict], csv_path, png_path=None) -> None:
-    """The per-epoch log as CSV (what `dvc plots` draws) and, optionally, a PNG of the curves."""
-    with atomic_open(csv_path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=HISTORY_FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(history)
+def write_history(history: list[dict], csv_path, png_path=None, times_csv=None) -> None:
+    """The per-epoch log as CSV (what `dvc plots` draws), optionally the epochs' seconds as
+    another CSV and a PNG of the curves."""
+    for path, fields in ((csv_path, HISTORY_FIELDS), (times_csv, TIMES_FIELDS)):
+        if path is not None:
+            with atomic_open(path, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+                writer.writeheader()
+                writer.writerows(history)
     if png_path is None:
         return
     import matplotlib
@@ -210,7 +215,7 @@ def write_history(history: list[dict], csv_path, png_path=None) -> None:
 
 def fit(model: nn.Module, train_batches, val_batches, params: dict, device: torch.device,
         checkpoint_dir, log_csv, curves_png=None, stop_after: Optional[int] = None,
-        is_main: bool = True) -> list[dict]:
+        is_main: bool = True, times_csv=None) -> list[dict]:
     """Train for params['epochs'] epochs with checkpoints and resume; return the history.
 
     stop_after: leave after this many epochs in this run (a time-boxed job; the next run
@@ -263,7 +268,7 @@ def fit(model: nn.Module, train_batches, val_batches, params: dict, device: torc
               f"top1 {row['train_top1']:.4f} | val loss {row['val_loss']:.4f} "
               f"top1 {row['val_top1']:.4f} top5 {row['val_top5']:.4f} ({row['seconds']:.1f} s)",
               flush=True)
-        write_history(history, log_csv, curves_png)  # progress is visible while training
+        write_history(history, log_csv, curves_png, times_csv)  # progress is visible while training
         if (epoch + 1) % every == 0 or epoch + 1 == epochs:
             state = dict(model=_unwrap(model).state_dict(), optimizer=optimizer.state_dict(),
                          scheduler=scheduler.state_dict() if scheduler else None,
@@ -276,7 +281,7 @@ def fit(model: nn.Module, train_batches, val_batches, params: dict, device: torc
                 old.unlink()
             fault_point("checkpoint")
     if is_main and history:  # also when a finished run was resumed: nothing left to train
-        write_history(history, log_csv, curves_png)
+        write_history(history, log_csv, curves_png, times_csv)
     return history
 
 

@@ -70,6 +70,7 @@ rule dog_features:
         backbone="[^/]+",
     params:
         torch_threads=section("compute.torch_threads"),  # float sums depend on it
+        cpu_isa=section("compute.cpu_isa"),  # the kernels' vector ISA: results depend on it
         backbone=lambda w: section(
             f"recipes.dog_breed_transfer.backbones.{DOG_BACKBONES[w.backbone][0]}"),
         features=section("recipes.dog_breed_transfer.features"),
@@ -89,7 +90,7 @@ rule dog_features:
         "python scripts/extract_features.py --backbone {params.backbone:q}"
         " --params {params.features:q} --root data/dog_breed/folders --lists {input.lists}"
         " --cache-dir {params.cache} --out {output} --threads {threads}"
-        " --torch-threads {params.torch_threads} > {log} 2>&1"
+        " --torch-threads {params.torch_threads} --cpu-isa {params.cpu_isa} > {log} 2>&1"
 
 
 rule dog_head:
@@ -112,6 +113,7 @@ rule dog_head:
     params:
         head=section("recipes.dog_breed_transfer.head"),
         checkpoints=f"{DOG_OUT}/checkpoints",
+        cpu_isa=section("compute.cpu_isa"),  # the kernels' vector ISA: results depend on it
     conda:
         "../envs/imgdag.yaml"
     log:
@@ -131,4 +133,4 @@ rule dog_head:
         " --log-csv {output.log_csv}"
         " --curves-png {output.curves} --retrain-log-csv {output.retrain_log}"
         " --submission-out {output.submission} --checkpoint-dir {params.checkpoints}"
-        " --threads {threads} 2>&1 | tee {log}"
+        " --threads {threads} --cpu-isa {params.cpu_isa} 2>&1 | tee {log}"

@@ -139,6 +139,7 @@ rule ilsvrc_alexnet_crops:
         predictions=f"{ILSVRC_OUT}/predictions.csv",
     params:
         torch_threads=section("compute.torch_threads"),  # float sums depend on it
+        cpu_isa=section("compute.cpu_isa"),  # the kernels' vector ISA: results depend on it
         recipe=section("recipes.ilsvrc_alexnet_eval"),
         images=ILSVRC_IMAGES,
     conda:
@@ -155,4 +156,4 @@ rule ilsvrc_alexnet_crops:
         " --model {input.model} --params {params.recipe:q} --metrics-out {output.metrics}"
         " --run-info-out {output.run_info} --predictions-out {output.predictions}"
         " --threads {threads}"
-        " --torch-threads {params.torch_threads} > {log} 2>&1"
+        " --torch-threads {params.torch_threads} --cpu-isa {params.cpu_isa} > {log} 2>&1"

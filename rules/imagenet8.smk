@@ -127,6 +127,7 @@ rule imagenet8_train:
         model=f"{IMAGENET8_OUT}/model.pt",
         log_csv=plot(f"{IMAGENET8_OUT}/train_log.csv", x="epoch",
                      y=["train_loss", "val_loss", "train_top1", "val_top1", "val_top5"]),
+        times=f"{IMAGENET8_OUT}/train_times.csv",  # seconds per epoch: out of git
         curves=report(f"{IMAGENET8_OUT}/curves.png", caption="../report/curves.rst",
                       category="imagenet8_alexnet"),
     params:
@@ -135,6 +136,7 @@ rule imagenet8_train:
         flags=f"--train{IMAGENET8_FLAGS['train']} --val{IMAGENET8_FLAGS['val']}",
         checkpoints=f"{IMAGENET8_OUT}/checkpoints",
         torch_threads=section("compute.torch_threads"),  # a rule param: a new count reruns training
+        cpu_isa=section("compute.cpu_isa"),  # the kernels' vector ISA: results depend on it
     conda:
         "../envs/imgdag.yaml"
     log:
@@ -150,9 +152,9 @@ rule imagenet8_train:
     shell:
         "TQDM_DISABLE=1 python scripts/train.py {params.flags}"
         " --classes {input.classes} --params {params.train:q}"
-        " --model-out {output.model} --log-csv {output.log_csv} --curves-png {output.curves}"
+        " --model-out {output.model} --log-csv {output.log_csv} --times-csv {output.times} --curves-png {output.curves}"
         " --checkpoint-dir {params.checkpoints} --threads {threads}"
-        " --torch-threads {params.torch_threads} 2>&1 | tee {log}"
+        " --torch-threads {params.torch_threads} --cpu-isa {params.cpu_isa} 2>&1 | tee {log}"
         "  # data format {params.data}"  # names the key for dvc.yaml (imgdag/dvcgen.py)
 
 
@@ -171,6 +173,7 @@ rule imagenet8_evaluate:
                         template="confusion"),
     params:
         torch_threads=section("compute.torch_threads"),  # float sums depend on it
+        cpu_isa=section("compute.cpu_isa"),  # the kernels' vector ISA: results depend on it
         evaluate=section("recipes.imagenet8_alexnet.evaluate"),
         data=section("recipes.imagenet8_alexnet.data.format"),
         flags=f"--test{IMAGENET8_FLAGS['val']}",
@@ -189,5 +192,5 @@ rule imagenet8_evaluate:
         " --confusion-out {output.confusion}"
         " --per-class-out {output.per_class} --latency-out {output.latency}"
         " --classified-out {output.classified} --threads {threads}"
-        " --torch-threads {params.torch_threads} > {log} 2>&1"
+        " --torch-threads {params.torch_threads} --cpu-isa {params.cpu_isa} > {log} 2>&1"
         "  # data format {params.data}"  # names the key for dvc.yaml (imgdag/dvcgen.py)

@@ -104,12 +104,14 @@ rule mnist_train:
         model=f"{MNIST_OUT}/model.pt",
         log_csv=plot(f"{MNIST_OUT}/train_log.csv", x="epoch",
                      y=["train_loss", "val_loss", "train_top1", "val_top1"]),
+        times=f"{MNIST_OUT}/train_times.csv",  # seconds per epoch: out of git
         curves=report(f"{MNIST_OUT}/curves.png", caption="../report/curves.rst",
                       category="mnist_lenet5"),
     params:
         train=section("recipes.mnist_lenet5.train"),
         checkpoints=f"{MNIST_OUT}/checkpoints",
         torch_threads=section("compute.torch_threads"),  # a rule param: a new count reruns training
+        cpu_isa=section("compute.cpu_isa"),  # the kernels' vector ISA: results depend on it
     conda:
         "../envs/imgdag.yaml"
     log:
@@ -126,9 +128,9 @@ rule mnist_train:
     shell:
         f"TQDM_DISABLE=1 {train_launcher()} scripts/train.py --train-cache data/mnist/cache/train"
         " --val-cache data/mnist/cache/test --params {params.train:q}"
-        " --model-out {output.model} --log-csv {output.log_csv} --curves-png {output.curves}"
+        " --model-out {output.model} --log-csv {output.log_csv} --times-csv {output.times} --curves-png {output.curves}"
         " --checkpoint-dir {params.checkpoints} --threads {threads}"
-        " --torch-threads {params.torch_threads} 2>&1 | tee {log}"
+        " --torch-threads {params.torch_threads} --cpu-isa {params.cpu_isa} 2>&1 | tee {log}"
 
 
 rule mnist_evaluate:
@@ -147,6 +149,7 @@ rule mnist_evaluate:
                         template="confusion"),
     params:
         torch_threads=section("compute.torch_threads"),  # float sums depend on it
+        cpu_isa=section("compute.cpu_isa"),  # the kernels' vector ISA: results depend on it
         evaluate=section("recipes.mnist_lenet5.evaluate"),
     conda:
         "../envs/imgdag.yaml"
@@ -163,7 +166,7 @@ rule mnist_evaluate:
         " --confusion-out {output.confusion}"
         " --per-class-out {output.per_class} --latency-out {output.latency}"
         " --classified-out {output.classified} --threads {threads}"
-        " --torch-threads {params.torch_threads} > {log} 2>&1"
+        " --torch-threads {params.torch_threads} --cpu-isa {params.cpu_isa} > {log} 2>&1"
 
 
 rule mnist_predict:
@@ -173,6 +176,8 @@ rule mnist_predict:
         code=code("scripts/predict.py"),
     output:
         f"{MNIST_OUT}/predictions.csv",
+    params:
+        cpu_isa=section("compute.cpu_isa"),  # the kernels' vector ISA: results depend on it
     conda:
         "../envs/imgdag.yaml"
     log:
@@ -183,4 +188,4 @@ rule mnist_predict:
         gpu=GPUS_PER_JOB,
     shell:
         "python scripts/predict.py --model {input.model} --images data/mnist/images/test"
-        " --out {output} > {log} 2>&1"
+        " --out {output} --cpu-isa {params.cpu_isa} > {log} 2>&1"

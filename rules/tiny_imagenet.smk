@@ -82,12 +82,14 @@ rule tiny_train:
         model=f"{TINY_OUT}/model.pt",
         log_csv=plot(f"{TINY_OUT}/train_log.csv", x="epoch",
                      y=["train_loss", "val_loss", "train_top1", "val_top1", "val_top5"]),
+        times=f"{TINY_OUT}/train_times.csv",  # seconds per epoch: out of git
         curves=report(f"{TINY_OUT}/curves.png", caption="../report/curves.rst",
                       category="tiny_imagenet_resnet18"),
     params:
         train=section("recipes.tiny_imagenet_resnet18.train"),
         checkpoints=f"{TINY_OUT}/checkpoints",
         torch_threads=section("compute.torch_threads"),  # a rule param: a new count reruns training
+        cpu_isa=section("compute.cpu_isa"),  # the kernels' vector ISA: results depend on it
     conda:
         "../envs/imgdag.yaml"
     log:
@@ -105,8 +107,8 @@ rule tiny_train:
         f"TQDM_DISABLE=1 {train_launcher()} scripts/train.py --train-cache data/tiny_imagenet/cache/train"
         " --val-cache data/tiny_imagenet/cache/val --classes {input.classes}"
         " --params {params.train:q} --model-out {output.model} --log-csv {output.log_csv}"
-        " --curves-png {output.curves} --checkpoint-dir {params.checkpoints}"
-        " --threads {threads} --torch-threads {params.torch_threads} 2>&1 | tee {log}"
+        " --times-csv {output.times} --curves-png {output.curves} --checkpoint-dir {params.checkpoints}"
+        " --threads {threads} --torch-threads {params.torch_threads} --cpu-isa {params.cpu_isa} 2>&1 | tee {log}"
 
 
 rule tiny_evaluate:
@@ -125,6 +127,7 @@ rule tiny_evaluate:
                         template="confusion"),
     params:
         torch_threads=section("compute.torch_threads"),  # float sums depend on it
+        cpu_isa=section("compute.cpu_isa"),  # the kernels' vector ISA: results depend on it
         evaluate=section("recipes.tiny_imagenet_resnet18.evaluate"),
     conda:
         "../envs/imgdag.yaml"
@@ -142,7 +145,7 @@ rule tiny_evaluate:
         " --per-class-out {output.per_class} --latency-out {output.latency}"
         " --classified-out {output.classified}"
         " --threads {threads}"
-        " --torch-threads {params.torch_threads} > {log} 2>&1"
+        " --torch-threads {params.torch_threads} --cpu-isa {params.cpu_isa} > {log} 2>&1"
 
 
 rule tiny_predict:
@@ -154,6 +157,8 @@ rule tiny_predict:
         code=code("scripts/predict.py"),
     output:
         f"{TINY_OUT}/predictions.csv",
+    params:
+        cpu_isa=section("compute.cpu_isa"),  # the kernels' vector ISA: results depend on it
     conda:
         "../envs/imgdag.yaml"
     log:
@@ -164,4 +169,4 @@ rule tiny_predict:
         gpu=GPUS_PER_JOB,
     shell:
         "python scripts/predict.py --model {input.model} --cache data/tiny_imagenet/cache/test"
-        " --names {input.names} --out {output} > {log} 2>&1"
+        " --names {input.names} --out {output} --cpu-isa {params.cpu_isa} > {log} 2>&1"

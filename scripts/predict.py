@@ -18,6 +18,7 @@ from imgdag.faults import fault_point
 from imgdag.errors import DataError
 from imgdag.models import load_trained_model
 from imgdag.textfiles import read_text
+from imgdag.threads import add_cpu_isa_argument, check_cpu_isa
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -66,7 +67,9 @@ def main() -> None:
     p.add_argument("--out", required=True, help="predictions CSV to write")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default="auto")
+    add_cpu_isa_argument(p)
     args = p.parse_args()
+    check_cpu_isa()
     if args.cache and not args.names:
         p.error("--cache needs --names")
     device = select_device(args.device)

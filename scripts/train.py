@@ -107,7 +107,8 @@ def main() -> None:
     p.add_argument("--params", required=True, type=json_object,
                    help="the recipe's train section of params.yaml, as a JSON object")
     p.add_argument("--model-out", required=True, help="trained-model file to write")
-    p.add_argument("--log-csv", required=True, help="per-epoch log CSV")
+    p.add_argument("--log-csv", required=True, help="per-epoch log CSV (no wall-clock time: kept in git)")
+    p.add_argument("--times-csv", help="each epoch's seconds as CSV")
     p.add_argument("--curves-png", help="PNG of the loss and accuracy curves")
     p.add_argument("--checkpoint-dir", required=True, help="where checkpoints go and resume from")
     add_thread_arguments(p)
@@ -136,10 +137,13 @@ def main() -> None:
     net = prepare_model(model, device, compile=params.get("compile", False))  # wraps model
     print(f"training {params['model']} on {len(train.labels)} images ({device}), "
           f"validating on {len(val.labels)}")
-    # part of the resume check: the data, and the thread count (sums, and so weights, depend on it)
-    run_params = {**params, "data_sha256": data_fingerprint(args), "threads": threads}
+    # part of the resume check: the data, the thread count and the vector ISA (sums, and so
+    # weights, depend on them)
+    run_params = {**params, "data_sha256": data_fingerprint(args), "threads": threads,
+                  "cpu_isa": args.cpu_isa}
     history = fit(net, train, val, run_params, device, args.checkpoint_dir, args.log_csv,
-                  args.curves_png, stop_after=args.stop_after, is_main=is_main())
+                  args.curves_png, stop_after=args.stop_after, is_main=is_main(),
+                  times_csv=args.times_csv)
     if is_main() and history and history[-1]["epoch"] == params["epochs"]:
         save_trained_model(args.model_out, model, params["model"], classes, input_spec, params)
         print(f"model written to {args.model_out}: val top-1 {history[-1]['val_top1']:.4f}")

@@ -17,7 +17,7 @@ from imgdag.errors import DataError
 from imgdag.faults import lock_run
 from imgdag.formats.class_list import read_class_list
 from imgdag.formats.lst import read_lst
-from imgdag.threads import use_threads
+from imgdag.threads import add_cpu_isa_argument, use_threads
 from imgdag.transfer import (multiclass_log_loss, read_submission_columns, transfer_head,
                              write_kaggle_submission)
 
@@ -100,6 +100,7 @@ def main() -> None:
     p.add_argument("--submission-out", required=True, help="submission CSV to write")
     p.add_argument("--checkpoint-dir", required=True, help="where checkpoints go and resume from")
     p.add_argument("--threads", type=int, default=0, help="CPU cores in all (0: every core)")
+    add_cpu_isa_argument(p)
     args = p.parse_args()
     lock_run(args.checkpoint_dir)  # one trainer per run: held until the process ends
     params = args.params

@@ -28,6 +28,24 @@ def test_rerun_of_a_finished_fit_rewrites_its_log_and_keeps_the_weights(tmp_path
     assert all(torch.equal(rerun.state_dict()[k], v) for k, v in trained.items())
 
 
+def test_the_log_holds_no_wall_clock_time_and_two_runs_write_the_same_bytes(tmp_path):
+    """The per-epoch log is kept in git: a rerun with the same results leaves it as it was; the
+    seconds go to the times CSV."""
+    x, y = torch.randn(12, 5), torch.arange(12) % 3
+    logs = []
+    for run in ("a", "b"):
+        batches = TensorBatches(x, y, 4, torch.device("cpu"), shuffle=True)
+        torch.manual_seed(0)
+        fit(transfer_head(5, 3, hidden=8), batches, batches, PARAMS, torch.device("cpu"),
+            tmp_path / run / "ck", tmp_path / run / "log.csv", times_csv=tmp_path / run / "times.csv")
+        logs.append((tmp_path / run / "log.csv").read_bytes())
+    assert logs[0] == logs[1]
+    assert b"seconds" not in logs[0]
+    with open(tmp_path / "a" / "times.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3] and all(float(r["seconds"]) > 0 for r in rows)
+
+
 def lrs(params, steps_per_epoch):
     optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
     scheduler = make_scheduler(optimizer, params, steps_per_epoch)

@@ -39,7 +39,7 @@ def test_real_digits_reach_high_accuracy(tmp_path):
     sh(["snakemake", "results/mnist_lenet5/metrics.json", "--cores", "2",
         "--configfile", "real.yaml"], ws, timeout=1200)
     metrics = json.loads((ws / "results/mnist_lenet5/metrics.json").read_text())
-    with open(ws / "results/mnist_lenet5/train_log.csv") as f:
+    with open(ws / "results/mnist_lenet5/train_times.csv") as f:
         seconds = sum(float(row["seconds"]) for row in csv.DictReader(f))
     print(f"real MNIST (8,000 train / 2,000 test) test accuracy: {metrics['test_accuracy']}, "
           f"training {seconds:.0f} s (load average {os.getloadavg()[0]:.1f})")
