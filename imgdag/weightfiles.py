@@ -18,6 +18,7 @@ import codecs
 import hashlib
 import pickle
 import re
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +57,7 @@ def load_torch(path, remedy: str, **kwargs):
         return torch.load(path, weights_only=True, **kwargs)
     except pickle.UnpicklingError:
         problem = "holds objects other than tensors and plain containers (refused unread)"
-    except (EOFError, RuntimeError, ValueError, OSError) as e:
+    except (EOFError, OSError, RuntimeError, ValueError, KeyError, IndexError, struct.error) as e:
         problem = f"unreadable, truncated or corrupt ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
     raise DataError(path, f"{problem}; {remedy}")
 

@@ -12,10 +12,10 @@ from sklearn.metrics import log_loss
 
 from imgdag import transfer
 from imgdag.errors import DataError
+from imgdag.weightfiles import file_sha256
 from imgdag.transfer import (
     cached_features,
     feature_cache_key,
-    file_sha256,
     list_images,
     load_backbone,
     multiclass_log_loss,
