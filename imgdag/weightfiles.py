@@ -56,7 +56,7 @@ def load_torch(path, remedy: str, **kwargs):
     try:
         return torch.load(path, weights_only=True, **kwargs)
     except pickle.UnpicklingError:
-        problem = "holds objects other than tensors and plain containers (refused unread)"
+        problem = "not a file of tensors and plain containers (torch's weights-only loader refused it unread)"
     except (EOFError, OSError, RuntimeError, ValueError, KeyError, IndexError, struct.error) as e:
         problem = f"unreadable, truncated or corrupt ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
     raise DataError(path, f"{problem}; {remedy}")

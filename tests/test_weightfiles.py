@@ -34,8 +34,8 @@ def test_a_refused_checkpoint_is_one_line_that_says_delete_it(tmp_path):
         fit(transfer_head(5, 3, hidden=8), batches, batches, {"epochs": 1, "batch_size": 4, "optimizer": "adam", "lr": 0.01},
             torch.device("cpu"), tmp_path / "ck", tmp_path / "log.csv")
     message = str(refused.value)
-    assert message == (f"{tmp_path / 'ck/last.pt'}: holds objects other than tensors and plain containers"
-                       " (refused unread); a checkpoint of an earlier run: delete it to retrain from the start")
+    assert message == (f"{tmp_path / 'ck/last.pt'}: not a file of tensors and plain containers"
+                       " (torch's weights-only loader refused it unread); a checkpoint of an earlier run: delete it to retrain from the start")
     assert not marker.exists()
 
 
