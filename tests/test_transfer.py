@@ -12,7 +12,6 @@ from sklearn.metrics import log_loss
 
 from imgdag import transfer
 from imgdag.errors import DataError
-from imgdag.weightfiles import file_sha256
 from imgdag.transfer import (
     cached_features,
     feature_cache_key,
@@ -23,6 +22,7 @@ from imgdag.transfer import (
     transfer_head,
     write_kaggle_submission,
 )
+from imgdag.weightfiles import file_sha256
 
 
 def save_random_weights(path, name="resnet18", seed=0, **kw):
