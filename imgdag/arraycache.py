@@ -152,14 +152,22 @@ class _InProcess:
         _worker.clear()
 
 
+def _load_array(path, **kwargs) -> np.ndarray:
+    """np.load of a cache file (no pickles); an empty, truncated or foreign file is a DataError."""
+    try:
+        return np.load(path, **kwargs)
+    except (EOFError, ValueError, OSError) as e:
+        raise DataError(path, f"not a readable .npy array ({e}): delete it and rerun the step that "
+                              "writes it") from None
+
+
 def read_array_cache(stem) -> tuple[np.ndarray, np.ndarray]:
     """The memory-mapped images (N,H,W,C uint8) and labels (N,) of the cache `stem`."""
     images_path, labels_path = cache_paths(stem)
     for path in (images_path, labels_path):
         if not path.exists():
             raise DataError(path, "array cache file not found")
-    images = np.load(images_path, mmap_mode="r")
-    labels = np.load(labels_path)
+    images, labels = _load_array(images_path, mmap_mode="r"), _load_array(labels_path)
     if images.ndim != 4 or images.dtype != np.uint8 or len(images) != len(labels):
         raise DataError(images_path, f"expected (N,H,W,C) uint8 with {len(labels)} rows, "
                                      f"got {images.shape} {images.dtype}")

@@ -9,7 +9,9 @@ Snakemake does. `dvc repro` deletes only a stage's own outs, so Snakemake never 
 upstream work.
 
 Raw dataset paths are written as DVC templates (`${datasets.mnist.raw_dir}/...`), so a new
-path in params.yaml reaches `dvc repro` without regenerating this file. Each recipe gets a
+path in params.yaml reaches `dvc repro` without regenerating this file. They appear only in
+deps, never in a cmd: a stage's cmd names its (shell-quoted) outputs, and Snakemake quotes
+every path and value it puts into a job's shell command (`:q` in the rules). Each recipe gets a
 stage of its own name whose deps are the recipe's final outputs (the recipe's Snakemake target
 rule): `dvc repro mnist_lenet5` and `dvc exp run mnist_lenet5` touch that recipe only.
 
@@ -30,6 +32,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import signal
 import tempfile
 import types
@@ -159,10 +162,9 @@ def pipeline_from_snakemake(root=".", targets=("all", "demo")) -> dict:
         command = job["shellcmd"]
         keys = sorted(set(PARAM.findall(command)))
         if any(dep.startswith("${") for dep in deps):  # reads raw data: its paths are templates
-            for value, template in templates:
-                command = command.replace(value, template)
+            command = _templated_command(command, templates)
         shell_hash = hashlib.sha256(command.encode()).hexdigest()[:12]
-        stage = {"cmd": f"snakemake --cores all {' '.join(outputs)}  # rule {job['rule_name']} "
+        stage = {"cmd": f"snakemake --cores all {shlex.join(outputs)}  # rule {job['rule_name']} "
                         f"shell {shell_hash}"}
         if deps:
             stage["deps"] = deps
@@ -201,6 +203,17 @@ def _templated(path: str, templates) -> str:
         if path == value or path.startswith(value + "/"):
             return template + path[len(value):]
     return path
+
+
+def _templated_command(command: str, templates) -> str:
+    """`command` with each raw dataset path, bare or inside a shell-quoted word (rules quote
+    with `:q`, i.e. shlex.quote), replaced by its template: the command's hash is the same
+    whatever the raw paths."""
+    for value, template in templates:
+        quoted = re.escape("'" + value.replace("'", "'\"'\"'")) + r"([^']*)'"
+        command = re.sub(quoted, lambda m: template + m.group(1), command)
+        command = command.replace(value, template)
+    return command
 
 
 def render_dvc_yaml(pipeline: dict) -> str:

@@ -36,6 +36,7 @@ from tqdm import tqdm
 from imgdag.atomic import atomic_open, atomic_path, atomic_torch_save
 from imgdag.distributed import all_reduce_sum, wrap_ddp
 from imgdag.faults import fault_point
+from imgdag.weightfiles import load_torch
 
 HISTORY_FIELDS = ["epoch", "train_loss", "train_top1", "val_loss", "val_top1", "val_top5", "lr"]
 TIMES_FIELDS = ["epoch", "seconds"]
@@ -227,7 +228,8 @@ def fit(model: nn.Module, train_batches, val_batches, params: dict, device: torc
     start, history = 0, []
     last = checkpoint_dir / "last.pt"
     if last.exists():
-        saved = torch.load(last, map_location=device, weights_only=True)
+        saved = load_torch(last, "a checkpoint of an earlier run: delete it to retrain from the start",
+                           map_location=device)
         changed = _changed_params(saved["params"], params)
         if not changed:
             _unwrap(model).load_state_dict(saved["model"])

@@ -26,6 +26,7 @@ from imgdag.errors import DataError
 from imgdag.images import chw_tensor, imagenet_normalize
 from imgdag.models import load_weights
 from imgdag.textfiles import csv_rows, read_text
+from imgdag.weightfiles import check_weights, load_torch
 
 BACKBONE_SIZES = {"resnet152": 224, "inception_v3": 299}  # others: 224
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
@@ -49,18 +50,11 @@ class Backbone:
         return self.weights_sha256 != "random"
 
 
-def file_sha256(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _weights_sha256(name: str, weights) -> str:
-    """sha256 of the weight file; "random", with a loud warning, when there is none."""
+    """sha256 of the weight file, checked against a published one (imgdag.weightfiles); "random",
+    with a loud warning, when there is none."""
     if weights is not None and Path(weights).is_file():
-        return file_sha256(weights)
+        return check_weights(weights)["sha256"]
     warnings.warn(
         f"NO WEIGHT FILE for backbone {name} ({weights or 'none given'}): using RANDOM weights, "
         "features are not pretrained",
@@ -152,7 +146,7 @@ def cached_features(
     key = feature_cache_key(name, weights_sha256, size, images)
     path = Path(cache_dir) / f"{name}-{size}px-{key[:16]}.pt"
     if path.exists():
-        saved = torch.load(path, weights_only=True)
+        saved = read_features_file(path)
         if saved["key"] == key:
             return saved["features"].numpy(), saved["ids"], path
     backbone = _build_backbone(name, weights, weights_sha256, size, device)
@@ -160,6 +154,20 @@ def cached_features(
     atomic_torch_save({"key": key, "backbone": name, "weights_sha256": weights_sha256, "size": size,
                        "ids": images, "features": torch.from_numpy(features)}, path)
     return features, images, path
+
+
+FEATURES_KEYS = ("key", "backbone", "weights_sha256", "size", "ids", "features")
+
+
+def read_features_file(path, **kwargs) -> dict:
+    """A features file `cached_features` wrote (FEATURES_KEYS); DataError naming it otherwise."""
+    saved = load_torch(path, "expected a features file of extract_features.py: delete it to extract "
+                             "the features again", **kwargs)
+    if not isinstance(saved, dict) or not set(FEATURES_KEYS) <= set(saved) \
+            or not isinstance(saved["features"], torch.Tensor) or saved["features"].ndim != 2:
+        raise DataError(path, f"expected a features file of extract_features.py (a dict of "
+                              f"{', '.join(FEATURES_KEYS)}): delete it to extract the features again")
+    return saved
 
 
 def transfer_head(in_features: int, num_classes: int, hidden: int = 256, dropout: float = 0.7) -> nn.Sequential:

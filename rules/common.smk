@@ -86,8 +86,8 @@ def plot(path, x, y, template="linear"):
 
 
 def cli_flags(key):
-    """The params.yaml section at `key` as script flags: {pass_through: true, resize: 0}
-    -> '--pass-through --resize 0' (false booleans are left out)."""
+    """The params.yaml section at `key` as script flags, each value shell-quoted:
+    {pass_through: true, resize: 0} -> '--pass-through --resize 0' (false booleans are left out)."""
     if DVC_DESCRIBE:
         return section(key)
     flags = []
@@ -96,5 +96,5 @@ def cli_flags(key):
         if value is True:
             flags.append(flag)
         elif value is not False:
-            flags += [flag, str(value)]
+            flags += [flag, shlex.quote(str(value))]
     return " ".join(flags)

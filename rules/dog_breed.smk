@@ -26,7 +26,7 @@ rule demo_dog_breed:
         mem_mb=1000,
         runtime=10,
     shell:
-        "python scripts/make_demo.py dog_breed data/demo/dog_breed > {log} 2>&1"
+        "python scripts/make_demo.py dog_breed data/demo/dog_breed > {log:q} 2>&1"
 
 
 rule dog_reorg:
@@ -51,10 +51,10 @@ rule dog_reorg:
         runtime=30,
     threads: 2  # processes checking that the images decode
     shell:
-        "python scripts/reorg_dog_breed.py --raw {params.raw} --out {output.folders}"
-        " --valid-ratio {params.valid_ratio} --lists-dir data/dog_breed/lists"
-        " --empty-classes {params.empty_classes} --bad-images {params.bad_images} --workers {threads}"
-        " > {log} 2>&1"
+        "python scripts/reorg_dog_breed.py --raw {params.raw:q} --out {output.folders:q}"
+        " --valid-ratio {params.valid_ratio:q} --lists-dir data/dog_breed/lists"
+        " --empty-classes {params.empty_classes:q} --bad-images {params.bad_images:q} --workers {threads}"
+        " > {log:q} 2>&1"
 
 
 rule dog_features:
@@ -88,9 +88,9 @@ rule dog_features:
     # outlives reruns, so features are computed once however often this job reruns
     shell:
         "python scripts/extract_features.py --backbone {params.backbone:q}"
-        " --params {params.features:q} --root data/dog_breed/folders --lists {input.lists}"
-        " --cache-dir {params.cache} --out {output} --threads {threads}"
-        " --torch-threads {params.torch_threads} --cpu-isa {params.cpu_isa} > {log} 2>&1"
+        " --params {params.features:q} --root data/dog_breed/folders --lists {input.lists:q}"
+        " --cache-dir {params.cache:q} --out {output:q} --threads {threads}"
+        " --torch-threads {params.torch_threads:q} --cpu-isa {params.cpu_isa:q} > {log:q} 2>&1"
 
 
 rule dog_head:
@@ -125,12 +125,12 @@ rule dog_head:
     threads: 1  # a small MLP on cached features: more CPU threads only add synchronisation
     # one line per epoch on the terminal (and in the log); no progress bars
     shell:
-        "TQDM_DISABLE=1 python scripts/train_transfer_head.py --features {input.features}"
-        " --train {input.train} --valid {input.valid} --train-valid {input.train_valid}"
-        " --test {input.test} --classes {input.classes}"
-        " --sample-submission {input.sample_submission} --params {params.head:q}"
-        " --metrics-out {output.metrics} --run-info-out {output.run_info}"
-        " --log-csv {output.log_csv}"
-        " --curves-png {output.curves} --retrain-log-csv {output.retrain_log}"
-        " --submission-out {output.submission} --checkpoint-dir {params.checkpoints}"
-        " --threads {threads} --cpu-isa {params.cpu_isa} 2>&1 | tee {log}"
+        "TQDM_DISABLE=1 python scripts/train_transfer_head.py --features {input.features:q}"
+        " --train {input.train:q} --valid {input.valid:q} --train-valid {input.train_valid:q}"
+        " --test {input.test:q} --classes {input.classes:q}"
+        " --sample-submission {input.sample_submission:q} --params {params.head:q}"
+        " --metrics-out {output.metrics:q} --run-info-out {output.run_info:q}"
+        " --log-csv {output.log_csv:q}"
+        " --curves-png {output.curves:q} --retrain-log-csv {output.retrain_log:q}"
+        " --submission-out {output.submission:q} --checkpoint-dir {params.checkpoints:q}"
+        " --threads {threads} --cpu-isa {params.cpu_isa:q} 2>&1 | tee {log:q}"

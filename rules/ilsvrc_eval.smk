@@ -38,7 +38,7 @@ rule demo_ilsvrc_val:
         mem_mb=1000,
         runtime=10,
     shell:
-        "python scripts/make_demo.py ilsvrc_val data/demo/ilsvrc_val > {log} 2>&1"
+        "python scripts/make_demo.py ilsvrc_val data/demo/ilsvrc_val > {log:q} 2>&1"
 
 
 rule ilsvrc_val_extract:
@@ -59,8 +59,8 @@ rule ilsvrc_val_extract:
         mem_mb=1000,
         runtime=60,
     shell:
-        "python scripts/extract_archive.py --archive {input.archive} --out {output.images}"
-        " --listing {output.listing} --max-gib {params.max_gib} --max-ratio {params.max_ratio} > {log} 2>&1"
+        "python scripts/extract_archive.py --archive {input.archive:q} --out {output.images:q}"
+        " --listing {output.listing:q} --max-gib {params.max_gib:q} --max-ratio {params.max_ratio:q} > {log:q} 2>&1"
 
 
 rule ilsvrc_alexnet_classes:
@@ -77,7 +77,7 @@ rule ilsvrc_alexnet_classes:
         mem_mb=1000,
         runtime=10,
     shell:
-        "python scripts/model_classes.py --model {input.model} --out {output} > {log} 2>&1"
+        "python scripts/model_classes.py --model {input.model:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule ilsvrc_alexnet_val_table:
@@ -104,8 +104,8 @@ rule ilsvrc_alexnet_val_table:
     threads: 2  # processes checking that the images decode
     shell:
         "python scripts/write_ilsvrc_val_table.py {params.labels} {params.classes}"
-        " --images {params.images:q} --bad-images {params.bad_images} --workers {threads}"
-        " --out {output} > {log} 2>&1"
+        " --images {params.images:q} --bad-images {params.bad_images:q} --workers {threads}"
+        " --out {output:q} > {log:q} 2>&1"
         "  # dataset {params.dataset:q}"  # names the key for dvc.yaml (imgdag/dvcgen.py)
 
 
@@ -123,7 +123,7 @@ rule ilsvrc_alexnet_caffe_weights:
         mem_mb=4000,
         runtime=20,
     shell:
-        "python scripts/convert_caffe_alexnet.py {input.npy} {output} > {log} 2>&1"
+        "python scripts/convert_caffe_alexnet.py {input.npy:q} {output:q} > {log:q} 2>&1"
 
 
 rule ilsvrc_alexnet_crops:
@@ -152,8 +152,8 @@ rule ilsvrc_alexnet_crops:
         gpu=GPUS_PER_JOB,
     threads: 4  # CPU cores in all (torch threads + loader workers); Snakemake lowers it to --cores when smaller
     shell:
-        "python scripts/evaluate_crops.py --table {input.table} --images {params.images:q}"
-        " --model {input.model} --params {params.recipe:q} --metrics-out {output.metrics}"
-        " --run-info-out {output.run_info} --predictions-out {output.predictions}"
+        "python scripts/evaluate_crops.py --table {input.table:q} --images {params.images:q}"
+        " --model {input.model:q} --params {params.recipe:q} --metrics-out {output.metrics:q}"
+        " --run-info-out {output.run_info:q} --predictions-out {output.predictions:q}"
         " --threads {threads}"
-        " --torch-threads {params.torch_threads} --cpu-isa {params.cpu_isa} > {log} 2>&1"
+        " --torch-threads {params.torch_threads:q} --cpu-isa {params.cpu_isa:q} > {log:q} 2>&1"

@@ -1,6 +1,7 @@
 """imagenet8_alexnet: ImageNet class folders (a folder or tar) -> CNTK map files -> (RecordIO
 .rec + .idx packed from them, with data.format rec) -> AlexNet from scratch -> top-1/top-5."""
 import os
+import shlex
 
 IMAGENET8_RAW = config["datasets"]["imagenet8"]["raw"]
 # an archive is extracted once into data/imagenet8/images, whose sha256 listing stands for it
@@ -17,7 +18,7 @@ if IMAGENET8_FORMAT == "rec":
     IMAGENET8_FLAGS = {s: f"-rec data/imagenet8/{s}.rec" for s in ("train", "val")}
 else:
     IMAGENET8_DATA = {s: [f"data/imagenet8/{s}_map.txt", IMAGENET8_IMAGES_INPUT] for s in ("train", "val")}
-    IMAGENET8_FLAGS = {s: f"-map data/imagenet8/{s}_map.txt --image-root {IMAGENET8_IMAGES}" for s in ("train", "val")}
+    IMAGENET8_FLAGS = {s: f"-map data/imagenet8/{s}_map.txt --image-root {shlex.quote(IMAGENET8_IMAGES)}" for s in ("train", "val")}
 
 
 rule demo_imagenet8:
@@ -33,7 +34,7 @@ rule demo_imagenet8:
         mem_mb=1000,
         runtime=10,
     shell:
-        "python scripts/make_demo.py imagenet8 data/demo/imagenet8 > {log} 2>&1"
+        "python scripts/make_demo.py imagenet8 data/demo/imagenet8 > {log:q} 2>&1"
 
 
 rule imagenet8_extract:
@@ -54,8 +55,8 @@ rule imagenet8_extract:
         mem_mb=1000,
         runtime=60,
     shell:
-        "python scripts/extract_archive.py --archive {input.archive} --out {output.images}"
-        " --listing {output.listing} --max-gib {params.max_gib} --max-ratio {params.max_ratio} > {log} 2>&1"
+        "python scripts/extract_archive.py --archive {input.archive:q} --out {output.images:q}"
+        " --listing {output.listing:q} --max-gib {params.max_gib:q} --max-ratio {params.max_ratio:q} > {log:q} 2>&1"
 
 
 rule imagenet8_maps:
@@ -79,9 +80,9 @@ rule imagenet8_maps:
         runtime=20,
     threads: 2  # processes checking that the images decode
     shell:
-        "python scripts/write_cntk_maps.py --raw {params.images} --out data/imagenet8"
-        " --empty-classes {params.empty_classes} --bad-images {params.bad_images} --workers {threads}"
-        " > {log} 2>&1"
+        "python scripts/write_cntk_maps.py --raw {params.images:q} --out data/imagenet8"
+        " --empty-classes {params.empty_classes:q} --bad-images {params.bad_images:q} --workers {threads}"
+        " > {log:q} 2>&1"
 
 
 rule imagenet8_rec:
@@ -110,11 +111,11 @@ rule imagenet8_rec:
         runtime=240,
     threads: 2
     shell:
-        "(python scripts/make_lst.py data/imagenet8/{wildcards.split} --from-map {input.map}"
-        " && python scripts/make_rec.py {output.lst} {params.images} {params.flags}"
-        " --rec {output.rec} --idx {output.idx} --num-workers {threads} --bad-images {params.bad_images}"
+        "(python scripts/make_lst.py data/imagenet8/{wildcards.split} --from-map {input.map:q}"
+        " && python scripts/make_rec.py {output.lst:q} {params.images:q} {params.flags}"
+        " --rec {output.rec:q} --idx {output.idx:q} --num-workers {threads} --bad-images {params.bad_images:q}"
         " --images-checked)"  # the map writer checked them (checks.bad_images)
-        " > {log} 2>&1"
+        " > {log:q} 2>&1"
 
 
 rule imagenet8_train:
@@ -151,11 +152,11 @@ rule imagenet8_train:
     # one line per epoch on the terminal (and in the log); no progress bars
     shell:
         "TQDM_DISABLE=1 python scripts/train.py {params.flags}"
-        " --classes {input.classes} --params {params.train:q}"
-        " --model-out {output.model} --log-csv {output.log_csv} --times-csv {output.times} --curves-png {output.curves}"
-        " --checkpoint-dir {params.checkpoints} --threads {threads}"
-        " --torch-threads {params.torch_threads} --cpu-isa {params.cpu_isa} 2>&1 | tee {log}"
-        "  # data format {params.data}"  # names the key for dvc.yaml (imgdag/dvcgen.py)
+        " --classes {input.classes:q} --params {params.train:q}"
+        " --model-out {output.model:q} --log-csv {output.log_csv:q} --times-csv {output.times:q} --curves-png {output.curves:q}"
+        " --checkpoint-dir {params.checkpoints:q} --threads {threads}"
+        " --torch-threads {params.torch_threads:q} --cpu-isa {params.cpu_isa:q} 2>&1 | tee {log:q}"
+        "  # data format {params.data:q}"  # names the key for dvc.yaml (imgdag/dvcgen.py)
 
 
 rule imagenet8_evaluate:
@@ -187,10 +188,10 @@ rule imagenet8_evaluate:
         gpu=GPUS_PER_JOB,
     threads: 4  # CPU cores in all (torch threads + loader workers); Snakemake lowers it to --cores when smaller
     shell:
-        "python scripts/evaluate.py --model {input.model} {params.flags}"
-        " --params {params.evaluate:q} --split val --metrics-out {output.metrics}"
-        " --confusion-out {output.confusion}"
-        " --per-class-out {output.per_class} --latency-out {output.latency}"
-        " --classified-out {output.classified} --threads {threads}"
-        " --torch-threads {params.torch_threads} --cpu-isa {params.cpu_isa} > {log} 2>&1"
-        "  # data format {params.data}"  # names the key for dvc.yaml (imgdag/dvcgen.py)
+        "python scripts/evaluate.py --model {input.model:q} {params.flags}"
+        " --params {params.evaluate:q} --split val --metrics-out {output.metrics:q}"
+        " --confusion-out {output.confusion:q}"
+        " --per-class-out {output.per_class:q} --latency-out {output.latency:q}"
+        " --classified-out {output.classified:q} --threads {threads}"
+        " --torch-threads {params.torch_threads:q} --cpu-isa {params.cpu_isa:q} > {log:q} 2>&1"
+        "  # data format {params.data:q}"  # names the key for dvc.yaml (imgdag/dvcgen.py)

@@ -24,7 +24,7 @@ rule demo_mnist:
         mem_mb=1000,
         runtime=10,
     shell:
-        "python scripts/make_demo.py mnist data/demo/mnist > {log} 2>&1"
+        "python scripts/make_demo.py mnist data/demo/mnist > {log:q} 2>&1"
 
 
 rule mnist_pngs:
@@ -44,8 +44,8 @@ rule mnist_pngs:
         mem_mb=1000,
         runtime=20,
     shell:
-        "python scripts/mnist_to_pngs.py --raw {params.raw} --split {wildcards.split}"
-        " --out-dir {output.images} --lst {output.lst} > {log} 2>&1"
+        "python scripts/mnist_to_pngs.py --raw {params.raw:q} --split {wildcards.split}"
+        " --out-dir {output.images:q} --lst {output.lst:q} > {log:q} 2>&1"
 
 
 rule mnist_rec:
@@ -68,9 +68,9 @@ rule mnist_rec:
         runtime=30,
     threads: 2
     shell:
-        "python scripts/make_rec.py {input.lst} data/mnist/images {params.flags}"
-        " --rec {output.rec} --idx {output.idx} --num-workers {threads} --bad-images {params.bad_images}"
-        " > {log} 2>&1"
+        "python scripts/make_rec.py {input.lst:q} data/mnist/images {params.flags}"
+        " --rec {output.rec:q} --idx {output.idx:q} --num-workers {threads} --bad-images {params.bad_images:q}"
+        " > {log:q} 2>&1"
 
 
 rule mnist_array:
@@ -89,8 +89,8 @@ rule mnist_array:
         mem_mb=2000,
         runtime=20,
     shell:
-        "python scripts/rec_to_array.py --rec {input.rec} --idx {input.idx}"
-        " --out data/mnist/cache/{wildcards.split} > {log} 2>&1"
+        "python scripts/rec_to_array.py --rec {input.rec:q} --idx {input.idx:q}"
+        " --out data/mnist/cache/{wildcards.split} > {log:q} 2>&1"
 
 
 rule mnist_train:
@@ -128,9 +128,9 @@ rule mnist_train:
     shell:
         f"TQDM_DISABLE=1 {train_launcher()} scripts/train.py --train-cache data/mnist/cache/train"
         " --val-cache data/mnist/cache/test --params {params.train:q}"
-        " --model-out {output.model} --log-csv {output.log_csv} --times-csv {output.times} --curves-png {output.curves}"
-        " --checkpoint-dir {params.checkpoints} --threads {threads}"
-        " --torch-threads {params.torch_threads} --cpu-isa {params.cpu_isa} 2>&1 | tee {log}"
+        " --model-out {output.model:q} --log-csv {output.log_csv:q} --times-csv {output.times:q} --curves-png {output.curves:q}"
+        " --checkpoint-dir {params.checkpoints:q} --threads {threads}"
+        " --torch-threads {params.torch_threads:q} --cpu-isa {params.cpu_isa:q} 2>&1 | tee {log:q}"
 
 
 rule mnist_evaluate:
@@ -161,12 +161,12 @@ rule mnist_evaluate:
         gpu=GPUS_PER_JOB,
     threads: 4  # CPU cores in all (torch threads + loader workers); Snakemake lowers it to --cores when smaller
     shell:
-        "python scripts/evaluate.py --model {input.model} --test-cache data/mnist/cache/test"
-        " --params {params.evaluate:q} --split test --metrics-out {output.metrics}"
-        " --confusion-out {output.confusion}"
-        " --per-class-out {output.per_class} --latency-out {output.latency}"
-        " --classified-out {output.classified} --threads {threads}"
-        " --torch-threads {params.torch_threads} --cpu-isa {params.cpu_isa} > {log} 2>&1"
+        "python scripts/evaluate.py --model {input.model:q} --test-cache data/mnist/cache/test"
+        " --params {params.evaluate:q} --split test --metrics-out {output.metrics:q}"
+        " --confusion-out {output.confusion:q}"
+        " --per-class-out {output.per_class:q} --latency-out {output.latency:q}"
+        " --classified-out {output.classified:q} --threads {threads}"
+        " --torch-threads {params.torch_threads:q} --cpu-isa {params.cpu_isa:q} > {log:q} 2>&1"
 
 
 rule mnist_predict:
@@ -187,5 +187,5 @@ rule mnist_predict:
         runtime=20,
         gpu=GPUS_PER_JOB,
     shell:
-        "python scripts/predict.py --model {input.model} --images data/mnist/images/test"
-        " --out {output} --cpu-isa {params.cpu_isa} > {log} 2>&1"
+        "python scripts/predict.py --model {input.model:q} --images data/mnist/images/test"
+        " --out {output:q} --cpu-isa {params.cpu_isa:q} > {log:q} 2>&1"

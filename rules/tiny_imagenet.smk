@@ -18,7 +18,7 @@ rule demo_tiny_imagenet:
         mem_mb=1000,
         runtime=10,
     shell:
-        "python scripts/make_demo.py tiny_imagenet data/demo/tiny_imagenet > {log} 2>&1"
+        "python scripts/make_demo.py tiny_imagenet data/demo/tiny_imagenet > {log:q} 2>&1"
 
 
 rule tiny_index:
@@ -42,9 +42,9 @@ rule tiny_index:
         runtime=30,
     threads: 2  # processes checking that the images decode
     shell:
-        "python scripts/write_tiny_index.py --raw {input.raw} --out data/tiny_imagenet/index"
-        " --empty-classes {params.empty_classes} --bad-images {params.bad_images} --workers {threads}"
-        " > {log} 2>&1"
+        "python scripts/write_tiny_index.py --raw {input.raw:q} --out data/tiny_imagenet/index"
+        " --empty-classes {params.empty_classes:q} --bad-images {params.bad_images:q} --workers {threads}"
+        " > {log:q} 2>&1"
 
 
 rule tiny_array:
@@ -66,8 +66,8 @@ rule tiny_array:
         runtime=60,
     threads: 2
     shell:
-        "python scripts/tiny_to_array.py --raw {input.raw} --index {input.index}"
-        " --out data/tiny_imagenet/cache/{wildcards.split} --workers {threads} > {log} 2>&1"
+        "python scripts/tiny_to_array.py --raw {input.raw:q} --index {input.index:q}"
+        " --out data/tiny_imagenet/cache/{wildcards.split} --workers {threads} > {log:q} 2>&1"
 
 
 rule tiny_train:
@@ -105,10 +105,10 @@ rule tiny_train:
     # one line per epoch on the terminal (and in the log); no progress bars
     shell:
         f"TQDM_DISABLE=1 {train_launcher()} scripts/train.py --train-cache data/tiny_imagenet/cache/train"
-        " --val-cache data/tiny_imagenet/cache/val --classes {input.classes}"
-        " --params {params.train:q} --model-out {output.model} --log-csv {output.log_csv}"
-        " --times-csv {output.times} --curves-png {output.curves} --checkpoint-dir {params.checkpoints}"
-        " --threads {threads} --torch-threads {params.torch_threads} --cpu-isa {params.cpu_isa} 2>&1 | tee {log}"
+        " --val-cache data/tiny_imagenet/cache/val --classes {input.classes:q}"
+        " --params {params.train:q} --model-out {output.model:q} --log-csv {output.log_csv:q}"
+        " --times-csv {output.times:q} --curves-png {output.curves:q} --checkpoint-dir {params.checkpoints:q}"
+        " --threads {threads} --torch-threads {params.torch_threads:q} --cpu-isa {params.cpu_isa:q} 2>&1 | tee {log:q}"
 
 
 rule tiny_evaluate:
@@ -139,13 +139,13 @@ rule tiny_evaluate:
         gpu=GPUS_PER_JOB,
     threads: 4  # CPU cores in all (torch threads + loader workers); Snakemake lowers it to --cores when smaller
     shell:
-        "python scripts/evaluate.py --model {input.model}"
+        "python scripts/evaluate.py --model {input.model:q}"
         " --test-cache data/tiny_imagenet/cache/val --params {params.evaluate:q}"
-        " --split val --metrics-out {output.metrics} --confusion-out {output.confusion}"
-        " --per-class-out {output.per_class} --latency-out {output.latency}"
-        " --classified-out {output.classified}"
+        " --split val --metrics-out {output.metrics:q} --confusion-out {output.confusion:q}"
+        " --per-class-out {output.per_class:q} --latency-out {output.latency:q}"
+        " --classified-out {output.classified:q}"
         " --threads {threads}"
-        " --torch-threads {params.torch_threads} --cpu-isa {params.cpu_isa} > {log} 2>&1"
+        " --torch-threads {params.torch_threads:q} --cpu-isa {params.cpu_isa:q} > {log:q} 2>&1"
 
 
 rule tiny_predict:
@@ -168,5 +168,5 @@ rule tiny_predict:
         runtime=30,
         gpu=GPUS_PER_JOB,
     shell:
-        "python scripts/predict.py --model {input.model} --cache data/tiny_imagenet/cache/test"
-        " --names {input.names} --out {output} --cpu-isa {params.cpu_isa} > {log} 2>&1"
+        "python scripts/predict.py --model {input.model:q} --cache data/tiny_imagenet/cache/test"
+        " --names {input.names:q} --out {output:q} --cpu-isa {params.cpu_isa:q} > {log:q} 2>&1"

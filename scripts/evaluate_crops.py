@@ -19,6 +19,7 @@ from imgdag.layouts.records import is_image_name
 from imgdag.models import build_model, load_trained_model, read_state_dict
 from imgdag.multicrop import CAFFE, TORCHVISION, CropPreprocess, ImageFiles, evaluate_crops
 from imgdag.threads import add_thread_arguments, start_threads
+from imgdag.weightfiles import check_weights
 
 SOURCES = ("imagenet8_checkpoint", "torchvision", "caffe_npy")
 
@@ -89,6 +90,7 @@ def main() -> None:
     missing = [r.path for r in records if not (images / r.path).is_file()]
     if missing:
         raise DataError(args.table, f"{len(missing)} images are not under {images}, e.g. {missing[0]}")
+    weights_file = check_weights(weights["path"])  # the file the params name (the .npy for caffe_npy)
     model, preprocess, how = load_model(weights["source"], args.model, device, records, args.table)
     dataset = ImageFiles([images / r.path for r in records], [r.label for r in records], preprocess.resize)
     loader = DataLoader(dataset, batch_size=options.get("batch_size", 32), num_workers=workers)
@@ -102,7 +104,7 @@ def main() -> None:
                   for mode, m in per_mode.items()}}
     run_info = {
         "images_not_evaluated": present - result["images"],  # other classes, or no label
-        "weights": {**weights, "loaded": args.model},
+        "weights": {**weights, **weights_file, "loaded": args.model},
         "preprocess": {"resize": preprocess.resize, "crop": preprocess.crop, "normalize": how},
         **{mode: {k: round(v, 6) for k, v in m.items() if k not in metrics[mode]}
            for mode, m in per_mode.items()},

@@ -3,14 +3,13 @@ file, size, image list) in a cache folder and copied to one features file (imgda
 import shutil
 
 import imgdag.threads  # noqa: F401  first: OpenMP reads its wait policy when torch loads
-import torch
 
 from imgdag.atomic import atomic_path
 from imgdag.cli import json_object, parser, run
 from imgdag.engine import select_device
 from imgdag.formats.lst import read_lst
 from imgdag.threads import add_thread_arguments, start_threads
-from imgdag.transfer import cached_features
+from imgdag.transfer import cached_features, read_features_file
 
 
 def main() -> None:
@@ -36,7 +35,7 @@ def main() -> None:
         num_workers=args.params.get("num_workers", 0))
     with atomic_path(args.out) as tmp:
         shutil.copyfile(cache, tmp)
-    sha = torch.load(cache, weights_only=True, mmap=True)["weights_sha256"]
+    sha = read_features_file(cache, mmap=True)["weights_sha256"]
     weights_text = f"weights {weights} (sha256 {sha[:12]})" if sha != "random" else \
         f"RANDOM weights ({weights} is absent: pretrained false)"
     print(f"{name} at {size} px, {weights_text}: {features.shape[0]} images -> "

@@ -18,8 +18,8 @@ from imgdag.faults import lock_run
 from imgdag.formats.class_list import read_class_list
 from imgdag.formats.lst import read_lst
 from imgdag.threads import add_cpu_isa_argument, use_threads
-from imgdag.transfer import (multiclass_log_loss, read_submission_columns, transfer_head,
-                             write_kaggle_submission)
+from imgdag.transfer import (multiclass_log_loss, read_features_file, read_submission_columns,
+                             transfer_head, write_kaggle_submission)
 
 
 def image_id(path: str) -> str:
@@ -32,7 +32,7 @@ def load_feature_sets(paths) -> tuple[list[str], torch.Tensor, dict, list[str]]:
     file must hold the same images in the same order."""
     ids, blocks, info, keys = None, [], {}, []
     for path in paths:
-        saved = torch.load(path, weights_only=True)
+        saved = read_features_file(path)
         if ids is not None and saved["ids"] != ids:
             raise DataError(path, f"holds other images than {paths[0]}")
         ids = saved["ids"]
@@ -42,7 +42,8 @@ def load_feature_sets(paths) -> tuple[list[str], torch.Tensor, dict, list[str]]:
             raise DataError(path, "given twice")
         info[Path(path).stem] = {"backbone": saved["backbone"], "size": saved["size"],
                                  "features": int(saved["features"].shape[1]),
-                                 "pretrained": saved["weights_sha256"] != "random"}
+                                 "pretrained": saved["weights_sha256"] != "random",
+                                 "weights_sha256": saved["weights_sha256"]}
     return ids, torch.cat(blocks, dim=1), info, keys
 
 

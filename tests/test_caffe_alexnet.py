@@ -1,5 +1,6 @@
 """CaffeAlexNet from a bvlc_alexnet.npy against an independent NumPy forward pass in TF layout."""
 import runpy
+import subprocess
 import sys
 
 import numpy as np
@@ -141,3 +142,29 @@ def test_not_a_dict_is_a_data_error(tmp_path):
     for name in ("array.npy", "junk.npy"):
         with pytest.raises(DataError, match=name):
             state_dict_from_npy(tmp_path / name)
+
+
+class Payload:
+    """Unpickled, runs `touch <marker>`: what a hostile bvlc_alexnet.npy carries."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch '{self.marker}'",)
+
+
+def test_a_pickled_payload_is_refused_unrun(tmp_path):
+    marker = tmp_path / "RAN"
+    layers = random_layers(num_classes=10)
+    layers["conv1"] = [Payload(marker), layers["conv1"][1]]
+    path = save_npy(tmp_path / "bvlc_alexnet.npy", layers)
+    done = subprocess.run([sys.executable, str(ROOT / "scripts/convert_caffe_alexnet.py"), str(path),
+                           str(tmp_path / "out.pth")], capture_output=True, text=True)
+    assert done.returncode == 1 and not marker.exists(), done.stderr
+    assert done.stderr.splitlines() == [
+        f"error: {path}: its pickle names posix.system, which is not an array or a plain container: "
+        "refused unread (it could run code); use the published bvlc_alexnet.npy"], done.stderr
+    assert not (tmp_path / "out.pth").exists()

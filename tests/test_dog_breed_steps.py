@@ -125,8 +125,8 @@ def test_head_writes_metrics_and_a_submission_in_sample_order(reorg, tmp_path):
     info = json.loads((out / "run_info.json").read_text())
     assert info["feature_dims"] == 4 + len(DOG_BREEDS)
     assert info["backbones"]["a"]["pretrained"] is False
-    assert info["backbones"]["b"] == {"backbone": "alexnet", "size": 32,
-                                      "features": len(DOG_BREEDS), "pretrained": True}
+    assert info["backbones"]["b"] == {"backbone": "alexnet", "size": 32, "features": len(DOG_BREEDS),
+                                      "pretrained": True, "weights_sha256": "abc"}
     with open(reorg / "raw/sample_submission.csv") as f:
         sample = list(csv.reader(f))
     with open(out / "sub.csv") as f:

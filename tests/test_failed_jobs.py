@@ -1,9 +1,9 @@
 """A job whose script fails fails in Snakemake and in DVC, with the script's own error shown.
 
 The rules that pipe a script into `tee` are found in rules/*.smk, so a new one is covered.
-Each runs on placeholder inputs (empty files): its script stops with an error, and the
-Snakemake job must fail with that error in its output, not "completed successfully"
-(`tee`'s exit status) with the outputs missing.
+Each runs on placeholder inputs (empty files): its script stops with its one-line error naming
+the file, and the Snakemake job must fail with that line in its output, not "completed
+successfully" (`tee`'s exit status) with the outputs missing.
 """
 import re
 
@@ -62,7 +62,10 @@ def test_a_failing_script_piped_into_tee_fails_its_snakemake_job(ws, rule):
     text = done.stdout + done.stderr
     assert done.returncode != 0, text[-3000:]
     assert f"Error in rule {rule}" in text and "completed successfully" not in text, text[-3000:]
-    assert f"Logfile logs/{rule}.log" in text, text[-3000:]  # the script's own output is shown
+    assert f"Logfile logs/{rule}.log" in text, text[-3000:]
+    # the script's own one-line error, through tee, not a traceback
+    assert re.search(r"^error: \S+: ", done.stdout + done.stderr, re.M), text[-3000:]
+    assert "Traceback" not in text, text[-3000:]
 
 
 def test_a_failing_script_fails_dvc_repro(ws):

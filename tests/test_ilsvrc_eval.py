@@ -3,6 +3,7 @@ run over the real ILSVRC2012 val images."""
 import csv
 import json
 import runpy
+import shutil
 import sys
 
 import pytest
@@ -15,6 +16,7 @@ from imgdag.extract import extract_archive
 from imgdag.formats.index_table import read_ilsvrc_val_table, write_ilsvrc_val_table
 from imgdag.layouts.ilsvrc_val import val_table_from_devkit
 from imgdag.models import build_model, save_trained_model
+from imgdag.weightfiles import file_sha256
 
 
 def run_script(monkeypatch, name, *args):
@@ -59,12 +61,21 @@ def test_pretrained_sources_give_metrics_and_predictions(monkeypatch, demo, sour
     torch.manual_seed(0)
     arch = "alexnet" if source == "torchvision" else "caffe_alexnet"
     torch.save({"model": build_model(arch, classes).state_dict()}, demo / "weights.pth")
-    weights = {"source": source, "path": "bvlc_alexnet.npy" if source == "caffe_npy" else "weights.pth"}
+    sha256 = file_sha256(demo / "weights.pth")
+    if source == "caffe_npy":  # the params name the .npy the .pth was converted from: no published hash
+        named, published = demo / "bvlc_alexnet.npy", None
+        named.write_bytes(b"stands for the .npy")
+        sha256 = file_sha256(named)
+    else:  # torchvision's file names carry the start of their sha256
+        named, published = demo / f"alexnet-{sha256[:8]}.pth", f"torchvision file name ({sha256[:8]})"
+        shutil.copyfile(demo / "weights.pth", named)
+    weights = {"source": source, "path": str(named)}
     assert evaluate(monkeypatch, demo, demo / table, demo / "weights.pth", weights) == 0
     metrics = json.loads((demo / "metrics.json").read_text())
     info = json.loads((demo / "run_info.json").read_text())
     assert metrics["images"] == 4 and info["images_not_evaluated"] == 92
-    assert info["weights"] == {**weights, "loaded": str(demo / "weights.pth")}
+    assert info["weights"] == {**weights, "sha256": sha256, "published": published,
+                               "loaded": str(demo / "weights.pth")}
     assert info["preprocess"]["crop"] == (224 if source == "torchvision" else 227)
     assert set(metrics) == {"images", "1-crop", "10-crop"}  # the headline: 5 figures
     for mode in ("1-crop", "10-crop"):
@@ -86,7 +97,7 @@ def test_a_table_not_in_the_model_class_order_is_refused(monkeypatch, capsys, de
     model = build_model("lenet5", 8)
     spec = {"size": [28, 28], "channels": 1, "resize": 32, "mean": [0.5], "std": [0.5]}
     save_trained_model(demo / "model.pt", model, "lenet5", IMAGENET8_WNIDS[::-1], spec, {})
-    weights = {"source": "imagenet8_checkpoint", "path": "model.pt"}
+    weights = {"source": "imagenet8_checkpoint", "path": str(demo / "model.pt")}
     assert evaluate(monkeypatch, demo, demo / "eight.csv", demo / "model.pt", weights) == 1
     assert "eight.csv: 4 rows disagree with" in capsys.readouterr().err
     save_trained_model(demo / "model.pt", model, "lenet5", IMAGENET8_WNIDS, spec, {})
@@ -107,7 +118,7 @@ def test_random_alexnet_on_the_real_val_images_in_caffe_label_order(monkeypatch,
         expected[name.strip().removeprefix("./data/")] = int(label)
     torch.manual_seed(0)
     torch.save(build_model("alexnet", 1000).state_dict(), tmp_path / "alexnet.pth")
-    weights = {"source": "torchvision", "path": "alexnet.pth"}
+    weights = {"source": "torchvision", "path": str(tmp_path / "alexnet.pth")}
 
     def run(table, crops):
         params = {"weights": weights, "evaluate": {"crops": crops, "batch_size": 50, "device": "cpu"}}

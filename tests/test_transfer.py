@@ -15,7 +15,6 @@ from imgdag.errors import DataError
 from imgdag.transfer import (
     cached_features,
     feature_cache_key,
-    file_sha256,
     list_images,
     load_backbone,
     multiclass_log_loss,
@@ -23,6 +22,7 @@ from imgdag.transfer import (
     transfer_head,
     write_kaggle_submission,
 )
+from imgdag.weightfiles import file_sha256
 
 
 def save_random_weights(path, name="resnet18", seed=0, **kw):

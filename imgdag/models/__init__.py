@@ -4,13 +4,13 @@ Weights only ever come from local files (`weights=PATH`): a bare state_dict, or 
 dict whose "model" entry is one (as torchvision's reference scripts and
 scripts/convert_caffe_alexnet.py write). Nothing is downloaded.
 """
-import pickle
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from imgdag.errors import DataError
+from imgdag.weightfiles import load_torch
 
 
 def _lenet5(num_classes, **kw):
@@ -48,10 +48,8 @@ BUILDERS = {
 def read_state_dict(path) -> dict:
     """The state_dict in a local `.pth` file (bare, or a checkpoint's "model" entry)."""
     path = Path(path)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, EOFError, RuntimeError, ValueError, pickle.UnpicklingError) as e:
-        raise DataError(path, f"not a PyTorch state_dict file ({e})") from e
+    state = load_torch(path, "expected a PyTorch state_dict file (.pth): fetch the published file again",
+                       map_location="cpu")
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -93,11 +91,13 @@ def save_trained_model(path, model: nn.Module, arch: str, classes: list[str], in
 def load_trained_model(path, device) -> tuple[nn.Module, dict]:
     """Rebuild a model saved by save_trained_model; returns (model in eval mode, the file dict)."""
     path = Path(path)
+    saved = load_torch(path, "expected a trained-model file written by imgdag: delete it to retrain",
+                       map_location="cpu")
     try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
         arch, classes = saved["arch"], saved["classes"]
-    except (OSError, EOFError, RuntimeError, KeyError, TypeError, pickle.UnpicklingError) as e:
-        raise DataError(path, f"not a trained-model file written by imgdag ({e})") from e
+    except (KeyError, TypeError) as e:
+        raise DataError(path, "not a trained-model file written by imgdag (no arch and classes): "
+                              "delete it to retrain") from e
     model = build_model(arch, len(classes), **saved["params"].get("model_args", {}))
     model.load_state_dict(saved["model"])
     return model.to(device).eval(), saved

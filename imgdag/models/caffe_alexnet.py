@@ -16,7 +16,6 @@ Input: BGR, float, 0-255 scale minus the per-channel ImageNet mean `CAFFE_BGR_ME
 The `.npy` holds `{layer: [W, b]}` in TensorFlow layout: conv W is (kh, kw, in/groups, out),
 fc W is (in, out), and fc6's 9216 inputs are the pool5 output flattened as (H, W, C).
 """
-import pickle
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ import torch
 from torch import nn
 
 from imgdag.errors import DataError
+from imgdag.weightfiles import load_pickled_npy
 
 CAFFE_BGR_MEAN = (104.00698793, 116.66876762, 122.67891434)
 INPUT_SIZE = 227
@@ -92,13 +92,12 @@ def caffe_normalize(images: torch.Tensor) -> torch.Tensor:
 def state_dict_from_npy(path) -> tuple[dict, int]:
     """Read a `bvlc_alexnet.npy` and return (CaffeAlexNet state_dict, class count).
 
-    The file is a pickle: load only files you trust. Raises DataError naming the file when
-    it is not such a dict or a layer is missing, unexpected or misshapen."""
+    The file is a pickle, read by an unpickler that builds only arrays and plain containers
+    (imgdag.weightfiles). Raises DataError naming the file when it is not such a dict, its
+    pickle names anything else, or a layer is missing, unexpected or misshapen."""
     path = Path(path)
-    try:
-        layers = np.load(path, allow_pickle=True, encoding="latin1").item()
-    except (OSError, ValueError, EOFError, pickle.UnpicklingError) as e:
-        raise DataError(path, f"not a pickled numpy dict of AlexNet layers ({e})") from e
+    layers = load_pickled_npy(path, "use the published bvlc_alexnet.npy")
+    layers = layers.item() if isinstance(layers, np.ndarray) and layers.shape == () else layers
     if not isinstance(layers, dict):
         raise DataError(path, f"expected a dict layer -> [W, b], found {type(layers).__name__}")
     if set(layers) != set(NPY_SHAPES):
