@@ -57,10 +57,10 @@ def ws(tmp_path_factory):
 
 @pytest.fixture
 def kept(ws):
-    """The results' bytes before the test; after it, params.yaml back as committed."""
+    """The results' bytes before the test; after it, params.yaml and dvc.lock as committed."""
     before = {name: read(ws / name) for name in KEPT}
     yield before
-    sh(["git", "checkout", "params.yaml"], ws)
+    sh(["git", "checkout", "params.yaml", "dvc.lock"], ws)
 
 
 def read(path):
