@@ -9,17 +9,20 @@ from snakemake.utils import min_version
 
 min_version("9.18")
 sys.path.insert(0, workflow.basedir)
-from imgdag.config import config_problems  # noqa: E402
+from imgdag.config import config_problems, raw_path_problems  # noqa: E402
 
 
 configfile: "params.yaml"
 
 
 # a short message naming key, value and what is allowed, before any job starts
-problems = config_problems(config, f"{workflow.basedir}/schemas/params.schema.yaml")
-if problems:
-    raise WorkflowError("the config (params.yaml, --configfile, --config) is not valid:\n  "
-                        + "\n  ".join(problems))
+def refuse(problems):
+    if problems:
+        raise WorkflowError("the config (params.yaml, --configfile, --config) is not valid:\n  "
+                            + "\n  ".join(problems))
+
+
+refuse(config_problems(config, f"{workflow.basedir}/schemas/params.schema.yaml"))
 
 
 include: "rules/common.smk"
@@ -28,6 +31,31 @@ include: "rules/imagenet8.smk"
 include: "rules/ilsvrc_eval.smk"
 include: "rules/tiny_imagenet.smk"
 include: "rules/dog_breed.smk"
+
+
+DEMO_RULES = [rules.demo_mnist, rules.demo_imagenet8, rules.demo_ilsvrc_val,
+              rules.demo_tiny_imagenet, rules.demo_dog_breed]
+# a raw path must exist (or be demo data a rule makes), even when the outputs it fed exist; on a
+# default storage provider (profiles/kubernetes) paths name storage objects, which Snakemake checks
+if workflow.storage_settings.default_storage_provider is None:
+    refuse(raw_path_problems(config["datasets"], [f for r in DEMO_RULES for f in r.output]))
+DATASETS_CHECKED = "data/datasets.checked"
+
+
+# Stable content, rewritten when params.yaml's datasets change: DVC's stages that read raw data
+# depend on it (imgdag/dvcgen.py), so a raw path that does not exist stops `dvc repro` here, with
+# the key named, before DVC looks at the missing file. The check is the Snakefile's own (above);
+# the command names the section (`:` takes it and does nothing) so that dvc.yaml lists it.
+rule datasets_checked:
+    params:
+        datasets=section("datasets"),
+    output:
+        DATASETS_CHECKED,
+    log:
+        "logs/datasets_checked.log",
+    localrule: True
+    shell:
+        ": {params.datasets:q}; echo 'params.yaml datasets: every raw path exists' > {output} 2> {log}"
 
 
 # One target rule per recipe (`snakemake --cores N mnist_lenet5`); dvc.yaml gets a stage of the
@@ -48,6 +76,7 @@ for recipe, files in RECIPE_TARGETS.items():
             recipe
         input:
             files,
+            DATASETS_CHECKED,
         localrule: True
 
 
@@ -56,20 +85,18 @@ if DVC_DESCRIBE:  # what dvc.yaml marks, for scripts/write_dvc_yaml.py (imgdag/d
 
     with atomic_open(DVC_DESCRIBE, "w") as f:
         json.dump({"metrics": sorted(DVC_METRICS), "plots": DVC_PLOTS,
-                   "recipes": RECIPE_TARGETS, "datasets": config["datasets"]}, f)
+                   "recipes": RECIPE_TARGETS, "datasets": config["datasets"],
+                   "datasets_checked": DATASETS_CHECKED}, f)
 
 
 rule demo:  # every demo dataset (also when params.yaml points a recipe at real data)
     input:
-        rules.demo_mnist.output,
-        rules.demo_imagenet8.output,
-        rules.demo_ilsvrc_val.output,
-        rules.demo_tiny_imagenet.output,
-        rules.demo_dog_breed.output,
+        [r.output for r in DEMO_RULES],
     localrule: True
 
 
 rule all:
     input:
         [RECIPE_TARGETS[recipe] for recipe in RECIPE_TARGETS],
+        DATASETS_CHECKED,
     default_target: True

@@ -3,11 +3,13 @@ is allowed (the Snakefile raises them at parse time, so no data step starts on a
 
 Besides the JSON schema: `device: cuda` needs CUDA, and a class count the data fixes (MNIST's
 ten digits, Tiny ImageNet's wnids.txt when the raw data is there, imagenet-8's class folders in
-train/ of a raw folder or zip) must match `num_classes`. Only what is cheap to read counts: a
-tar's member list means reading all of it, so a tar's classes are checked when its map files
-are written.
+train/ of a raw folder, zip or tar) must match `num_classes`. Only what is cheap to read counts:
+a compressed tar's member list means inflating all of it, so its classes are checked when its
+map files are written. Every raw path a rule reads must exist, or be made by a rule (the demo
+data); `raw_path_problems` needs the rules' outputs, so the Snakefile calls it after its includes.
 """
 import difflib
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -84,23 +86,31 @@ def _tiny_class_count(raw: Path) -> int | None:
     return None
 
 
+def _uncompressed_tar(path: Path) -> bool:
+    try:
+        with tarfile.open(path, "r:"):  # only an uncompressed tar opens so
+            return True
+    except (tarfile.TarError, OSError):
+        return False
+
+
 def _imagenet_class_count(raw: Path) -> int | None:
     """Class folders directly in the shallowest train/ of an ImageNet folder (train/ at the top
-    or one folder down) or zip, as imgdag.layouts.imagenet_folders reads them; None for a tar or
-    when there is no train/."""
+    or one folder down), zip or uncompressed tar (member headers only), as
+    imgdag.layouts.imagenet_folders reads them; None for a compressed tar, when the path is
+    absent or when there is no train/ (the maps step names those problems)."""
     if raw.is_dir():
         train = next((p for p in (raw / "train", *sorted(raw.glob("*/train"))) if p.is_dir()), None)
         return sum(p.is_dir() for p in train.iterdir()) if train else None
-    if zipfile.is_zipfile(raw):
+    if raw.is_file() and (zipfile.is_zipfile(raw) or _uncompressed_tar(raw)):
         from imgdag.errors import DataError
         from imgdag.layouts.imagenet_folders import EXPECTED, class_folders
-        from imgdag.layouts.tree import FileTree
+        from imgdag.layouts.tree import open_tree
 
-        with zipfile.ZipFile(raw) as z:
-            tree = FileTree(raw, [n for n in z.namelist() if not n.endswith("/")])
         try:
-            return len(class_folders(tree, tree.find_root("train", EXPECTED) + "train/"))
-        except DataError:  # no train/: the maps step names the problem
+            with open_tree(raw) as tree:
+                return len(class_folders(tree, tree.find_root("train", EXPECTED) + "train/"))
+        except DataError:
             return None
     return None
 
@@ -132,6 +142,27 @@ def semantic_problems(config: dict) -> list[str]:
             problems.append(f"recipes.{recipe}.train.num_classes: {train['num_classes']}, "
                             f"expected {expected} ({why})")
     return problems
+
+
+def raw_paths(datasets: dict) -> dict[str, str]:
+    """The raw paths the rules read, by dotted params.yaml key (the ILSVRC label files its
+    `labels` source names)."""
+    ilsvrc = datasets["ilsvrc_val"]
+    labels = ["devkit"] if ilsvrc["labels"] == "devkit" else ["caffe_val", "synset_words", "devkit"]
+    paths = {"mnist.raw_dir": datasets["mnist"]["raw_dir"], "imagenet8.raw": datasets["imagenet8"]["raw"],
+             "ilsvrc_val.images": ilsvrc["images"], "tiny_imagenet.raw": datasets["tiny_imagenet"]["raw"],
+             "dog_breed.raw": datasets["dog_breed"]["raw"]}
+    paths |= {f"ilsvrc_val.{key}": ilsvrc[key] for key in labels if ilsvrc.get(key)}
+    return {f"datasets.{key}": path for key, path in paths.items()}
+
+
+def raw_path_problems(datasets: dict, made) -> list[str]:
+    """A line for each raw path that does not exist and is not (a folder of) a file in `made`
+    (the outputs of the rules that make the demo data)."""
+    made = [str(Path(f)) for f in made]
+    return [f"{key}: {path} does not exist" for key, path in raw_paths(datasets).items()
+            if not Path(path).exists() and not any(
+                f == str(Path(path)) or f.startswith(str(Path(path)) + "/") for f in made)]
 
 
 def config_problems(config: dict, schema_path) -> list[str]:

@@ -3,10 +3,18 @@
 Snakemake is the one source of truth. Each stage's deps are the job's inputs (data and the
 code files the rule lists), its params are the params.yaml sections the rule's `section()`
 params name, its outs are the job's outputs (metrics and plots marked in the rules are
-`cache: false`), and its cmd asks Snakemake for exactly those outputs. The cmd ends with a
+`cache: false`), and its cmd asks Snakemake to force exactly that job. The cmd ends with a
 hash of the job's command, so DVC reruns a stage when its rule's command changes, as
-Snakemake does. `dvc repro` deletes only a stage's own outs, so Snakemake never rebuilds
-upstream work.
+Snakemake does.
+
+Nothing is deleted before Snakemake has accepted the run: every out is `persist: true`, so
+`dvc repro` leaves the old outputs in place, and the stage's Snakemake removes them only once
+it has validated the config, built the DAG (inputs present) and taken its lock (a busy folder
+refuses). Forcing only the stage's own job (`--force`, not `--forceall`) never rebuilds
+upstream work. DVC keeps no run-cache entry for a stage with persisted outs: returning to
+earlier params reruns the stage. A stage that reads raw data also depends on the
+`datasets_checked` marker (stable content), so DVC runs the Snakefile's raw-path check, which
+names the params.yaml key, before it looks at a raw file that is not there.
 
 Raw dataset paths are written as DVC templates (`${datasets.mnist.raw_dir}/...`), so a new
 path in params.yaml reaches `dvc repro` without regenerating this file. They appear only in
@@ -164,19 +172,21 @@ def pipeline_from_snakemake(root=".", targets=("all", "demo")) -> dict:
         if any(dep.startswith("${") for dep in deps):  # reads raw data: its paths are templates
             command = _templated_command(command, templates)
         shell_hash = hashlib.sha256(command.encode()).hexdigest()[:12]
-        stage = {"cmd": f"snakemake --cores all {shlex.join(outputs)}  # rule {job['rule_name']} "
-                        f"shell {shell_hash}"}
+        stage = {"cmd": f"snakemake --cores all --force {shlex.join(outputs)}  # rule "
+                        f"{job['rule_name']} shell {shell_hash}"}
+        if any(dep.startswith("${") for dep in deps):
+            deps.append(marks["datasets_checked"])
         if deps:
             stage["deps"] = deps
         if keys:
             stage["params"] = keys
         # plot data are plain outs kept in git: drawn only as the top-level plots say (a
         # stage-level plot would also draw every other column, such as seconds, against step)
-        outs = [f if f not in plots else {f: {"cache": False}} for f in outputs
-                if f not in metrics]
+        outs = [{f: {"persist": True, **({"cache": False} if f in plots else {})}}
+                for f in outputs if f not in metrics]
         if outs:
             stage["outs"] = outs
-        marked = [{f: {"cache": False}} for f in outputs if f in metrics]
+        marked = [{f: {"cache": False, "persist": True}} for f in outputs if f in metrics]
         if marked:
             stage["metrics"] = marked
         stages[_stage_name(job)] = stage

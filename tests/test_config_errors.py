@@ -70,7 +70,7 @@ def test_imagenet8_class_count_is_checked_against_its_raw_folder(ws):
 
 def test_missing_raw_path_is_named_before_any_job(ws):
     out = run_with(ws, lambda p, t: p["datasets"]["mnist"].update(raw_dir="nowhere/mnist"))
-    assert "Missing input files" in out and "nowhere/mnist/t10k-images-idx3-ubyte.gz" in out, out
+    assert "datasets.mnist.raw_dir: nowhere/mnist does not exist" in out, out
 
 
 def test_schema_model_names_are_the_registered_ones():

@@ -31,6 +31,8 @@ def test_stages_cover_every_output_once_and_metrics_are_uncached():
             for item in stage.get(kind, []):
                 path = item if isinstance(item, str) else next(iter(item))
                 outs.append(path)
+                # dvc repro leaves it in place; the stage's Snakemake replaces it once it accepts
+                assert item[path]["persist"] is True, (name, path)
                 if kind != "outs":
                     assert item[path]["cache"] is False, (name, path)
     assert len(outs) == len(set(outs))
@@ -42,6 +44,9 @@ def test_stages_cover_every_output_once_and_metrics_are_uncached():
     assert "scripts/train.py" in train["deps"] and "imgdag/engine.py" in train["deps"]
     # raw paths are params.yaml templates, so a new path needs no regeneration
     assert "${datasets.mnist.raw_dir}/train-images-idx3-ubyte.gz" in stages["mnist_pngs-train"]["deps"]
+    # ... checked (key named) by the datasets_checked stage before DVC reads them
+    assert "data/datasets.checked" in stages["mnist_pngs-train"]["deps"]
+    assert stages["datasets_checked"]["params"] == ["datasets"]
     drawn = {path: opts for item in pipeline["plots"] for path, opts in item.items()}
     assert drawn["results/mnist_lenet5/classified.csv"]["template"] == "confusion"
     assert "seconds" not in drawn["results/mnist_lenet5/train_log.csv"]["y"]
