@@ -1,8 +1,12 @@
-"""Shared fixtures: the repository root, the real-data folder (skipped when absent)."""
+"""Shared fixtures: the repository root, the real-data folder (skipped when absent), one finished
+MNIST recipe for the end-to-end tests."""
 import os
 from pathlib import Path
 
 import pytest
+import yaml
+
+from e2e import copy_repo, sh
 
 ROOT = Path(__file__).resolve().parents[1]
 REALDATA = Path(os.environ.get("IMGDAG_REALDATA", ROOT.parent / "shared" / "realdata"))
@@ -16,3 +20,30 @@ def realdata_path(name: str) -> Path:
     if not path.exists():
         pytest.skip(f"real data {path} is absent (only the project's shared checkout has it)")
     return path
+
+
+def file_stamps(ws: Path) -> dict:
+    return {str(p.relative_to(ws)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in ws.rglob("*") if p.is_file() and not p.is_symlink()}
+
+
+@pytest.fixture(scope="session")
+def mnist_done(tmp_path_factory):
+    """A copy of the repository whose mnist_lenet5 recipe Snakemake has run once for the whole
+    session (`snakemake --cores 2 mnist_lenet5`, params committed with 1 epoch and 3 latency
+    repeats: for plumbing, not accuracy); nothing else ran, dvc.lock is the committed baseline.
+
+    Read-only: a test that changes anything (params, dvc.lock, a rerun) works in its own copy,
+    `e2e.clone_workspace(mnist_done, tmp_path / "repo")` (`cp -a`, a few seconds), which Snakemake
+    sees as finished too. Session teardown fails if a file here changed."""
+    ws = copy_repo(tmp_path_factory.mktemp("mnist_done") / "repo")
+    params = yaml.safe_load((ws / "params.yaml").read_text())
+    params["recipes"]["mnist_lenet5"]["train"]["epochs"] = 1
+    params["recipes"]["mnist_lenet5"]["evaluate"]["latency_repeats"] = 3
+    (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    sh(["git", "commit", "-qam", "mnist_lenet5: one epoch"], ws)
+    sh(["snakemake", "--cores", "2", "mnist_lenet5"], ws)
+    stamps = file_stamps(ws)
+    yield ws
+    changed = sorted(set(stamps.items()) ^ set(file_stamps(ws).items()))
+    assert not changed, f"a test changed the shared workspace (use e2e.clone_workspace): {changed[:5]}"

@@ -24,6 +24,14 @@ def copy_repo(dest: Path) -> Path:
     return dest
 
 
+def clone_workspace(source: Path, dest: Path) -> Path:
+    """A private copy of a finished workspace (`cp -a`: git, DVC and Snakemake metadata, data/
+    and results/ with their modification times), for a test that changes files."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["cp", "-a", str(source), str(dest)], check=True)
+    return dest
+
+
 def cli_env() -> dict:
     """The environment for the CLIs: the project's venv first on PATH, no DVC analytics."""
     return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",

@@ -1,4 +1,4 @@
-"""Snakemake first, DVC after, on the mnist_lenet5 recipe alone, in a copy of the repository:
+"""Snakemake first (the session's `mnist_done` run), DVC after, on the mnist_lenet5 recipe alone:
 record the run in DVC without rerunning, restore it in a fresh clone without retraining, and
 check that a recipe's targets, code dependencies and raw paths touch only what they should.
 
@@ -9,7 +9,7 @@ import json
 import pytest
 import yaml
 
-from e2e import copy_repo, sh
+from e2e import clone_workspace, sh
 
 OUT = "results/mnist_lenet5"
 pytestmark = pytest.mark.slow
@@ -21,17 +21,11 @@ def nothing_to_do(ws, *targets) -> bool:
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory):
-    ws = copy_repo(tmp_path_factory.mktemp("doors") / "repo")
-    remote = ws.parent / "remote"
-    sh(["dvc", "remote", "add", "-d", "local", str(remote)], ws)
-    # the doors are under test, not the accuracy: one short epoch
-    params = yaml.safe_load((ws / "params.yaml").read_text())
-    params["recipes"]["mnist_lenet5"]["train"]["epochs"] = 1
-    params["recipes"]["mnist_lenet5"]["evaluate"]["latency_repeats"] = 3
-    (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    sh(["git", "commit", "-qam", "one epoch"], ws)
-    sh(["snakemake", "--cores", "2", "mnist_lenet5"], ws)
+def ws(mnist_done, tmp_path_factory):
+    """The session's finished MNIST run (one epoch: the doors are under test, not the accuracy),
+    in this module's copy, with a folder remote."""
+    ws = clone_workspace(mnist_done, tmp_path_factory.mktemp("doors") / "repo")
+    sh(["dvc", "remote", "add", "-d", "local", str(ws.parent / "remote")], ws)
     return ws
 
 

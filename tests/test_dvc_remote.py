@@ -9,9 +9,8 @@ import sys
 import time
 
 import pytest
-import yaml
 
-from e2e import BIN, copy_repo, cli_env, sh
+from e2e import BIN, clone_workspace, cli_env, sh
 
 pytestmark = pytest.mark.slow
 TARGETS = ["results/mnist_lenet5/metrics.json", "results/mnist_lenet5/predictions.csv"]
@@ -23,13 +22,9 @@ RESTORED = ["data/mnist/train.rec", "data/mnist/cache/train.images.npy",
 
 
 @pytest.fixture(scope="module")
-def origin(tmp_path_factory):
-    """A repository copy whose MNIST recipe ran (one epoch) and is recorded in dvc.lock."""
-    ws = copy_repo(tmp_path_factory.mktemp("origin"))
-    params = yaml.safe_load((ws / "params.yaml").read_text())
-    params["recipes"]["mnist_lenet5"]["train"]["epochs"] = 1
-    (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    sh(["snakemake", "--cores", "2", *TARGETS], ws)
+def origin(mnist_done, tmp_path_factory):
+    """A copy of the session's finished MNIST run (one epoch), recorded in dvc.lock."""
+    ws = clone_workspace(mnist_done, tmp_path_factory.mktemp("origin") / "repo")
     sh(["dvc", "commit", "--force", "--with-deps", *STAGES], ws)
     return ws
 

@@ -1,6 +1,7 @@
 """Safe extraction: traversal, absolute names, symlink escapes and caps are refused."""
 import hashlib
 import io
+import random
 import shutil
 import stat
 import subprocess
@@ -141,6 +142,25 @@ def test_sha256_listing_changes_with_the_files_and_sha256sum_checks_it(tmp_path)
     (tmp_path / "out/top/a.txt").write_bytes(b"alphA")  # same name and size, other bytes
     write_sha256_listing(tmp_path / "out", tmp_path / "sums.txt")
     assert (tmp_path / "sums.txt").read_text().splitlines() != lines
+
+
+def test_zip_ratio_cap_refuses_the_one_bomb_among_ordinary_members(tmp_path):
+    """Several members over 1 MiB, one a bomb, the archive as a whole far under the cap:
+    the bomb is refused by its own ratio, the ordinary members never are."""
+    noise = random.Random(0).randbytes
+    ordinary = [("top/a.bin", noise(2 * 2**20)), ("top/b.bin", noise(3 * 2**20))]  # ~1x
+    bomb = ("top/zeros.bin", bytes(4 * 2**20))  # deflates ~1000x
+    with zipfile.ZipFile(tmp_path / "mixed.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        for member in [*ordinary, bomb, ("top/c.bin", noise(2**20 + 1))]:
+            zf.writestr(*member)
+    with zipfile.ZipFile(tmp_path / "plain.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        for member in ordinary:
+            zf.writestr(*member)
+    assert 9 * 2**20 < 100 * (tmp_path / "mixed.zip").stat().st_size  # overall ~2x
+    with pytest.raises(DataError, match=r"member 'top/zeros.bin': expands \d+x .* over the 100x ratio cap"):
+        extract_archive(tmp_path / "mixed.zip", tmp_path / "mixed")
+    assert not (tmp_path / "mixed").exists()
+    assert extract_archive(tmp_path / "plain.zip", tmp_path / "plain").files == 2
 
 
 def test_expansion_ratio_cap_for_zip_and_tar_gz(tmp_path):

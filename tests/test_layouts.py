@@ -1,5 +1,6 @@
 """Layout readers on the demo archives; wrong layouts give errors that name the file."""
 import shutil
+import tarfile
 import zipfile
 
 import numpy as np
@@ -60,6 +61,22 @@ def test_imagenet_folders_given_classes_and_unknown(demos, tmp_path):
     assert reading.skipped["train: files not in an accepted image format (.jpeg .jpg .png)"] == 1
     unknown = [k for k in reading.skipped if k.startswith("validation: images of 5 classes")]
     assert unknown and "n09999999" in unknown[0] and reading.skipped[unknown[0]] == 50
+
+
+def test_a_file_directly_in_train_is_no_class(demos, tmp_path):
+    """Stray files directly in train/ (a folder, and the same as a tar) are skipped and
+    counted, never a class."""
+    root = tmp_path / "raw"
+    shutil.copytree(demos / "imagenet8/extracted", root)
+    (root / "train/README.txt").write_text("hi")
+    (root / "train/n09999999.JPEG").write_bytes(min((root / "validation/n01440764").iterdir()).read_bytes())
+    with tarfile.open(tmp_path / "raw.tar", "w") as tf:
+        tf.add(root, "raw")
+    for raw in (root, tmp_path / "raw.tar"):
+        reading = read_imagenet_folders(raw)
+        assert reading.classes == IMAGENET8_WNIDS, raw
+        assert reading.skipped == {"train: files not directly inside a class folder": 2}, raw
+        assert len(reading.records("train")) == 320
 
 
 @pytest.mark.parametrize("empty", ["no files", "only a non-image"])

@@ -276,6 +276,23 @@ def test_pack_pass_through_copies_image_bytes(image_folder, tmp_path):
         assert record.image == (root / entry.path).read_bytes()
 
 
+def test_pack_pass_through_writes_im2rec_bytes_without_mxnet(image_folder, tmp_path):
+    """The whole `.rec` and `.idx`, byte for byte, as the module docstring (and im2rec.py
+    --pass-through --pack-label) lays them out: one unsplit part per `.lst` entry whose IRHeader
+    is (flag, label, id = the .lst index, id2 = 0), then the labels, then the file's bytes."""
+    root, lst, entries, _ = image_folder
+    pack(lst, root, tmp_path / "p.rec", tmp_path / "p.idx", PackOptions(pass_through=True))
+    expected, index = b"", ""
+    for entry in entries:
+        index += f"{entry.index}\t{len(expected)}\n"
+        labels = entry.labels
+        head = (struct.pack("<IfQQ", 0, labels[0], entry.index, 0) if len(labels) == 1 else
+                struct.pack(f"<IfQQ{len(labels)}f", len(labels), 0.0, entry.index, 0, *labels))
+        expected += frame(0, head + (root / entry.path).read_bytes())
+    assert (tmp_path / "p.rec").read_bytes() == expected
+    assert (tmp_path / "p.idx").read_text() == index
+
+
 def test_pack_with_workers_writes_the_same_bytes_in_lst_order(image_folder, tmp_path):
     root, lst, _, _ = image_folder
     pack(lst, root, tmp_path / "one.rec", tmp_path / "one.idx", PackOptions(quality=80))

@@ -1,23 +1,30 @@
-"""The whole demo DAG end to end through both doors, in a copy of the repository, with the
-mnist_lenet5 recipe's outputs checked in detail (the other recipes have their own tests).
+"""The whole demo DAG end to end through both doors, with the mnist_lenet5 recipe's outputs
+checked in detail (the other recipes have their own tests).
 
 The tests share one workspace and run in order: Snakemake first, then DVC on the same files.
+It starts as a copy of the session's finished MNIST run (`mnist_done`) given back the
+repository's params.yaml, so that the results can match the committed dvc.lock: Snakemake
+reruns the MNIST training on the prepared data, and runs the other recipes.
 """
 import csv
 import json
+import shutil
 
 import pytest
 import yaml
 
-from e2e import copy_repo, sh
+from e2e import ROOT, clone_workspace, sh
 
 OUT = "results/mnist_lenet5"
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory):
-    return copy_repo(tmp_path_factory.mktemp("mnist"))
+def ws(mnist_done, tmp_path_factory):
+    ws = clone_workspace(mnist_done, tmp_path_factory.mktemp("dag") / "repo")
+    shutil.copy2(ROOT / "params.yaml", ws / "params.yaml")
+    sh(["git", "commit", "-qam", "the repository's params"], ws)
+    return ws
 
 
 def read_metrics(ws):
