@@ -50,7 +50,8 @@ DVC_DESCRIBE = os.environ.get("IMGDAG_DVC_DESCRIBE")
 
 
 class ParamSection(str):
-    """A params.yaml section as JSON text (what a script's --params takes), keeping its key."""
+    """A params.yaml section as a script's argument, keeping its key: JSON text (what --params
+    takes), or a plain string value as itself (a rule's `:q` quotes it for the shell)."""
 
     key = ""
 
@@ -61,7 +62,10 @@ def section(key):
     value = config
     for part in key.split("."):
         value = value[int(part)] if isinstance(value, list) else value[part]
-    text = ParamSection(f"@params:{key}@" if DVC_DESCRIBE else json.dumps(value, sort_keys=True))
+    if DVC_DESCRIBE:
+        text = ParamSection(f"@params:{key}@")
+    else:
+        text = ParamSection(value if isinstance(value, str) else json.dumps(value, sort_keys=True))
     text.key = key
     return text
 
