@@ -16,13 +16,10 @@ configfile: "params.yaml"
 
 
 # a short message naming key, value and what is allowed, before any job starts
-def refuse(problems):
-    if problems:
-        raise WorkflowError("the config (params.yaml, --configfile, --config) is not valid:\n  "
-                            + "\n  ".join(problems))
-
-
-refuse(config_problems(config, f"{workflow.basedir}/schemas/params.schema.yaml"))
+problems = config_problems(config, f"{workflow.basedir}/schemas/params.schema.yaml")
+if problems:
+    raise WorkflowError("the config (params.yaml, --configfile, --config) is not valid:\n  "
+                        + "\n  ".join(problems))
 
 
 include: "rules/common.smk"
@@ -33,29 +30,7 @@ include: "rules/tiny_imagenet.smk"
 include: "rules/dog_breed.smk"
 
 
-DEMO_RULES = [rules.demo_mnist, rules.demo_imagenet8, rules.demo_ilsvrc_val,
-              rules.demo_tiny_imagenet, rules.demo_dog_breed]
-# a raw path must exist (or be demo data a rule makes), even when the outputs it fed exist; on a
-# default storage provider (profiles/kubernetes) paths name storage objects, which Snakemake checks
-if workflow.storage_settings.default_storage_provider is None:
-    refuse(raw_path_problems(config["datasets"], [f for r in DEMO_RULES for f in r.output]))
-DATASETS_CHECKED = "data/datasets.checked"
-
-
-# Stable content, rewritten when params.yaml's datasets change: DVC's stages that read raw data
-# depend on it (imgdag/dvcgen.py), so a raw path that does not exist stops `dvc repro` here, with
-# the key named, before DVC looks at the missing file. The check is the Snakefile's own (above);
-# the command names the section (`:` takes it and does nothing) so that dvc.yaml lists it.
-rule datasets_checked:
-    params:
-        datasets=section("datasets"),
-    output:
-        DATASETS_CHECKED,
-    log:
-        "logs/datasets_checked.log",
-    localrule: True
-    shell:
-        ": {params.datasets:q}; echo 'params.yaml datasets: every raw path exists' > {output} 2> {log}"
+include: "rules/datasets.smk"
 
 
 # One target rule per recipe (`snakemake --cores N mnist_lenet5`); dvc.yaml gets a stage of the

@@ -128,7 +128,6 @@ rule imagenet8_train:
         model=f"{IMAGENET8_OUT}/model.pt",
         log_csv=plot(f"{IMAGENET8_OUT}/train_log.csv", x="epoch",
                      y=["train_loss", "val_loss", "train_top1", "val_top1", "val_top5"]),
-        times=f"{IMAGENET8_OUT}/train_times.csv",  # seconds per epoch: out of git
         curves=report(f"{IMAGENET8_OUT}/curves.png", caption="../report/curves.rst",
                       category="imagenet8_alexnet"),
     params:
@@ -141,7 +140,8 @@ rule imagenet8_train:
     conda:
         "../envs/imgdag.yaml"
     log:
-        "logs/imagenet8_train.log",
+        job="logs/imagenet8_train.log",
+        times=f"{IMAGENET8_OUT}/train_times.csv",  # seconds per epoch: wall-clock, versioned by neither git nor DVC
     resources:
         mem_mb=16000,
         runtime=720,
@@ -153,9 +153,9 @@ rule imagenet8_train:
     shell:
         "TQDM_DISABLE=1 python scripts/train.py {params.flags}"
         " --classes {input.classes:q} --params {params.train:q}"
-        " --model-out {output.model:q} --log-csv {output.log_csv:q} --times-csv {output.times:q} --curves-png {output.curves:q}"
+        " --model-out {output.model:q} --log-csv {output.log_csv:q} --times-csv {log.times:q} --curves-png {output.curves:q}"
         " --checkpoint-dir {params.checkpoints:q} --threads {threads}"
-        " --torch-threads {params.torch_threads:q} --cpu-isa {params.cpu_isa:q} 2>&1 | tee {log:q}"
+        " --torch-threads {params.torch_threads:q} --cpu-isa {params.cpu_isa:q} 2>&1 | tee {log.job:q}"
         "  # data format {params.data:q}"  # names the key for dvc.yaml (imgdag/dvcgen.py)
 
 
@@ -168,7 +168,6 @@ rule imagenet8_evaluate:
         metrics=report(metrics(f"{IMAGENET8_OUT}/metrics.json"), caption="../report/metrics.rst",
                        category="imagenet8_alexnet"),
         per_class=f"{IMAGENET8_OUT}/per_class_accuracy.json",
-        latency=f"{IMAGENET8_OUT}/latency.json",
         confusion=f"{IMAGENET8_OUT}/confusion.csv",
         classified=plot(f"{IMAGENET8_OUT}/classified.csv", x="actual", y="predicted",
                         template="confusion"),
@@ -181,7 +180,8 @@ rule imagenet8_evaluate:
     conda:
         "../envs/imgdag.yaml"
     log:
-        "logs/imagenet8_evaluate.log",
+        job="logs/imagenet8_evaluate.log",
+        latency=f"{IMAGENET8_OUT}/latency.json",  # forward timings and device: wall-clock, versioned by neither git nor DVC
     resources:
         mem_mb=8000,
         runtime=60,
@@ -191,7 +191,7 @@ rule imagenet8_evaluate:
         "python scripts/evaluate.py --model {input.model:q} {params.flags}"
         " --params {params.evaluate:q} --split val --metrics-out {output.metrics:q}"
         " --confusion-out {output.confusion:q}"
-        " --per-class-out {output.per_class:q} --latency-out {output.latency:q}"
+        " --per-class-out {output.per_class:q} --latency-out {log.latency:q}"
         " --classified-out {output.classified:q} --threads {threads}"
-        " --torch-threads {params.torch_threads:q} --cpu-isa {params.cpu_isa:q} > {log:q} 2>&1"
+        " --torch-threads {params.torch_threads:q} --cpu-isa {params.cpu_isa:q} > {log.job:q} 2>&1"
         "  # data format {params.data:q}"  # names the key for dvc.yaml (imgdag/dvcgen.py)

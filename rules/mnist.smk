@@ -104,7 +104,6 @@ rule mnist_train:
         model=f"{MNIST_OUT}/model.pt",
         log_csv=plot(f"{MNIST_OUT}/train_log.csv", x="epoch",
                      y=["train_loss", "val_loss", "train_top1", "val_top1"]),
-        times=f"{MNIST_OUT}/train_times.csv",  # seconds per epoch: out of git
         curves=report(f"{MNIST_OUT}/curves.png", caption="../report/curves.rst",
                       category="mnist_lenet5"),
     params:
@@ -115,7 +114,8 @@ rule mnist_train:
     conda:
         "../envs/imgdag.yaml"
     log:
-        "logs/mnist_train.log",
+        job="logs/mnist_train.log",
+        times=f"{MNIST_OUT}/train_times.csv",  # seconds per epoch: wall-clock, versioned by neither git nor DVC
     resources:
         mem_mb=6000,
         runtime=120,
@@ -128,9 +128,9 @@ rule mnist_train:
     shell:
         f"TQDM_DISABLE=1 {train_launcher()} scripts/train.py --train-cache data/mnist/cache/train"
         " --val-cache data/mnist/cache/test --params {params.train:q}"
-        " --model-out {output.model:q} --log-csv {output.log_csv:q} --times-csv {output.times:q} --curves-png {output.curves:q}"
+        " --model-out {output.model:q} --log-csv {output.log_csv:q} --times-csv {log.times:q} --curves-png {output.curves:q}"
         " --checkpoint-dir {params.checkpoints:q} --threads {threads}"
-        " --torch-threads {params.torch_threads:q} --cpu-isa {params.cpu_isa:q} 2>&1 | tee {log:q}"
+        " --torch-threads {params.torch_threads:q} --cpu-isa {params.cpu_isa:q} 2>&1 | tee {log.job:q}"
 
 
 rule mnist_evaluate:
@@ -143,7 +143,6 @@ rule mnist_evaluate:
         metrics=report(metrics(f"{MNIST_OUT}/metrics.json"), caption="../report/metrics.rst",
                        category="mnist_lenet5"),
         per_class=f"{MNIST_OUT}/per_class_accuracy.json",
-        latency=f"{MNIST_OUT}/latency.json",
         confusion=f"{MNIST_OUT}/confusion.csv",
         classified=plot(f"{MNIST_OUT}/classified.csv", x="actual", y="predicted",
                         template="confusion"),
@@ -154,7 +153,8 @@ rule mnist_evaluate:
     conda:
         "../envs/imgdag.yaml"
     log:
-        "logs/mnist_evaluate.log",
+        job="logs/mnist_evaluate.log",
+        latency=f"{MNIST_OUT}/latency.json",  # forward timings and device: wall-clock, versioned by neither git nor DVC
     resources:
         mem_mb=4000,
         runtime=20,
@@ -164,9 +164,9 @@ rule mnist_evaluate:
         "python scripts/evaluate.py --model {input.model:q} --test-cache data/mnist/cache/test"
         " --params {params.evaluate:q} --split test --metrics-out {output.metrics:q}"
         " --confusion-out {output.confusion:q}"
-        " --per-class-out {output.per_class:q} --latency-out {output.latency:q}"
+        " --per-class-out {output.per_class:q} --latency-out {log.latency:q}"
         " --classified-out {output.classified:q} --threads {threads}"
-        " --torch-threads {params.torch_threads:q} --cpu-isa {params.cpu_isa:q} > {log:q} 2>&1"
+        " --torch-threads {params.torch_threads:q} --cpu-isa {params.cpu_isa:q} > {log.job:q} 2>&1"
 
 
 rule mnist_predict:

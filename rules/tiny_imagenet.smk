@@ -82,7 +82,6 @@ rule tiny_train:
         model=f"{TINY_OUT}/model.pt",
         log_csv=plot(f"{TINY_OUT}/train_log.csv", x="epoch",
                      y=["train_loss", "val_loss", "train_top1", "val_top1", "val_top5"]),
-        times=f"{TINY_OUT}/train_times.csv",  # seconds per epoch: out of git
         curves=report(f"{TINY_OUT}/curves.png", caption="../report/curves.rst",
                       category="tiny_imagenet_resnet18"),
     params:
@@ -93,7 +92,8 @@ rule tiny_train:
     conda:
         "../envs/imgdag.yaml"
     log:
-        "logs/tiny_train.log",
+        job="logs/tiny_train.log",
+        times=f"{TINY_OUT}/train_times.csv",  # seconds per epoch: wall-clock, versioned by neither git nor DVC
     resources:
         mem_mb=12000,
         runtime=720,
@@ -107,8 +107,8 @@ rule tiny_train:
         f"TQDM_DISABLE=1 {train_launcher()} scripts/train.py --train-cache data/tiny_imagenet/cache/train"
         " --val-cache data/tiny_imagenet/cache/val --classes {input.classes:q}"
         " --params {params.train:q} --model-out {output.model:q} --log-csv {output.log_csv:q}"
-        " --times-csv {output.times:q} --curves-png {output.curves:q} --checkpoint-dir {params.checkpoints:q}"
-        " --threads {threads} --torch-threads {params.torch_threads:q} --cpu-isa {params.cpu_isa:q} 2>&1 | tee {log:q}"
+        " --times-csv {log.times:q} --curves-png {output.curves:q} --checkpoint-dir {params.checkpoints:q}"
+        " --threads {threads} --torch-threads {params.torch_threads:q} --cpu-isa {params.cpu_isa:q} 2>&1 | tee {log.job:q}"
 
 
 rule tiny_evaluate:
@@ -121,7 +121,6 @@ rule tiny_evaluate:
         metrics=report(metrics(f"{TINY_OUT}/metrics.json"), caption="../report/metrics.rst",
                        category="tiny_imagenet_resnet18"),
         per_class=f"{TINY_OUT}/per_class_accuracy.json",
-        latency=f"{TINY_OUT}/latency.json",
         confusion=f"{TINY_OUT}/confusion.csv",
         classified=plot(f"{TINY_OUT}/classified.csv", x="actual", y="predicted",
                         template="confusion"),
@@ -132,7 +131,8 @@ rule tiny_evaluate:
     conda:
         "../envs/imgdag.yaml"
     log:
-        "logs/tiny_evaluate.log",
+        job="logs/tiny_evaluate.log",
+        latency=f"{TINY_OUT}/latency.json",  # forward timings and device: wall-clock, versioned by neither git nor DVC
     resources:
         mem_mb=8000,
         runtime=30,
@@ -142,10 +142,10 @@ rule tiny_evaluate:
         "python scripts/evaluate.py --model {input.model:q}"
         " --test-cache data/tiny_imagenet/cache/val --params {params.evaluate:q}"
         " --split val --metrics-out {output.metrics:q} --confusion-out {output.confusion:q}"
-        " --per-class-out {output.per_class:q} --latency-out {output.latency:q}"
+        " --per-class-out {output.per_class:q} --latency-out {log.latency:q}"
         " --classified-out {output.classified:q}"
         " --threads {threads}"
-        " --torch-threads {params.torch_threads:q} --cpu-isa {params.cpu_isa:q} > {log:q} 2>&1"
+        " --torch-threads {params.torch_threads:q} --cpu-isa {params.cpu_isa:q} > {log.job:q} 2>&1"
 
 
 rule tiny_predict:
