@@ -148,3 +148,15 @@ def test_torch_run_before_the_pin_is_an_error():
                           capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 1
     assert "compute.cpu_isa sse41: torch runs at AVX" in done.stderr, done.stderr
+
+
+def test_the_mnist_demo_digits_are_the_same_whatever_the_host_says(tmp_path):
+    """make_demo.py warps the MNIST demo digits with torch under the default pin: a host capped
+    below it (which changed the digits' bytes when make_demo ran unpinned) makes the same files."""
+    env = {k: v for k, v in os.environ.items() if k not in ISA_VARIABLES}
+    made = {}
+    for name in ("no setting", "capped below the pin"):
+        subprocess.run([sys.executable, str(ROOT / "scripts/make_demo.py"), "mnist", str(tmp_path / name)],
+                       env={**env, **HOSTS[name]}, cwd=ROOT, check=True, capture_output=True, timeout=300)
+        made[name] = {f.name: f.read_bytes() for f in (tmp_path / name).iterdir()}
+    assert len(made["no setting"]) == 4 and made["capped below the pin"] == made["no setting"]
