@@ -27,5 +27,8 @@ rule datasets_checked:
     localrule: True
     conda:
         "../envs/imgdag.yaml"
+    resources:
+        mem_mb=100,
+        runtime=1,
     shell:
         ": {params.datasets:q}; echo 'params.yaml datasets: every raw path exists' > {output:q} 2> {log:q}"
