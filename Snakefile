@@ -34,14 +34,18 @@ include: "rules/datasets.smk"
 
 
 # One target rule per recipe (`snakemake --cores N mnist_lenet5`); dvc.yaml gets a stage of the
-# same name (`dvc repro mnist_lenet5`, `dvc exp run mnist_lenet5`).
-RECIPE_TARGETS = {
-    "mnist_lenet5": [f"{MNIST_OUT}/metrics.json", f"{MNIST_OUT}/predictions.csv"],
-    "imagenet8_alexnet": [f"{IMAGENET8_OUT}/metrics.json", f"{IMAGENET8_OUT}/confusion.csv"],
-    "ilsvrc_alexnet_eval": [f"{ILSVRC_OUT}/metrics.json", f"{ILSVRC_OUT}/predictions.csv"],
-    "tiny_imagenet_resnet18": [f"{TINY_OUT}/metrics.json", f"{TINY_OUT}/predictions.csv"],
-    "dog_breed_transfer": [f"{DOG_OUT}/metrics.json", f"{DOG_OUT}/submission.csv"],
+# same name (`dvc repro mnist_lenet5`, `dvc exp run mnist_lenet5`). A recipe's targets are every
+# output of its result jobs (model, logs, plots, metrics), so a deleted plot or training log is
+# rebuilt by Snakemake as by DVC (whose stages rerun when any of their outputs is missing).
+RESULT_RULES = {
+    "mnist_lenet5": [rules.mnist_train, rules.mnist_evaluate, rules.mnist_predict],
+    "imagenet8_alexnet": [rules.imagenet8_train, rules.imagenet8_evaluate],
+    "ilsvrc_alexnet_eval": [rules.ilsvrc_alexnet_crops],
+    "tiny_imagenet_resnet18": [rules.tiny_train, rules.tiny_evaluate, rules.tiny_predict],
+    "dog_breed_transfer": [rules.dog_head],
 }
+RECIPE_TARGETS = {recipe: [str(f) for rule in result_rules for f in rule.output]
+                  for recipe, result_rules in RESULT_RULES.items()}
 
 
 for recipe, files in RECIPE_TARGETS.items():

@@ -4,13 +4,16 @@ record    after `snakemake`: record the finished recipes in dvc.lock (`dvc commi
           `snakemake -n` confirms they are current; then `dvc status` is clean and `dvc repro`
           has nothing to do.
 checkout  on a fresh clone: `dvc checkout` (or `--pull`: `dvc pull`) the recipes, then, once
-          `dvc status` confirms the files are the recorded ones, give them modification times in
-          pipeline order (`snakemake --touch`): DVC restores files with new times in no order,
-          and Snakemake, without its .snakemake/ metadata, would otherwise retrain.
+          `dvc status` confirms the files are the recorded ones, touch every job of the recipes
+          (`snakemake --touch --forceall`): DVC restores files with new times in no order, and
+          Snakemake records each job's params and code as they are now. Also the one command
+          after going back to a committed state (`git checkout <commit> && make checkout`):
+          without it Snakemake compares with the params of its last run, not the commit's.
 baseline  `dvc repro` every recipe, check `dvc status` is clean, and print the `git add` of
           dvc.lock and the files DVC leaves to git (metrics, plot data: `cache: false`); once
           committed, a fresh clone's `dvc metrics diff` compares against them.
 """
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -33,7 +36,7 @@ def _run(args: list[str]) -> str:
     done = subprocess.run(args, capture_output=True, text=True)
     if done.returncode != 0:
         raise SyncError(f"`{' '.join(args)}` exited {done.returncode}:\n"
-                          f"{(done.stdout + done.stderr).strip()[-3000:]}")
+                        f"{(done.stdout + done.stderr).strip()}")
     return done.stdout
 
 
@@ -44,7 +47,7 @@ def snakemake_is_current(recipes: list[str]) -> bool:
 
 def dvc_is_current(recipes: list[str]) -> bool:
     """True when `dvc status` finds the recipes' stages and everything upstream unchanged."""
-    return "up to date" in _run(["dvc", "status", "--with-deps", *recipes])
+    return json.loads(_run(["dvc", "status", "--json", "--with-deps", *recipes])) == {}
 
 
 def record(recipes: list[str]) -> None:
@@ -52,7 +55,7 @@ def record(recipes: list[str]) -> None:
         raise SyncError("no recipe has results yet: run `snakemake --cores all` first")
     if not snakemake_is_current(recipes):
         raise SyncError(f"Snakemake has jobs left for {' '.join(recipes)}: run "
-                          f"`snakemake --cores all {' '.join(recipes)}` first, then record")
+                        f"`snakemake --cores all {' '.join(recipes)}` first, then record")
     _run(["dvc", "commit", "--force", "--with-deps", *recipes])
     if not dvc_is_current(recipes):
         raise SyncError("dvc status is not clean after dvc commit (see `dvc status`)")
@@ -66,8 +69,10 @@ def checkout(recipes: list[str], pull: bool) -> None:
     _run(["dvc", "pull" if pull else "checkout", "--with-deps", *recipes])
     if not dvc_is_current(recipes):
         raise SyncError("dvc status is not clean after checkout: the workspace differs from "
-                          "dvc.lock (changed params or code?); run `dvc repro` instead")
-    _run(["snakemake", "--touch", "--cores", "1", *recipes])
+                        "dvc.lock (changed params or code?); run `dvc repro` instead")
+    # every job, not only those Snakemake finds out of date: a job it skips keeps the params of
+    # its last run (or none, in a fresh clone), and a later params change would go unseen
+    _run(["snakemake", "--touch", "--forceall", "--cores", "1", *recipes])
     if not snakemake_is_current(recipes):
         raise SyncError("snakemake -n still plans jobs after --touch (see `snakemake -n`)")
     print(f"restored {' '.join(recipes)}: `dvc status` and `snakemake -n` have nothing to do")

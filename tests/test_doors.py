@@ -5,6 +5,9 @@ check that a recipe's targets, code dependencies and raw paths touch only what t
 The tests share one workspace and run in order.
 """
 import json
+import os
+import shutil
+import time
 
 import pytest
 import yaml
@@ -72,6 +75,67 @@ def test_fresh_clone_after_dvc_pull_has_nothing_to_do(ws):
     assert (clone / OUT / "model.pt").read_bytes() == (ws / OUT / "model.pt").read_bytes()
     assert nothing_to_do(clone, "mnist_lenet5")
     assert "up to date" in sh(["dvc", "status", "--with-deps", "mnist_lenet5"], clone).stdout
+
+
+def dvc_changed(ws, *stages) -> dict:
+    return json.loads(sh(["dvc", "status", "--json", "--with-deps", *stages], ws).stdout)
+
+
+def planned_jobs(ws, *targets) -> set[str]:
+    out = sh(["snakemake", "-n", *targets], ws).stdout
+    return {line.split()[-1].rstrip(":") for line in out.splitlines()
+            if line.startswith(("rule ", "localrule "))}
+
+
+def test_a_fresh_clone_sees_a_params_change_in_both_doors(ws):
+    clone = ws.parent / "clone"  # restored by `sync_doors.py checkout --pull` above
+    # as if `dvc pull` had restored every file in an order Snakemake finds current: a fresh
+    # clone's Snakemake then has no job to touch, and without a record of a job's params it
+    # cannot see them change
+    shutil.rmtree(clone / ".snakemake/metadata")
+    now = time.time()
+    for path in [*(clone / "data").rglob("*"), *(clone / "results").rglob("*")]:
+        os.utime(path, (now, now))
+    assert nothing_to_do(clone, "mnist_lenet5")
+    sh(["python", "scripts/sync_doors.py", "checkout", "mnist_lenet5"], clone)
+    params = (clone / "params.yaml").read_text()
+    (clone / "params.yaml").write_text(params.replace("latency_repeats: 3", "latency_repeats: 4"))
+    try:
+        assert planned_jobs(clone, "mnist_lenet5") == {"mnist_evaluate", "mnist_lenet5"}
+        assert set(dvc_changed(clone, "mnist_lenet5")) == {"mnist_evaluate"}
+    finally:
+        (clone / "params.yaml").write_text(params)
+
+
+def test_an_older_commit_is_one_command_away_in_both_doors(ws):
+    clone = ws.parent / "clone"
+    params = (clone / "params.yaml").read_text()
+    (clone / "params.yaml").write_text(params.replace("latency_repeats: 3", "latency_repeats: 4"))
+    sh(["snakemake", "--cores", "2", "mnist_lenet5"], clone)  # reruns the evaluation only
+    sh(["python", "scripts/sync_doors.py", "record", "mnist_lenet5"], clone)
+    sh(["git", "commit", "-qam", "four latency repeats"], clone)
+    sh(["git", "checkout", "-q", "HEAD~1"], clone)
+    # Snakemake remembers the params of its last run (4), the commit says 3: the README's command
+    assert "mnist_evaluate" in planned_jobs(clone, "mnist_lenet5")
+    sh(["python", "scripts/sync_doors.py", "checkout", "mnist_lenet5"], clone)
+    assert nothing_to_do(clone, "mnist_lenet5") and dvc_changed(clone, "mnist_lenet5") == {}
+    assert (clone / "params.yaml").read_text() == params
+
+
+@pytest.mark.parametrize("door", ["snakemake", "dvc"])
+def test_a_deleted_plot_or_log_is_rebuilt_by_either_door(ws, door):
+    clone = ws.parent / "clone"
+    for name in ["curves.png", "train_log.csv"]:
+        kept = (clone / OUT / name).read_bytes()
+        (clone / OUT / name).unlink()
+        assert "mnist_train" in planned_jobs(clone, "mnist_lenet5")
+        assert "mnist_train" in dvc_changed(clone, "mnist_lenet5")
+        if door == "snakemake":
+            sh(["snakemake", "--cores", "2", "mnist_lenet5"], clone)
+        else:
+            sh(["dvc", "repro", "mnist_lenet5"], clone)
+        assert (clone / OUT / name).read_bytes() == kept  # the same run again
+        assert nothing_to_do(clone, "mnist_lenet5") and dvc_changed(clone, "mnist_lenet5") == {}
 
 
 def test_a_module_mnist_does_not_import_plans_nothing(ws):
