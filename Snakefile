@@ -79,3 +79,13 @@ rule all:
         [RECIPE_TARGETS[recipe] for recipe in RECIPE_TARGETS],
         DATASETS_CHECKED,
     default_target: True
+
+
+rule unknown_target:  # a bare word (no slash, no dot) that no rule makes: an error naming the recipes
+    input:
+        lambda wildcards: not_a_target(wildcards.target, RECIPE_TARGETS),
+    output:
+        "{target}",
+    wildcard_constraints:
+        target=r"[^/.]+",
+    localrule: True

@@ -3,7 +3,8 @@
 On CUDA the whole array and the labels move to the GPU once; on CPU batches are gathered from
 the memory-map.
 Either way a batch is converted, normalised and augmented as one tensor. The order and the
-augmentation of epoch e depend only on (seed, e), so a resumed run repeats an uninterrupted one.
+augmentation of epoch e depend only on (seed, e) (`imgdag.seeds.epoch_seed`), so a resumed run
+repeats an uninterrupted one.
 
 Under DDP (`rank`, `world_size`) each process takes its share of every batch as
 `DistributedSampler` would: samples rank, rank + world_size, ... of the epoch's order, so
@@ -17,6 +18,8 @@ from typing import Callable, Iterator, Optional
 
 import numpy as np
 import torch
+
+from imgdag.seeds import epoch_seed
 
 
 class ArrayBatches:
@@ -63,7 +66,7 @@ class ArrayBatches:
 
     def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The batches of `epoch`, shuffled and augmented reproducibly from (seed, epoch)."""
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        generator = torch.Generator().manual_seed(epoch_seed(self.seed, epoch))
         n = len(self.labels)
         order = torch.randperm(n, generator=generator) if self.shuffle else torch.arange(n)
         # on CUDA the order moves to the device once: no host copy or sync per batch
@@ -101,7 +104,7 @@ class TensorBatches:
 
     def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The batches of `epoch`, in an order that depends only on (seed, epoch)."""
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        generator = torch.Generator().manual_seed(epoch_seed(self.seed, epoch))
         n = len(self.labels)
         order = torch.randperm(n, generator=generator) if self.shuffle else torch.arange(n)
         order = order.to(self.features.device)

@@ -12,8 +12,8 @@ per-epoch log and the checkpoint contract:
   the same results leaves the log's bytes as they were;
 - a rerun resumes from `last.pt` when its params equal the current ones (`checkpoint_every`
   and `keep_checkpoints` aside) and starts over otherwise, removing the other run's files.
-  Epoch e is seeded from (seed, e), so a resumed run ends with the same weights as an
-  uninterrupted one. Resuming a finished run trains nothing and
+  Epoch e is seeded from (seed, e) (`imgdag.seeds.epoch_seed`), so a resumed run ends with
+  the same weights as an uninterrupted one. Resuming a finished run trains nothing and
   writes its log again (`dvc repro` deletes a stage's outputs, not its checkpoints).
 
 Batches are any object with `len()` and `epoch(e)` yielding (inputs, labels) on the device.
@@ -36,6 +36,7 @@ from tqdm import tqdm
 from imgdag.atomic import atomic_open, atomic_path, atomic_torch_save
 from imgdag.distributed import all_reduce_sum, wrap_ddp
 from imgdag.faults import fault_point
+from imgdag.seeds import epoch_seed
 from imgdag.weightfiles import load_torch
 
 HISTORY_FIELDS = ["epoch", "train_loss", "train_top1", "val_loss", "val_top1", "val_top5", "lr"]
@@ -251,7 +252,7 @@ def fit(model: nn.Module, train_batches, val_batches, params: dict, device: torc
             print(f"stopping after {stop_after} epoch(s) as asked; rerun to resume")
             break
         began = time.perf_counter()
-        torch.manual_seed(params.get("seed", 0) * 1_000_003 + epoch)  # dropout etc.
+        torch.manual_seed(epoch_seed(params.get("seed", 0), epoch))  # dropout etc.
         lr = optimizer.param_groups[0]["lr"]  # the rate this epoch starts with
         train = train_one_epoch(model, optimizer, scheduler, _Epoch(train_batches, epoch),
                                 device, desc=f"epoch {epoch + 1}/{epochs}",

@@ -13,7 +13,10 @@ ancestor process that is `snakemake` (the `bash -c` and `| tee` processes betwee
 under `dvc repro` the stage's snakemake, under SLURM the job's own) and any `dvc` above it, and
 once one is gone, kills this job's children (loader workers) and exits 1 at once: nothing
 finished-looking is written, since outputs are renamed into place only when complete. With its
-only job failed, a `dvc repro` stage's Snakemake then ends too, releasing its lock.
+only job failed, a `dvc repro` stage's Snakemake then ends too, releasing its lock. Processes
+are read through psutil (any platform it supports); where it cannot read the processes above
+the job (access denied, an unsupported platform), the job says so in one warning line and runs
+unwatched.
 
 `fault_point(name)`: with IMGDAG_FAULT=NAME[:N] in the environment the process SIGKILLs
 itself the Nth time (default: the first) it passes the point NAME; with NAME[:N]:hang its
@@ -30,6 +33,8 @@ import time
 from collections import Counter
 from pathlib import Path
 from typing import IO
+
+import psutil
 
 from imgdag.errors import DataError
 
@@ -53,13 +58,6 @@ def fault_point(name: str) -> None:
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _stat(pid: int) -> tuple[str, int, int]:
-    """(state, parent pid, start time) of a process, from /proc; OSError when it is gone."""
-    text = Path(f"/proc/{pid}/stat").read_text()
-    fields = text[text.rindex(")") + 2:].split()  # after the command name, which may hold spaces
-    return fields[0], int(fields[1]), int(fields[19])
-
-
 def runs(program: str, cmdline: list[str]) -> bool:
     """Whether a command line runs `program` (`snakemake ...`, `python .../snakemake ...`,
     `python -m snakemake ...`); a shell whose command line mentions it does not."""
@@ -67,89 +65,64 @@ def runs(program: str, cmdline: list[str]) -> bool:
     return program in names[:2] or names[1:3] == ["-m", program]
 
 
-def _runs(program: str, pid: int) -> bool:
-    """Whether process `pid` runs `program`; False when it is gone."""
+def _runs(program: str, proc: psutil.Process) -> bool:
+    """Whether `proc` runs `program`; False when it is gone."""
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
+        return runs(program, proc.cmdline())
+    except psutil.NoSuchProcess:
         return False
-    return runs(program, cmdline.decode(errors="replace").split("\0"))
-
-
-def _ancestors(pid: int) -> list[int]:
-    """The pids above process `pid`, nearest first, up to (without) init; [] without /proc."""
-    found = []
-    try:
-        pid = _stat(pid)[1]
-        while pid > 1:
-            found.append(pid)
-            pid = _stat(pid)[1]
-    except OSError:
-        pass
-    return found
 
 
 def snakemake_ancestor(pid: int | None = None) -> int | None:
     """The pid of the nearest ancestor of process `pid` (default: this one) that runs
-    snakemake; None when there is none (or no /proc)."""
-    return next((p for p in _ancestors(pid or os.getpid()) if _runs("snakemake", p)), None)
+    snakemake; None when there is none. psutil.Error when the ancestors cannot be read."""
+    return next((p.pid for p in psutil.Process(pid or os.getpid()).parents() if _runs("snakemake", p)), None)
 
 
-def _descendants(pid: int) -> list[int]:
-    """The pids of every process below `pid` (children, theirs, ...)."""
-    parents = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parents[int(entry.name)] = _stat(int(entry.name))[1]
-            except OSError:
-                pass
-    found, todo = [], [pid]
-    while todo:
-        above = todo.pop()
-        children = [child for child, parent in parents.items() if parent == above]
-        found += children
-        todo += children
-    return found
+def _warn_unprotected(reason: str) -> None:
+    print(f"warning: this job cannot watch the Snakemake process above it ({reason}): if that "
+          "Snakemake is killed, stop this job by hand before rerunning", file=sys.stderr, flush=True)
 
 
 def stop_with_snakemake(interval: float = 0.5) -> int | None:
     """When a Snakemake process started this job, watch it (and any `dvc` above it) every
     `interval` seconds from a daemon thread and end this job (children first, exit 1) as soon
-    as one is gone; start times guard against reused pids. Returns the Snakemake pid, or None.
+    as one is gone; psutil's start-time check guards against reused pids. Returns the Snakemake
+    pid, or None (with one warning line when the processes above cannot be read).
     A second call finds the watch running and starts none."""
     if _watch:
         return _watch[0]
-    pid = snakemake_ancestor()
-    if pid is None:
+    try:
+        pid = snakemake_ancestor()
+        if pid is None:
+            return None
+        snakemake = psutil.Process(pid)
+        watched = [snakemake] + [p for p in snakemake.parents() if _runs("dvc", p)]
+    except psutil.NoSuchProcess:  # gone already: a rerun redoes this job; nothing to watch
         return None
-    watched = [pid] + [p for p in _ancestors(pid) if _runs("dvc", p)]
-    started = {}
-    for p in watched:
-        try:
-            started[p] = _stat(p)[2]
-        except OSError:  # gone already: the watcher stops the job at once
-            started[p] = None
+    except psutil.Error as e:  # access denied, or a platform psutil cannot read
+        _warn_unprotected(f"{type(e).__name__}: {e}")
+        return None
     _watch.append(pid)
 
-    def gone(p) -> bool:
+    def gone(proc: psutil.Process) -> bool:
         try:
-            state, _, start = _stat(p)
-        except OSError:
+            # False once the pid is reused; a zombie is gone too
+            return not proc.is_running() or proc.status() in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+        except psutil.NoSuchProcess:
             return True
-        return state in "ZX" or start != started[p]  # a zombie is gone too; so is a reused pid
 
     def watch():
         while not (ended := [p for p in watched if gone(p)]):
             time.sleep(interval)
-        what = "Snakemake process that started this job" if ended[0] == pid else "dvc process above it"
+        what = "Snakemake process that started this job" if ended[0] is snakemake else "dvc process above it"
         try:
-            for child in _descendants(os.getpid()):
+            for child in psutil.Process().children(recursive=True):
                 try:
-                    os.kill(child, signal.SIGKILL)
-                except OSError:
+                    child.kill()
+                except psutil.Error:
                     pass
-            print(f"error: the {what} (pid {ended[0]}) is gone; "
+            print(f"error: the {what} (pid {ended[0].pid}) is gone; "
                   "stopping, so that no orphan writes into the run (rerun to finish)",
                   file=sys.stderr, flush=True)
         finally:

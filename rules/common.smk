@@ -4,6 +4,8 @@ import os
 import shlex
 import sys
 
+from snakemake.exceptions import WorkflowError
+
 sys.path.insert(0, workflow.basedir)
 from imgdag.codedeps import code_files  # noqa: E402
 
@@ -102,3 +104,11 @@ def cli_flags(key):
         elif value is not False:
             flags += [flag, shlex.quote(str(value))]
     return " ".join(flags)
+
+
+def not_a_target(name, recipes):
+    """Stop with an error listing the recipe targets (the input of the Snakefile's catch-all
+    unknown_target, for a bare word nothing makes), where Snakemake would only say it has no
+    producer for `name`."""
+    raise WorkflowError(f"{name!r} is neither a rule nor a file a rule makes; the recipes are "
+                        + ", ".join(recipes) + " (every recipe: `all`; the demo data: `demo`)")

@@ -177,6 +177,7 @@ rule mnist_predict:
     output:
         f"{MNIST_OUT}/predictions.csv",
     params:
+        torch_threads=section("compute.torch_threads"),  # float sums depend on it
         cpu_isa=section("compute.cpu_isa"),  # the kernels' vector ISA: results depend on it
     conda:
         "../envs/imgdag.yaml"
@@ -186,6 +187,8 @@ rule mnist_predict:
         mem_mb=4000,
         runtime=20,
         gpu=GPUS_PER_JOB,
+    threads: cache_train_threads()  # torch's threads (images decode in the main process)
     shell:
         "python scripts/predict.py --model {input.model:q} --images data/mnist/images/test"
-        " --out {output:q} --cpu-isa {params.cpu_isa:q} > {log:q} 2>&1"
+        " --out {output:q} --threads {threads}"
+        " --torch-threads {params.torch_threads:q} --cpu-isa {params.cpu_isa:q} > {log:q} 2>&1"

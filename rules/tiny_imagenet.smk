@@ -158,6 +158,7 @@ rule tiny_predict:
     output:
         f"{TINY_OUT}/predictions.csv",
     params:
+        torch_threads=section("compute.torch_threads"),  # float sums depend on it
         cpu_isa=section("compute.cpu_isa"),  # the kernels' vector ISA: results depend on it
     conda:
         "../envs/imgdag.yaml"
@@ -167,6 +168,8 @@ rule tiny_predict:
         mem_mb=8000,
         runtime=30,
         gpu=GPUS_PER_JOB,
+    threads: cache_train_threads()  # torch's threads (images decode in the main process)
     shell:
         "python scripts/predict.py --model {input.model:q} --cache data/tiny_imagenet/cache/test"
-        " --names {input.names:q} --out {output:q} --cpu-isa {params.cpu_isa:q} > {log:q} 2>&1"
+        " --names {input.names:q} --out {output:q} --threads {threads}"
+        " --torch-threads {params.torch_threads:q} --cpu-isa {params.cpu_isa:q} > {log:q} 2>&1"

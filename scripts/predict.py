@@ -1,5 +1,6 @@
 """Predict every image in a folder, or every row of an array cache, with a trained model; write a
-CSV of file, label, probability."""
+CSV of file, label, probability. Images decode in this process: --threads are all torch's, or
+--torch-threads fixes the count (probabilities are float sums that depend on it)."""
 import csv
 import io
 from pathlib import Path
@@ -18,7 +19,7 @@ from imgdag.faults import fault_point
 from imgdag.errors import DataError
 from imgdag.models import load_trained_model
 from imgdag.textfiles import read_text
-from imgdag.threads import add_cpu_isa_argument, check_cpu_isa
+from imgdag.threads import add_thread_arguments, start_threads
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -67,11 +68,11 @@ def main() -> None:
     p.add_argument("--out", required=True, help="predictions CSV to write")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default="auto")
-    add_cpu_isa_argument(p)
+    add_thread_arguments(p)
     args = p.parse_args()
-    check_cpu_isa()
     if args.cache and not args.names:
         p.error("--cache needs --names")
+    start_threads(args, workers=0)
     device = select_device(args.device)
     model, saved = load_trained_model(args.model, device)
     spec, classes = saved["input"], saved["classes"]

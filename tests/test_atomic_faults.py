@@ -1,12 +1,14 @@
-"""Atomic writes under faults: a full disk names the output, stale temporaries of dead processes go."""
+"""Atomic writes under faults: a full disk names the output, stale temporaries of dead processes go;
+a job that cannot watch its Snakemake says so."""
 import errno
 import os
 import subprocess
 import sys
 
+import psutil
 import pytest
 
-from imgdag import atomic
+from imgdag import atomic, faults
 from imgdag.atomic import atomic_dir, atomic_open, remove_stale_temps
 from imgdag.cli import run
 from imgdag.errors import DataError
@@ -49,3 +51,17 @@ def test_stale_temporaries_of_dead_processes_are_removed(tmp_path):
     (tmp_path / names["dead_dir"] / "0.png").write_bytes(b"x")
     assert remove_stale_temps(tmp_path) == 2
     assert sorted(os.listdir(tmp_path)) == sorted([names["live_file"], names["other_host"]])
+
+
+def test_a_job_that_cannot_read_the_processes_above_it_says_so_in_one_line(monkeypatch, capsys):
+    """Orphan protection never turns itself off without a word (tests/test_kill_recovery.py runs it)."""
+    assert faults.stop_with_snakemake() is None  # no snakemake above pytest: nothing to watch, silent
+    assert capsys.readouterr().err == ""
+
+    def denied(self):
+        raise psutil.AccessDenied(self.pid)
+    monkeypatch.setattr(psutil.Process, "parents", denied)
+    assert faults.stop_with_snakemake() is None
+    err = capsys.readouterr().err
+    assert err.startswith("warning: this job cannot watch the Snakemake process above it (AccessDenied")
+    assert err.count("\n") == 1

@@ -78,3 +78,14 @@ def test_schema_model_names_are_the_registered_ones():
 
     schema = yaml.safe_load((ROOT / "schemas/params.schema.yaml").read_text())
     assert schema["$defs"]["train"]["properties"]["model"]["enum"] == list(BUILDERS)
+
+
+def test_an_unknown_target_names_the_recipes(ws):
+    """A misspelt recipe is an error listing the recipe targets (Snakefile's unknown_target), not
+    only Snakemake's "No rule to produce"."""
+    done = sh(["snakemake", "--cores", "1", "mnist_lenet"], ws, check=False)
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out
+    assert ("'mnist_lenet' is neither a rule nor a file a rule makes; the recipes are mnist_lenet5, "
+            "imagenet8_alexnet, ilsvrc_alexnet_eval, tiny_imagenet_resnet18, dog_breed_transfer") in out, out
+    assert not (ws / "data").exists() and not (ws / "logs").exists()  # no job ran

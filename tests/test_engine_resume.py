@@ -6,6 +6,7 @@ import torch
 
 from imgdag.batches import TensorBatches
 from imgdag.engine import fit, make_scheduler
+from imgdag.seeds import epoch_seed
 from imgdag.transfer import transfer_head
 
 PARAMS = {"epochs": 3, "batch_size": 4, "optimizer": "adam", "lr": 0.01, "seed": 0,
@@ -81,3 +82,12 @@ def test_checkpoints_keep_the_newest_and_drop_other_params(tmp_path):
     fit(transfer_head(5, 3, hidden=8), batches, batches, other, torch.device("cpu"),
         tmp_path / "ck", log)
     assert sorted(p.name for p in (tmp_path / "ck").glob("*.pt")) == ["epoch_001.pt", "last.pt"]
+
+
+def test_epoch_seeds_are_those_the_committed_results_were_made_with():
+    """Each epoch's draws (batch order, augmentation, the engine's dropout) come from
+    seed * 1_000_003 + epoch: another formula would change every committed result."""
+    assert [epoch_seed(s, e) for s, e in ((0, 0), (0, 5), (3, 2))] == [0, 5, 3_000_011]
+    batches = TensorBatches(torch.zeros(10, 1), torch.arange(10), 10, torch.device("cpu"), shuffle=True, seed=3)
+    _, order = next(iter(batches.epoch(2)))
+    assert torch.equal(order, torch.randperm(10, generator=torch.Generator().manual_seed(3_000_011)))

@@ -24,7 +24,8 @@ HEAVY = [
     "make_demo.py", "model_classes.py", "predict.py", "train.py", "train_transfer_head.py",
 ]
 # what a script that moves bytes may load: image codecs, arrays, YAML, progress bars, the
-# logger-plugin interface dvcgen subclasses (not snakemake itself), psutil (unlock.py finds live runs)
+# logger-plugin interface dvcgen subclasses (not snakemake itself), psutil (unlock.py finds live
+# runs; imgdag.faults, which every script loads, watches the Snakemake above the job)
 LIGHT_PACKAGES = {"imgdag", "PIL", "cv2", "simplejpeg", "cython_runtime", "numpy", "yaml", "tqdm",
                   "snakemake_interface_common", "snakemake_interface_logger_plugins", "psutil"}
 # runs a script as __main__ with `import torch` (and any torch.* submodule) failing; at exit,

@@ -64,14 +64,15 @@ def test_a_fixed_torch_thread_count_is_kept_on_any_core_count():
 
 def test_network_rules_pass_compute_torch_threads_whatever_the_cores():
     """Every job whose float sums make a result (training, evaluation, multi-crop evaluation,
-    feature extraction) gets the fixed torch thread count, not --cores."""
+    feature extraction, prediction) gets the fixed torch thread count, not --cores."""
     recipes = ["mnist_lenet5", "tiny_imagenet_resnet18", "imagenet8_alexnet", "ilsvrc_alexnet_eval",
                "dog_breed_transfer"]
     out = sh(["snakemake", "-n", "-p", "--forceall", "--cores", "1", *recipes], ROOT).stdout
-    commands = re.findall(r"\nShell command: (.*scripts/(?:train|evaluate|evaluate_crops|extract_features)\.py.*)",
-                          out)
+    commands = re.findall(r"\nShell command: (.*scripts/(?:train|evaluate|evaluate_crops|extract_features"
+                          r"|predict)\.py.*)", out)
     scripts = sorted(re.search(r"scripts/(\w+)\.py", c).group(1) for c in commands)
-    assert scripts == ["evaluate"] * 3 + ["evaluate_crops"] + ["extract_features"] * 2 + ["train"] * 3, scripts
+    assert scripts == (["evaluate"] * 3 + ["evaluate_crops"] + ["extract_features"] * 2 + ["predict"] * 2
+                       + ["train"] * 3), scripts
     assert all(re.search(r" --threads 1 --torch-threads 2 ", c) for c in commands), commands
 
 
