@@ -88,3 +88,18 @@ def test_metrics_equal_the_per_step_computation():
     top5 = (logits.topk(5, 1).indices == labels[:, None]).any(1).float().mean().item()
     assert evaluated["top5"] == pytest.approx(top5)
     assert evaluated["top1"] == pytest.approx((logits.argmax(1) == labels).float().mean().item())
+
+
+def test_a_long_epoch_prints_progress_where_bars_are_off(monkeypatch, capsys):
+    import imgdag.engine
+    monkeypatch.setenv("TQDM_DISABLE", "1")  # as the rules run the scripts
+    monkeypatch.setattr(imgdag.engine, "PROGRESS_EVERY_S", 0.0)  # every batch counts as long
+    model = lenet5()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    train_one_epoch(model, optimizer, None, imgdag.engine._Epoch(batches(64), 0),
+                    torch.device("cpu"), desc="epoch 1/1")  # 4 steps, as fit() passes them
+    lines = [line for line in capsys.readouterr().out.splitlines() if "batch" in line]
+    assert [line.split("batch ")[1].split(",")[0] for line in lines] == ["1/4", "2/4", "3/4", "4/4"]
+    monkeypatch.setattr(imgdag.engine, "PROGRESS_EVERY_S", 3600.0)  # a short epoch: quiet
+    run_epoch(64)
+    assert "batch" not in capsys.readouterr().out
