@@ -18,10 +18,23 @@ def _module_file(name: str) -> Path | None:
     return None
 
 
+def _run_nodes(tree: ast.AST):
+    """Every node of `tree` that can run: all but the bodies of `if TYPE_CHECKING:` blocks
+    (imports for type names only)."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            todo += node.orelse
+        else:
+            todo += ast.iter_child_nodes(node)
+
+
 @lru_cache(maxsize=None)
 def _imports(path: Path) -> frozenset[Path]:
     names = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in _run_nodes(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             names += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
