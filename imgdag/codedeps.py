@@ -1,11 +1,15 @@
 """The code a script runs: the script plus every imgdag module it imports, transitively.
 
 Rules list these files as inputs, so Snakemake and DVC (whose deps come from the same inputs)
-rerun a step when its code changes, and only then.
+rerun a step when its code changes, and only then. A model built by name (imgdag.models) is
+imported at run time, out of sight of the imports: a rule adds its model's files itself
+(model_code_files).
 """
 import ast
 from functools import lru_cache
 from pathlib import Path
+
+from imgdag.model_registry import model_module
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,3 +65,10 @@ def code_files(script) -> list[str]:
         seen.add(path)
         todo += _imports(path)
     return sorted(str(p.relative_to(ROOT)) for p in seen)
+
+
+def model_code_files(name: str) -> list[str]:
+    """The files of the module that builds registered model `name` and what it imports (none
+    for a model a dependency builds, such as torchvision's AlexNet)."""
+    module = _module_file(model_module(name)) if model_module(name).startswith("imgdag.") else None
+    return code_files(module.relative_to(ROOT)) if module else []
