@@ -5,7 +5,7 @@ the real ImageNet sample JPEGs, in this process, one thread each.
 Tasks (each a pass over every image; the candidates of a task interleaved per repeat):
 - decode: full-size RGB;
 - decode_256: RGB with the shorter side resized to 256 (Pillow: draft + bilinear resize;
-  simplejpeg: DCT-domain downscale + OpenCV bilinear, imgdag.codec.decode_resized; OpenCV:
+  simplejpeg: DCT-domain downscale + OpenCV bilinear, dct_decode_256 here; OpenCV:
   imdecode + resize; pyvips: thumbnail_buffer, which shrinks on load);
 - crop_224: a random-resized crop (a quarter of the area) to 224 x 224 (full decode then crop and
   resize, or imgdag.codec.decode_resized_crop);
@@ -36,6 +36,16 @@ try:
     pyvips.cache_set_max(0)  # no reuse of an earlier decode of the same bytes
 except ImportError:  # optional, requirements-bench.txt
     pyvips = None
+
+
+def dct_decode_256(data: bytes):
+    """RGB with the shorter side resized to 256 by im2rec's rule: a JPEG decodes at the smallest
+    DCT scale not under 256 (imgdag.codec's min_side), then OpenCV's bilinear resize."""
+    displayed = codec.jpeg_size(data)
+    if displayed is None:
+        return codec.resize_shorter(codec.decode_rgb(data, "bench"), 256)
+    width, height = displayed
+    return codec.resize(codec.decode_rgb(data, "bench", 256), *codec.shorter_side_size(height, width, 256))
 
 
 def pil_decode(data):
@@ -94,7 +104,7 @@ TASKS = {
         "pillow_draft": pil_decode_256,
         "simplejpeg_full_then_resize": lambda d: codec.resize_shorter(simplejpeg.decode_jpeg(d), 256),
         "opencv": lambda d: codec.resize_shorter(cv_decode(d), 256),
-        "imgdag_codec_dct": lambda d: codec.decode_resized(d, "bench", 256),
+        "imgdag_codec_dct": dct_decode_256,
     },
     "crop_224": {
         "full_decode_then_crop": full_crop_224,
@@ -146,7 +156,7 @@ def main():
     paths = real_jpegs()[: 10 if args.quick else None]
     repeats = 1 if args.quick else args.repeats
     data = [path.read_bytes() for path in paths]
-    resized = [codec.decode_resized(d, "bench", 256) for d in data]
+    resized = [dct_decode_256(d) for d in data]
     result = {**context(), "quick": args.quick, "images": len(data), "repeats": repeats,
               "pyvips": pyvips and f"{pyvips.__version__}, libvips {pyvips.version(0)}.{pyvips.version(1)}",
               "mean_jpeg_kb": round(sum(map(len, data)) / len(data) / 1024, 1)}

@@ -24,7 +24,8 @@ from timing import MXNET_PYTHON, context, interleaved, ratio, real_jpegs, summar
 
 from imgdag import codec
 from imgdag.formats.lst import LstEntry, write_lst
-from imgdag.formats.recordio import PackOptions, RecordReader, pack
+from imgdag.formats.recordio import RecordReader
+from imgdag.formats.recordio_packer import PackOptions, pack
 from imgdag.imagedata import ImageBatches, RecordImages
 
 MXNET_SIDE = r"""

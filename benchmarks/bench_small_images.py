@@ -27,7 +27,8 @@ import imgdag.threads  # noqa: E402,F401  before torch: idle OpenMP threads slee
 import torch  # noqa: E402
 from torchvision import datasets, transforms  # noqa: E402
 
-from imgdag.arraycache import read_array_cache, write_files_cache  # noqa: E402
+from imgdag.arraycache import read_array_cache
+from imgdag.arraycache_writer import write_files_cache  # noqa: E402
 from imgdag.augment import batch_augment  # noqa: E402
 from imgdag.batches import ArrayBatches  # noqa: E402
 from imgdag.cli import parser  # noqa: E402

@@ -28,7 +28,7 @@ BUSY = "import time\nend = time.time() + {seconds}\nwhile time.time() < end: pas
 def make_caches(folder: Path, train_count: int) -> str:
     """MNIST train/val array caches: real t10k digits when present, else the demo; the source."""
     sys.path.insert(0, str(ROOT))
-    from imgdag.arraycache import write_images_cache
+    from imgdag.arraycache_writer import write_images_cache
     from imgdag.demo.mnist import make_demo_mnist
     from imgdag.layouts.mnist_idx import read_split
 

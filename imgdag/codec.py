@@ -227,17 +227,6 @@ def resize_shorter(pixels: np.ndarray, size: int) -> np.ndarray:
     return resize(pixels, *shorter_side_size(*pixels.shape[:2], size))
 
 
-def decode_resized(data: bytes, source, size: int, gray: bool = False) -> np.ndarray:
-    """decode_rgb (decode_gray with gray) with the shorter side resized to `size` by im2rec's
-    rule on the displayed size; a JPEG decodes at the smallest DCT scale not under `size`."""
-    decode = decode_gray if gray else decode_rgb
-    displayed = jpeg_size(data)
-    if displayed is None:
-        return resize_shorter(decode(data, source), size)
-    width, height = displayed
-    return resize(decode(data, source, size), *shorter_side_size(height, width, size))
-
-
 def center_crop(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
     """The central (height, width) window (a view); offsets rounded down."""
     top, left = (pixels.shape[0] - height) // 2, (pixels.shape[1] - width) // 2

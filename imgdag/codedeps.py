@@ -1,11 +1,15 @@
 """The code a script runs: the script plus every imgdag module it imports, transitively.
 
 Rules list these files as inputs, so Snakemake and DVC (whose deps come from the same inputs)
-rerun a step when its code changes, and only then.
+rerun a step when its code changes, and only then. A model built by name (imgdag.models) is
+imported at run time, out of sight of the imports: a rule adds its model's files itself
+(model_code_files).
 """
 import ast
 from functools import lru_cache
 from pathlib import Path
+
+from imgdag.model_registry import model_module
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,10 +22,23 @@ def _module_file(name: str) -> Path | None:
     return None
 
 
+def _run_nodes(tree: ast.AST):
+    """Every node of `tree` that can run: all but the bodies of `if TYPE_CHECKING:` blocks
+    (imports for type names only)."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            todo += node.orelse
+        else:
+            todo += ast.iter_child_nodes(node)
+
+
 @lru_cache(maxsize=None)
 def _imports(path: Path) -> frozenset[Path]:
     names = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in _run_nodes(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             names += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -48,3 +65,10 @@ def code_files(script) -> list[str]:
         seen.add(path)
         todo += _imports(path)
     return sorted(str(p.relative_to(ROOT)) for p in seen)
+
+
+def model_code_files(name: str) -> list[str]:
+    """The files of the module that builds registered model `name` and what it imports (none
+    for a model a dependency builds, such as torchvision's AlexNet)."""
+    module = _module_file(model_module(name)) if model_module(name).startswith("imgdag.") else None
+    return code_files(module.relative_to(ROOT)) if module else []

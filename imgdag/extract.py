@@ -16,9 +16,6 @@ setuid bits). Output folders are built atomically: a killed run leaves no half-e
 exactly when the folder's files do, for rules to depend on instead of the folder;
 `extract_archive` writes it before the folder is moved into place, so a listing that fails
 leaves no folder behind.
-
-`iter_tar_members` streams the regular files of a (possibly huge, possibly compressed) tar
-one by one, for format writers that never need the extracted tree.
 """
 import hashlib
 import os
@@ -30,7 +27,6 @@ import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Iterator
 
 from tqdm import tqdm
 
@@ -228,30 +224,6 @@ def extract_archive(archive, out_dir, caps: ArchiveCaps = ArchiveCaps(), listing
             write_sha256_listing(tmp, listing)
     summary.caps = check.line()
     return summary
-
-
-def iter_tar_members(path, caps: ArchiveCaps = ArchiveCaps(),
-                     skipped: Counter | None = None) -> Iterator[tuple[str, IO[bytes]]]:
-    """Stream (name, file object) for each regular file of a tar, in archive order.
-
-    Works on compressed tars without seeking; each file object is valid only until the next
-    item is requested. Names are checked as in extract_archive; links, folders and special
-    files are not yielded (counted in `skipped` when given).
-    """
-    path = Path(path)
-    archive_kind(path)
-    check = ArchiveCheck(path, caps)
-    try:
-        with tarfile.open(path, "r|*") as tf:
-            for member in tf:
-                name = check.member(member.name, member.size if member.isreg() else 0, folder=member.isdir())
-                if not member.isreg():
-                    if skipped is not None and not member.isdir():
-                        skipped["tar links and special files"] += 1
-                    continue
-                yield name, tf.extractfile(member)
-    except (tarfile.TarError, EOFError) as e:
-        raise DataError(path, f"corrupt or truncated tar: {e}") from e
 
 
 def write_sha256_listing(folder, path) -> int:

@@ -29,7 +29,6 @@ from imgdag.textfiles import csv_rows, read_text
 from imgdag.weightfiles import check_weights, load_torch
 
 BACKBONE_SIZES = {"resnet152": 224, "inception_v3": 299}  # others: 224
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 # inception_v3: as torchvision builds it for its pretrained weights (which expect transform_input)
 BUILD_ARGS = {"inception_v3": {"aux_logits": False, "init_weights": False, "transform_input": True}}
 SKIP_KEYS = {"inception_v3": ("AuxLogits.",)}  # torchvision's inception file holds the aux head
@@ -83,12 +82,6 @@ def _build_backbone(name: str, weights, weights_sha256: str, size: int, device) 
     return Backbone(name, model, size, features, weights_sha256)
 
 
-def load_backbone(name: str, weights=None, size: int | None = None, device="cpu") -> Backbone:
-    """Frozen torchvision model `name` without its classifier, from the local `weights` file;
-    `size` defaults to BACKBONE_SIZES (224). Missing file: warning and `pretrained` False."""
-    return _build_backbone(name, weights, _weights_sha256(name, weights), size or BACKBONE_SIZES.get(name, 224), device)
-
-
 class ResizedImages(Dataset):
     """uint8 RGB images resized (aspect not kept) to size x size."""
 
@@ -121,14 +114,6 @@ def extract_features(backbone: Backbone, paths, batch_size=32, device="cpu", num
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             out.append(backbone.model(x).float().cpu())
     return torch.cat(out).numpy() if out else np.zeros((0, backbone.features), np.float32)
-
-
-def list_images(folder) -> list[str]:
-    """Image files under `folder` (recursive), as sorted relative posix paths."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DataError(folder, "expected a folder of images")
-    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def feature_cache_key(name: str, weights_sha256: str, size: int, images) -> str:

@@ -7,7 +7,7 @@ import sys
 from snakemake.exceptions import WorkflowError
 
 sys.path.insert(0, workflow.basedir)
-from imgdag.codedeps import code_files  # noqa: E402
+from imgdag.codedeps import code_files, model_code_files  # noqa: E402
 
 # Every job runs under bash's strict mode (shell.prefix replaces Snakemake's own
 # `set -euo pipefail`): a script that fails fails its job, also when piped into `tee`. Jobs run
@@ -72,10 +72,17 @@ def section(key):
     return text
 
 
-def code(script, *modules):
+def code(script, *modules, models=()):
     """Input files: the script and every imgdag module it imports, plus `modules` (files of
-    modules the script imports by name at run time) and what they import."""
-    return sorted(set().union(*(code_files(path) for path in (script, *modules))))
+    modules the script imports by name at run time) and the modules that build `models`
+    (registered model names: imgdag/model_registry.py), and what they import."""
+    files = set().union(*(code_files(path) for path in (script, *modules)))
+    return sorted(files.union(*(model_code_files(name) for name in models)))
+
+
+def recipe_model(recipe):
+    """The registered model name a recipe trains (its train.model)."""
+    return config["recipes"][recipe]["train"]["model"]
 
 
 def metrics(path):

@@ -19,6 +19,9 @@ ILSVRC_CLASSES = "data/ilsvrc_alexnet_eval/classes.txt"
 ILSVRC_OWN_CLASSES = ILSVRC_WEIGHTS["source"] == "imagenet8_checkpoint"
 ILSVRC_MODEL = ("data/ilsvrc_alexnet_eval/caffe_alexnet.pth" if ILSVRC_WEIGHTS["source"] == "caffe_npy"
                 else ILSVRC_WEIGHTS["path"])
+# the registered model the weights build (imgdag/model_registry.py): its module is the rules' code
+ILSVRC_MODEL_NAME = {"imagenet8_checkpoint": recipe_model("imagenet8_alexnet"), "torchvision": "alexnet",
+                     "caffe_npy": "caffe_alexnet"}[ILSVRC_WEIGHTS["source"]]
 ILSVRC_OUT = "results/ilsvrc_alexnet_eval"
 
 
@@ -66,7 +69,7 @@ rule ilsvrc_val_extract:
 rule ilsvrc_alexnet_classes:
     input:
         model=ILSVRC_WEIGHTS["path"],
-        code=code("scripts/model_classes.py"),
+        code=code("scripts/model_classes.py", models=[ILSVRC_MODEL_NAME]),
     output:
         ILSVRC_CLASSES,
     conda:
@@ -131,7 +134,7 @@ rule ilsvrc_alexnet_crops:
         ILSVRC_IMAGES_INPUT,
         table="data/ilsvrc_alexnet_eval/val.csv",
         model=ILSVRC_MODEL,
-        code=code("scripts/evaluate_crops.py"),
+        code=code("scripts/evaluate_crops.py", models=[ILSVRC_MODEL_NAME]),
     output:
         metrics=report(metrics(f"{ILSVRC_OUT}/metrics.json"), caption="../report/metrics.rst",
                        category="ilsvrc_alexnet_eval"),

@@ -123,7 +123,7 @@ rule imagenet8_train:
         IMAGENET8_DATA["train"],
         IMAGENET8_DATA["val"],
         classes="data/imagenet8/classes.txt",
-        code=code("scripts/train.py"),
+        code=code("scripts/train.py", models=[recipe_model("imagenet8_alexnet")]),
     output:
         model=f"{IMAGENET8_OUT}/model.pt",
         log_csv=plot(f"{IMAGENET8_OUT}/train_log.csv", x="epoch",
@@ -163,7 +163,7 @@ rule imagenet8_evaluate:
     input:
         IMAGENET8_DATA["val"],
         model=f"{IMAGENET8_OUT}/model.pt",
-        code=code("scripts/evaluate.py"),
+        code=code("scripts/evaluate.py", models=[recipe_model("imagenet8_alexnet")]),
     output:
         metrics=report(metrics(f"{IMAGENET8_OUT}/metrics.json"), caption="../report/metrics.rst",
                        category="imagenet8_alexnet"),

@@ -99,7 +99,7 @@ rule mnist_train:
         "data/mnist/cache/train.labels.npy",
         "data/mnist/cache/test.images.npy",
         "data/mnist/cache/test.labels.npy",
-        code=code("scripts/train.py"),
+        code=code("scripts/train.py", models=[recipe_model("mnist_lenet5")]),
     output:
         model=f"{MNIST_OUT}/model.pt",
         log_csv=plot(f"{MNIST_OUT}/train_log.csv", x="epoch",
@@ -138,7 +138,7 @@ rule mnist_evaluate:
         "data/mnist/cache/test.images.npy",
         "data/mnist/cache/test.labels.npy",
         model=f"{MNIST_OUT}/model.pt",
-        code=code("scripts/evaluate.py"),
+        code=code("scripts/evaluate.py", models=[recipe_model("mnist_lenet5")]),
     output:
         metrics=report(metrics(f"{MNIST_OUT}/metrics.json"), caption="../report/metrics.rst",
                        category="mnist_lenet5"),
@@ -173,7 +173,7 @@ rule mnist_predict:
     input:
         lst="data/mnist/test.lst",  # stands for the test PNG folder
         model=f"{MNIST_OUT}/model.pt",
-        code=code("scripts/predict.py"),
+        code=code("scripts/predict.py", models=[recipe_model("mnist_lenet5")]),
     output:
         f"{MNIST_OUT}/predictions.csv",
     params:

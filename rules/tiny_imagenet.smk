@@ -77,7 +77,7 @@ rule tiny_train:
         "data/tiny_imagenet/cache/val.images.npy",
         "data/tiny_imagenet/cache/val.labels.npy",
         classes="data/tiny_imagenet/index/classes.txt",
-        code=code("scripts/train.py"),
+        code=code("scripts/train.py", models=[recipe_model("tiny_imagenet_resnet18")]),
     output:
         model=f"{TINY_OUT}/model.pt",
         log_csv=plot(f"{TINY_OUT}/train_log.csv", x="epoch",
@@ -116,7 +116,7 @@ rule tiny_evaluate:
         "data/tiny_imagenet/cache/val.images.npy",
         "data/tiny_imagenet/cache/val.labels.npy",
         model=f"{TINY_OUT}/model.pt",
-        code=code("scripts/evaluate.py"),
+        code=code("scripts/evaluate.py", models=[recipe_model("tiny_imagenet_resnet18")]),
     output:
         metrics=report(metrics(f"{TINY_OUT}/metrics.json"), caption="../report/metrics.rst",
                        category="tiny_imagenet_resnet18"),
@@ -154,7 +154,7 @@ rule tiny_predict:
         "data/tiny_imagenet/cache/test.labels.npy",
         names="data/tiny_imagenet/index/test.csv",
         model=f"{TINY_OUT}/model.pt",
-        code=code("scripts/predict.py"),
+        code=code("scripts/predict.py", models=[recipe_model("tiny_imagenet_resnet18")]),
     output:
         f"{TINY_OUT}/predictions.csv",
     params:

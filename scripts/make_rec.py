@@ -4,7 +4,8 @@
 from pathlib import Path
 
 from imgdag.cli import parser, run
-from imgdag.formats.recordio import PackOptions, pack, rebuild_index
+from imgdag.formats.recordio_packer import PackOptions, pack
+from imgdag.formats.recordio_writer import rebuild_index
 from imgdag.imagecheck import add_bad_images_argument
 
 

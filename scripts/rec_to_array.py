@@ -1,5 +1,6 @@
 """Decode every record of a RecordIO file once into a uint8 array cache (memory-mapped .npy)."""
-from imgdag.arraycache import cache_paths, write_array_cache
+from imgdag.arraycache import cache_paths
+from imgdag.arraycache_writer import write_array_cache
 from imgdag.cli import parser, run
 
 

@@ -2,7 +2,8 @@
 array cache: RGB (grayscale becomes 3 channels), rows in table order, labels -1 for test.
 Worker processes decode chunks straight into the memory-mapped output. The table lists only images
 write_tiny_index.py checked (checks.bad_images); one that does not decode now is an error naming it."""
-from imgdag.arraycache import cache_paths, write_files_cache
+from imgdag.arraycache import cache_paths
+from imgdag.arraycache_writer import write_files_cache
 from imgdag.cli import parser, run
 from imgdag.formats.index_table import read_tiny_index
 

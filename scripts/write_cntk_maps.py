@@ -3,7 +3,7 @@ from pathlib import Path
 
 from imgdag.cli import parser, run
 from imgdag.formats.class_list import read_class_list, write_class_list
-from imgdag.formats.cntk_map import write_cntk_map
+from imgdag.formats.cntk_map_writer import write_cntk_map
 from imgdag.imagecheck import add_check_arguments, from_arguments
 from imgdag.layouts.imagenet_folders import read_imagenet_folders
 from imgdag.layouts.records import EMPTY_CLASSES

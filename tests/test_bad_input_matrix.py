@@ -33,7 +33,9 @@ from imgdag.demo.tiny_imagenet import make_demo_tiny_imagenet
 from imgdag.extract import extract_archive
 from imgdag.formats.cntk_map import read_cntk_map
 from imgdag.formats.lst import LstEntry, list_image_folder, read_lst, write_lst
-from imgdag.formats.recordio import IRHeader, RecordReader, RecordWriter, pack, pack_record
+from imgdag.formats.recordio import IRHeader, RecordReader, pack_record
+from imgdag.formats.recordio_packer import pack
+from imgdag.formats.recordio_writer import RecordWriter
 from imgdag.layouts.mnist_idx import IMAGES_MAGIC
 
 BOM = b"\xef\xbb\xbf"

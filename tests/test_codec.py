@@ -50,7 +50,7 @@ def test_dct_downscale_decodes_at_a_halving_and_stays_close():
     assert codec.decode_rgb(data, "b", min_side=256).shape == (260, 325, 3)  # 1/4, shorter >= 256
     assert codec.decode_rgb(data, "b", min_side=300).shape == (520, 650, 3)  # 1/2
     assert codec.decode_rgb(data, "b", min_side=600).shape == (1040, 1300, 3)
-    fast = codec.decode_resized(data, "b", 256)
+    fast = codec.resize(codec.decode_rgb(data, "b", min_side=256), 256, 320)  # 1/4 scale, then bilinear
     assert fast.shape == codec.resize_shorter(codec.decode_rgb(data, "b"), 256).shape == (256, 320, 3)
     # a DCT downscale averages like an area resize (not like the aliasing full-size bilinear)
     area = cv2.resize(codec.decode_rgb(data, "b"), (320, 256), interpolation=cv2.INTER_AREA)

@@ -7,13 +7,12 @@ import stat
 import subprocess
 import tarfile
 import zipfile
-from collections import Counter
 
 import pytest
 
 from imgdag.errors import DataError
 from imgdag.layouts.tree import open_tree
-from imgdag.extract import ArchiveCaps, extract_archive, iter_tar_members, write_sha256_listing
+from imgdag.extract import ArchiveCaps, extract_archive, write_sha256_listing
 
 
 def make_tar(path, members, mode="w"):
@@ -113,23 +112,6 @@ def test_not_an_archive(tmp_path):
         extract_archive(tmp_path / "x.tar", tmp_path / "out")
     with pytest.raises(DataError, match="not found"):
         extract_archive(tmp_path / "missing.zip", tmp_path / "out")
-
-
-def test_iter_tar_members_streams_regular_files(tmp_path):
-    archive = make_tar(tmp_path / "s.tar.gz", [*GOOD, ("top/link", "->a.txt")], "w:gz")
-    skipped = Counter()
-    got = {name: f.read() for name, f in iter_tar_members(archive, skipped=skipped)}
-    assert got == dict(GOOD)
-    assert skipped == {"tar links and special files": 1}
-
-
-def test_iter_tar_members_refuses_traversal(tmp_path):
-    archive = make_tar(tmp_path / "s.tar", [("ok", b"1"), ("../evil", b"2")])
-    names = []
-    with pytest.raises(DataError, match="'../evil'"):
-        for name, _ in iter_tar_members(archive):
-            names.append(name)
-    assert names == ["ok"]
 
 
 def test_sha256_listing_changes_with_the_files_and_sha256sum_checks_it(tmp_path):

@@ -10,7 +10,8 @@ from imgdag.errors import DataError
 from imgdag.extract import extract_archive
 from imgdag.formats.class_folders import split_train_valid, valid_per_class, write_class_folders
 from imgdag.formats.class_list import read_class_list, write_class_list
-from imgdag.formats.cntk_map import read_cntk_map, write_cntk_map
+from imgdag.formats.cntk_map import read_cntk_map
+from imgdag.formats.cntk_map_writer import write_cntk_map
 from imgdag.formats.index_table import (read_ilsvrc_val_table, read_tiny_index, write_ilsvrc_val_table,
                                         write_tiny_index)
 from imgdag.layouts.dog_breed import read_dog_breed

@@ -18,7 +18,8 @@ from e2e import ROOT, cli_env
 from imgdag.atomic import atomic_torch_save
 from imgdag.errors import DataError
 from imgdag.formats.index_table import write_tiny_index
-from imgdag.formats.recordio import IRHeader, RecordWriter, pack_record
+from imgdag.formats.recordio import IRHeader, pack_record
+from imgdag.formats.recordio_writer import RecordWriter
 from imgdag.layouts.records import ImageRecord
 
 SIZE = 1 << 20  # the disk; every cache below needs about 2.4 MB

@@ -12,9 +12,11 @@ from PIL import Image
 
 from imgdag.codec import read_rgb_file, resize_center_crop
 from imgdag.errors import DataError
-from imgdag.formats.cntk_map import write_cntk_map
+from imgdag.formats.cntk_map_writer import write_cntk_map
 from imgdag.formats.lst import LstEntry, write_lst
-from imgdag.formats.recordio import IRHeader, PackOptions, RecordReader, RecordWriter, pack, pack_record
+from imgdag.formats.recordio import IRHeader, RecordReader, pack_record
+from imgdag.formats.recordio_packer import PackOptions, pack
+from imgdag.formats.recordio_writer import RecordWriter
 from imgdag.imagedata import ImageBatches, MapFileImages, RecordImages, random_resized_box
 from imgdag.layouts.records import ImageRecord
 

@@ -17,16 +17,14 @@ from imgdag.formats.lst import LstEntry, im2rec_lst_files, list_image_folder, re
 from imgdag.formats.recordio import (
     MAGIC_BYTES,
     IRHeader,
-    PackOptions,
     RecordReader,
-    RecordWriter,
-    pack,
     pack_record,
     read_idx,
-    rebuild_index,
     scan_index,
     unpack_record,
 )
+from imgdag.formats.recordio_packer import PackOptions, pack
+from imgdag.formats.recordio_writer import RecordWriter, rebuild_index
 
 
 def frame(cflag, data):
@@ -144,10 +142,8 @@ def test_writer_frames_pads_and_indexes_records(tmp_path):
     assert idx.read_text() == f"10\t0\n4\t{len(frame(0, payloads[10]))}\n"
     reader = RecordReader(rec)
     assert reader.idx_path == idx and reader.keys == [10, 4] and len(reader) == 2
-    assert reader[1].header.id == 4 and reader.read_key(10).image == b"abc"
+    assert reader[1].header.id == 4 and reader[reader.keys.index(10)].image == b"abc"
     assert [r.labels.tolist() for r in reader] == [[1.0], [2.0]]
-    with pytest.raises(KeyError, match="no record with key 5"):
-        reader.read_key(5)
 
 
 def test_writer_splits_records_at_aligned_magic_words_as_dmlc(tmp_path):
@@ -209,7 +205,7 @@ def test_reader_scans_without_idx_and_rebuild_index_equals_the_written_one(tmp_p
     idx.unlink()
     scanned = RecordReader(rec)
     assert scanned.idx_path is None and scanned.keys == [5, 2, 9, 0, 7]
-    assert scanned.read_key(7).image == MAGIC_BYTES * 3
+    assert scanned[scanned.keys.index(7)].image == MAGIC_BYTES * 3
     assert rebuild_index(rec, tmp_path / "rebuilt.idx") == 5
     assert (tmp_path / "rebuilt.idx").read_text() == written
 

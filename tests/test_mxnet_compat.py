@@ -17,14 +17,13 @@ from imgdag.formats.lst import LstEntry, im2rec_lst_files, list_image_folder, re
 from imgdag.formats.recordio import (
     MAGIC_BYTES,
     IRHeader,
-    PackOptions,
     RecordReader,
-    RecordWriter,
-    pack,
     pack_record,
     read_idx,
     scan_index,
 )
+from imgdag.formats.recordio_packer import PackOptions, pack
+from imgdag.formats.recordio_writer import RecordWriter
 
 MXNET_PYTHON = ROOT / ".venv-mxnet" / "bin" / "python"
 HELPERS = Path(__file__).parent / "mxnet_helpers"
@@ -249,7 +248,7 @@ def test_we_read_what_im2rec_writes(images, im2rec, tmp_path):
         assert np.abs(pixels.astype(int) - rgb(mx_record["image"])).max() <= 1, entry.path
         assert decode_rgb(own.image, "t").shape == pixels.shape  # same resize and EXIF rule
     # exif6.jpg: stored 10 wide, 24 high; upright 24 x 10; shorter side to 8: 19 x 8
-    assert decode_stored(theirs.read_key(15).image, "t").shape == (8, 19, 3)
+    assert decode_stored(theirs[theirs.keys.index(15)].image, "t").shape == (8, 19, 3)
 
 
 @pytest.mark.parametrize(

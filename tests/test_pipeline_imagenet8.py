@@ -18,9 +18,11 @@ from conftest import ROOT
 from e2e import copy_repo, sh
 from imgdag.demo.imagenet import IMAGENET8_WNIDS, make_demo_imagenet8
 from imgdag.extract import extract_archive
-from imgdag.formats.cntk_map import read_cntk_map, write_cntk_map
+from imgdag.formats.cntk_map import read_cntk_map
+from imgdag.formats.cntk_map_writer import write_cntk_map
 from imgdag.formats.lst import LstEntry, write_lst
-from imgdag.formats.recordio import PackOptions, RecordReader, pack
+from imgdag.formats.recordio import RecordReader
+from imgdag.formats.recordio_packer import PackOptions, pack
 from imgdag.layouts.imagenet_folders import read_imagenet_folders
 
 OUT, EVAL = "results/imagenet8_alexnet", "results/ilsvrc_alexnet_eval"

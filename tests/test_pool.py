@@ -47,7 +47,7 @@ def test_packing_with_workers_stops_at_a_bad_image_under_a_flag_only_sigterm_han
         from PIL import Image
         from imgdag.errors import DataError
         from imgdag.formats.lst import LstEntry, write_lst
-        from imgdag.formats.recordio import PackOptions, pack
+        from imgdag.formats.recordio_packer import PackOptions, pack
 
         root = Path({str(tmp_path)!r})
         entries = []

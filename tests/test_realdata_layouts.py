@@ -13,7 +13,8 @@ from imgdag.demo.ilsvrc import make_demo_ilsvrc_val
 from imgdag.errors import DataError
 from imgdag.demo.imagenet import IMAGENET8_WNIDS
 from imgdag.formats.class_folders import write_class_folders
-from imgdag.formats.cntk_map import read_cntk_map, write_cntk_map
+from imgdag.formats.cntk_map import read_cntk_map
+from imgdag.formats.cntk_map_writer import write_cntk_map
 from imgdag.layouts.dog_breed import read_dog_breed
 from imgdag.layouts.ilsvrc_val import val_table_from_caffe, val_table_from_devkit
 from imgdag.layouts.imagenet_folders import read_imagenet_folders

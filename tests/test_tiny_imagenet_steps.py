@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from e2e import script
 
-from imgdag import arraycache
-from imgdag.arraycache import read_array_cache, write_images_cache
+from imgdag import arraycache_writer
+from imgdag.arraycache import read_array_cache
+from imgdag.arraycache_writer import write_images_cache
 from imgdag.demo.tiny_imagenet import make_demo_tiny_imagenet
 from imgdag.errors import DataError
 from imgdag.formats.class_list import read_class_list
@@ -73,13 +74,13 @@ def test_tiny_to_array_names_a_bad_image(tiny, tmp_path):
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_workers_write_every_chunk_in_table_order(tiny, tmp_path, monkeypatch, workers):
-    monkeypatch.setattr(arraycache, "CHUNK", 7)  # 50 images: 8 chunks over the workers
+    monkeypatch.setattr(arraycache_writer, "CHUNK", 7)  # 50 images: 8 chunks over the workers
     records = read_tiny_index(tiny / "index/val.csv")
     with zipfile.ZipFile(tiny / "tiny-imagenet-200.zip") as z:
         expected = np.stack([decode_rgb(z.read(r.path), r.path) for r in records])
-    arraycache.write_files_cache(tmp_path / "c", tiny / "tiny-imagenet-200.zip",
-                                 [r.path for r in records], [r.label for r in records], "val.csv",
-                                 workers=workers)
+    arraycache_writer.write_files_cache(tmp_path / "c", tiny / "tiny-imagenet-200.zip",
+                                        [r.path for r in records], [r.label for r in records], "val.csv",
+                                        workers=workers)
     images, labels = read_array_cache(tmp_path / "c")
     assert np.array_equal(images, expected)
     assert labels.tolist() == [r.label for r in records]

@@ -15,14 +15,23 @@ from imgdag.errors import DataError
 from imgdag.transfer import (
     cached_features,
     feature_cache_key,
-    list_images,
-    load_backbone,
     multiclass_log_loss,
     read_submission_columns,
     transfer_head,
     write_kaggle_submission,
 )
 from imgdag.weightfiles import file_sha256
+
+
+def load_backbone(name, weights=None, size=None):
+    """The frozen backbone cached_features builds for `name` (its size defaulted the same way)."""
+    size = size or transfer.BACKBONE_SIZES.get(name, 224)
+    return transfer._build_backbone(name, weights, transfer._weights_sha256(name, weights), size, "cpu")
+
+
+def list_images(folder):
+    """The image files under `folder`, as sorted relative posix paths."""
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.suffix.lower() in (".jpg", ".png"))
 
 
 def save_random_weights(path, name="resnet18", seed=0, **kw):

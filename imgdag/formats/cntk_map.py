@@ -5,25 +5,12 @@ Format (what CNTK's ImageDeserializer reads): UTF-8 text, one image a line,
 absolute when an image root is given; `label` is the image's class index in the sorted
 class list written beside the maps as `classes.txt`. Paths may not contain a tab or a
 newline.
+This module reads maps; imgdag.formats.cntk_map_writer writes them.
 """
 from pathlib import Path
 
-from imgdag.atomic import atomic_open
 from imgdag.errors import DataError
-from imgdag.layouts.records import ImageRecord
 from imgdag.textfiles import read_lines
-
-
-def write_cntk_map(path, records: list[ImageRecord], image_root=None) -> int:
-    """Write one map file; paths are made absolute under `image_root` when given. Returns lines written."""
-    root = Path(image_root).resolve() if image_root is not None else None
-    with atomic_open(path, "w", encoding="utf-8", newline="\n") as f:
-        for record in records:
-            if "\t" in record.path or "\n" in record.path:
-                raise DataError(record.path, f"a tab or newline in the path cannot be written to {path}")
-            image = str(root / record.path) if root is not None else record.path
-            f.write(f"{image}\t{record.label}\n")
-    return len(records)
 
 
 def read_cntk_map(path) -> list[tuple[str, int]]:

@@ -18,11 +18,21 @@ from pathlib import Path
 from imgdag.atomic import atomic_open
 from imgdag.errors import DataError
 from imgdag.layouts.records import UNLABELLED, ImageRecord
-from imgdag.layouts.tiny_imagenet import check_box
 from imgdag.textfiles import csv_rows, read_text
 
 TINY_COLUMNS = ["file", "label", "wnid", "x0", "y0", "x1", "y1"]
 ILSVRC_COLUMNS = ["file", "ilsvrc2012_id", "wnid", "label"]
+TINY_IMAGE_SIZE = 64  # every Tiny ImageNet image is 64x64
+
+
+def check_box(box, where, line_no: int) -> tuple[int, int, int, int]:
+    """`box` if 0 <= x0 <= x1 < 64 and 0 <= y0 <= y1 < 64, else a DataError naming the line."""
+    x0, y0, x1, y1 = box
+    if not (0 <= x0 <= x1 < TINY_IMAGE_SIZE and 0 <= y0 <= y1 < TINY_IMAGE_SIZE):
+        size = TINY_IMAGE_SIZE
+        raise DataError(where, f"line {line_no}: box {tuple(box)} is not inside the {size}x{size} "
+                               f"image (expected 0 <= x0 <= x1 <= {size - 1}, same for y)")
+    return tuple(box)
 
 
 def _write(path, columns: list[str], rows) -> int:

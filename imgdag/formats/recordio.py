@@ -27,32 +27,18 @@ Index (`.idx`, mxnet.recordio.MXIndexedRecordIO): one text line per record,
 `key<TAB>byte offset of its first part`, in the order written; im2rec's key is the `.lst`
 index.
 
-Packing (`pack`) follows im2rec.py's options: see PackOptions. Images go through
-`imgdag.codec` (libjpeg-turbo through simplejpeg where im2rec uses OpenCV's, OpenCV's own
-bilinear resize), full-size decodes as im2rec, so pixels agree within a grey level or two and
-encoded bytes may differ; with pass_through the image files' bytes are copied and the `.rec` and `.idx` are
-byte-identical to `im2rec.py --pass-through --pack-label`.
+This module reads (RecordReader) and frames (frame_parts, pack_record: the byte layout above);
+imgdag.formats.recordio_writer writes `.rec` + `.idx` files, and imgdag.formats.recordio_packer
+packs a `.lst`'s images as im2rec.py does.
 """
 import os
 import struct
-import threading
-from collections import Counter
-from contextlib import ExitStack
-from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from tqdm import tqdm
 
-from imgdag import codec
-from imgdag.atomic import atomic_path
 from imgdag.errors import DataError
-from imgdag.faults import fault_point
-from imgdag.formats.lst import LstEntry, read_lst
-from imgdag.imagecheck import BAD_IMAGES, warn_skipped
-from imgdag.pool import process_pool
 from imgdag.textfiles import read_lines
 
 MAGIC = 0xCED7230A
@@ -60,8 +46,6 @@ MAGIC_BYTES = struct.pack("<I", MAGIC)
 MAX_RECORD_BYTES = (1 << 29) - 1
 _FRAME = struct.Struct("<II")
 _IRHEADER = struct.Struct("<IfQQ")
-PACK_CHUNK = 8  # images per task sent to a pack worker
-IN_FLIGHT_PER_WORKER = 4 * PACK_CHUNK  # images read, encoded or waiting per pack worker, at most
 
 
 class IRHeader(NamedTuple):
@@ -124,46 +108,6 @@ def frame_parts(payload: bytes) -> list:
     parts.append(payload[start:] if start else payload)
     parts.append(b"\0" * (-len(payload) % 4))
     return parts
-
-
-class RecordWriter:
-    """Write records to `rec_path` and `key<TAB>offset` lines to `idx_path` (None: no index).
-
-    A context manager: the files are written to temporary siblings and renamed into place
-    when the block ends without an exception.
-    """
-
-    def __init__(self, rec_path, idx_path=None):
-        self.rec_path, self.idx_path = Path(rec_path), idx_path and Path(idx_path)
-        self._stack = ExitStack()
-        self._rec = self._idx = None
-
-    def __enter__(self):
-        # exits run last-in first-out: each file is closed before its rename, the .rec renamed
-        # before the .idx, so a new .idx never sits beside an old .rec
-        with ExitStack() as stack:
-            if self.idx_path:
-                self._idx = open(stack.enter_context(atomic_path(self.idx_path)), "w", newline="\n")
-                stack.callback(self._idx.close)
-            self._rec = open(stack.enter_context(atomic_path(self.rec_path)), "wb")
-            stack.callback(self._rec.close)
-            self._stack = stack.pop_all()
-        return self
-
-    def __exit__(self, *exc_info):
-        return self._stack.__exit__(*exc_info)
-
-    def write(self, key: int, payload: bytes) -> int:
-        """Append one record; returns its byte offset (written to the index under `key`)."""
-        offset = self._rec.tell()
-        try:
-            parts = frame_parts(payload)
-        except ValueError as e:
-            raise DataError(self.rec_path, f"record {key}: {e}") from None
-        self._rec.writelines(parts)
-        if self._idx:
-            self._idx.write(f"{int(key)}\t{offset}\n")
-        return offset
 
 
 def _read_part_header(f, path, offset):
@@ -249,21 +193,13 @@ def scan_index(rec_path) -> list[tuple[int, int]]:
     return [(_unpack(rec_path, offset, payload).header.id, offset) for offset, payload in _scan(rec_path)]
 
 
-def rebuild_index(rec_path, idx_path) -> int:
-    """Write the `.idx` of `rec_path` (keys are the records' IRHeader ids); returns the count."""
-    pairs = scan_index(rec_path)
-    with atomic_path(idx_path) as tmp:
-        Path(tmp).write_text("".join(f"{key}\t{offset}\n" for key, offset in pairs), newline="\n")
-    return len(pairs)
-
-
 class RecordReader:
     """Random and sequential access to the image records of a `.rec` file.
 
     The index comes from `idx_path`, or when that is None from the `.idx` beside the `.rec`
     (same name), or, when there is none, from a scan of the `.rec`. `reader[i]` is the i-th
-    record in index order, `read_key(key)` the record indexed under `key` (the last one when
-    a key repeats, as MXNet), iteration goes through the file in order. Safe to use after
+    record in index order (its key `reader.keys[i]`), `read_at(offset)` the record at a byte
+    offset, iteration goes through the file in order. Safe to use after
     fork (a new process opens its own file handle), so it fits DataLoader workers.
     """
 
@@ -282,7 +218,6 @@ class RecordReader:
                                                f"{self.rec_path} ({size} bytes; records start at multiples of 4)")
         self.keys = [key for key, _ in pairs]
         self.offsets = [offset for _, offset in pairs]
-        self._offset_of_key = dict(pairs)
         self._file, self._pid = None, None
 
     def __len__(self):
@@ -290,12 +225,6 @@ class RecordReader:
 
     def __getitem__(self, i: int) -> Record:
         return self._read_indexed(self.keys[i], self.offsets[i])
-
-    def read_key(self, key: int) -> Record:
-        """The record indexed under `key`."""
-        if key not in self._offset_of_key:
-            raise KeyError(f"{self.idx_path or self.rec_path}: no record with key {key}")
-        return self._read_indexed(key, self._offset_of_key[key])
 
     def _read_indexed(self, key: int, offset: int) -> Record:
         try:
@@ -351,180 +280,3 @@ class RecordReader:
 
     def __getstate__(self):
         return {**self.__dict__, "_file": None, "_pid": None}
-
-
-@dataclass(frozen=True)
-class PackOptions:
-    """How `pack` turns image files into records; im2rec.py's flags of the same names.
-
-    resize: scale so the shorter side is this many pixels, the other side scaled with integer
-        division (0: keep the size; it also enlarges), bilinear as OpenCV's INTER_LINEAR (no
-        antialiasing); after center_crop: cut the central square.
-    quality: JPEG quality 1-100, or for '.png' the zlib compression level (clipped to 0-9, as
-        OpenCV does, so the default 95 means 9).
-    encoding: '.jpg' or '.png'.
-    color: 1 colour (RGB, alpha dropped), 0 grayscale (a colour JPEG's luma, as OpenCV),
-        -1 as stored (alpha kept, except in a JPEG, which cannot hold it). EXIF orientation
-        is applied except for -1, as OpenCV's imread.
-    pass_through: copy each file's bytes unchanged (no other option applies); each image is
-        still checked to decode (imgdag.codec.check_image) unless images_checked.
-    images_checked: the step that listed the images already checked them (a map or index
-        writer with checks.bad_images): pass-through copies without decoding them again.
-    """
-
-    resize: int = 0
-    center_crop: bool = False
-    quality: int = 95
-    encoding: str = ".jpg"
-    pass_through: bool = False
-    color: int = 1
-    images_checked: bool = False
-
-    def __post_init__(self):
-        if self.encoding not in (".jpg", ".png"):
-            raise ValueError(f"encoding must be '.jpg' or '.png', got {self.encoding!r}")
-        if self.color not in (-1, 0, 1):
-            raise ValueError(f"color must be -1, 0 or 1, got {self.color!r}")
-        if self.resize < 0:
-            raise ValueError(f"resize must be >= 0, got {self.resize}")
-
-
-@dataclass(frozen=True)
-class PackSummary:
-    """What `pack` did: records written, images skipped per reason (missing, unreadable,
-    corrupt); str() is the one-line summary."""
-
-    written: int
-    skipped: dict[str, int]
-    rec_path: str = ""
-
-    def __str__(self):
-        total = self.written + sum(self.skipped.values())
-        reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(self.skipped.items()))
-        return f"packed {self.written} of {total} images into {self.rec_path}" + (
-            f"; skipped {reasons}" if reasons else ""
-        )
-
-
-def encode_for_record(image_bytes: bytes, source, options: PackOptions) -> bytes:
-    """Re-encode one image file's bytes the way im2rec.py does with `options` (not pass_through):
-    decode (EXIF-oriented unless color -1), centre square, resize, encode."""
-    if options.color == 1:
-        pixels = codec.decode_rgb(image_bytes, source)
-    elif options.color == 0:
-        pixels = codec.decode_gray(image_bytes, source)
-    else:
-        pixels = codec.decode_stored(image_bytes, source)
-    if options.center_crop:
-        pixels = codec.center_square(pixels)
-    if options.resize:
-        pixels = codec.resize_shorter(pixels, options.resize)
-    if options.encoding == ".jpg":
-        return codec.encode_jpeg(pixels, options.quality)
-    return codec.encode_png(pixels, options.quality)
-
-
-def _read_after(path, head: bytes) -> bytearray:
-    """`head` followed by the bytes of the file `path`, read straight into one buffer."""
-    with open(path, "rb", buffering=0) as f:
-        size = os.fstat(f.fileno()).st_size
-        payload = bytearray(len(head) + size)
-        payload[: len(head)] = head
-        view, at = memoryview(payload), len(head)
-        while at < len(payload) and (got := f.readinto(view[at:])):
-            at += got
-    if at != len(payload):
-        raise OSError(f"{path} changed size while read")
-    return payload
-
-
-def _record_head(entry: LstEntry) -> bytes:
-    """The IRHeader (and packed labels) that start the record of a `.lst` entry."""
-    if len(entry.labels) == 1:
-        return pack_record(IRHeader(0, entry.labels[0], entry.index, 0), None, b"")
-    return pack_record(IRHeader(0, 0.0, entry.index, 0), entry.labels, b"")
-
-
-def _pack_entry(entry: LstEntry, image_root: str, options: PackOptions):
-    """(payload, None) for one `.lst` entry, or (None, (skip reason, problem)). With
-    pass_through, (None, None) once the image is checked: the caller copies the file, so that
-    its bytes do not travel back from a worker process."""
-    path = os.path.join(image_root, entry.path)
-    if options.pass_through and options.images_checked:
-        return (None, None) if os.path.isfile(path) else (None, ("missing", "no such image file"))
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        return None, ("missing", "no such image file")
-    except OSError as e:
-        return None, ("unreadable", f"cannot read the image file: {e.strerror or e}")
-    try:
-        if options.pass_through:
-            codec.check_image(data, path)
-            return None, None
-        return _record_head(entry) + encode_for_record(data, path, options), None
-    except DataError as e:
-        return None, ("corrupt", e.problem)
-
-
-def _bounded(entries, slots: threading.Semaphore):
-    """`entries`, each taken only when one of the in-flight slots is free."""
-    for entry in entries:
-        slots.acquire()
-        yield entry
-
-
-def pack(lst_path, image_root, rec_path, idx_path, options=PackOptions(), num_workers=1,
-         bad_images="skip") -> PackSummary:
-    """Pack the images a `.lst` names (relative to `image_root`, never outside it) into
-    `rec_path` + `idx_path`.
-
-    Records keep the `.lst` order, keyed by its index (the IRHeader id), one label as
-    header.label or several packed after the header (flag = their count), as
-    `im2rec.py --pack-label`. Images that are missing, unreadable or do not decode (corrupt)
-    are skipped, counted by reason and each named in a warning; with bad_images "error"
-    (imgdag.imagecheck) the first stops packing with a DataError naming it. With `num_workers`
-    > 1, that many processes read and check or encode, at most IN_FLIGHT_PER_WORKER images each
-    in flight, so memory does not grow with the dataset.
-    """
-    if bad_images not in BAD_IMAGES:
-        raise ValueError(f"bad_images must be one of {BAD_IMAGES}, got {bad_images!r}")
-    entries = read_lst(lst_path, image_root)
-    repeated = [index for index, n in Counter(e.index for e in entries).items() if n > 1]
-    if repeated:
-        raise DataError(lst_path, f"index {repeated[0]} appears more than once ({len(repeated)} repeated "
-                                  "indexes): each becomes a record key, which must be unique")
-    encode = partial(_pack_entry, image_root=str(image_root), options=options)
-    skipped, skipped_files, written = Counter(), [], 0
-    copy_only = options.pass_through and options.images_checked  # no work for worker processes
-    with ExitStack() as stack:
-        if num_workers > 1 and not copy_only:
-            pool = stack.enter_context(process_pool(num_workers))
-            slots = threading.Semaphore(num_workers * IN_FLIGHT_PER_WORKER)
-            # on an error, unblock the pool's task feeder so that the pool can terminate
-            stack.callback(slots.release, len(entries) + 1)
-            results = pool.imap(encode, _bounded(entries, slots), chunksize=PACK_CHUNK)
-        else:
-            slots, results = None, map(encode, entries)
-        writer = stack.enter_context(RecordWriter(rec_path, idx_path))
-        for entry, (payload, skip) in tqdm(
-            zip(entries, results, strict=True), total=len(entries), desc=f"pack {Path(rec_path).name}",
-            unit="img", mininterval=1,
-        ):
-            if slots:
-                slots.release()
-            path = os.path.join(image_root, entry.path)
-            if payload is None and skip is None:  # pass-through, checked: copy the file's bytes
-                payload = _read_after(path, _record_head(entry))
-            if payload is None:
-                if bad_images == "error":
-                    raise DataError(path, skip[1])
-                skipped[skip[0]] += 1
-                skipped_files.append(f"{path} ({skip[0]}: {skip[1]})")
-            else:
-                writer.write(entry.index, payload)
-                written += 1
-                fault_point("pack")
-    warn_skipped(lst_path, skipped_files)
-    return PackSummary(written, dict(skipped), str(rec_path))

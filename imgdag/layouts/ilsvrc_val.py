@@ -24,7 +24,6 @@ from pathlib import PurePosixPath
 
 import numpy as np
 
-from imgdag.atomic import atomic_open
 from imgdag.errors import DataError
 from imgdag.imagecheck import ImageCheck, check_reading
 from imgdag.layouts.records import ImageRecord, LayoutReading, Split, is_image_name
@@ -97,11 +96,6 @@ def meta_mat_bytes(synsets: list[Synset]) -> bytes:
     scipy.io.savemat(buffer, {"synsets": table}, format="5")
     # the 116-byte text header carries a creation time; a fixed one keeps the bytes reproducible
     return MAT_HEADER.ljust(116) + buffer.getvalue()[116:]
-
-
-def write_meta_mat(path, synsets: list[Synset]) -> None:
-    with atomic_open(path, "wb") as f:
-        f.write(meta_mat_bytes(synsets))
 
 
 def leaf_synsets(synsets: list[Synset]) -> list[Synset]:

@@ -8,9 +8,12 @@ counts of everything the reader skipped, by reason: nothing is dropped silently.
 """
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from imgdag.errors import DataError
-from imgdag.layouts.tree import FileTree
+
+if TYPE_CHECKING:  # a type name only: format readers use records without the layout walkers
+    from imgdag.layouts.tree import FileTree
 
 UNLABELLED = -1
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
@@ -29,7 +32,7 @@ class ImageRecord:
 class Split:
     """One split's records, and the tree their paths are relative to (None: paths only)."""
 
-    tree: FileTree | None
+    tree: "FileTree | None"
     records: list[ImageRecord]
 
 
@@ -40,7 +43,6 @@ class LayoutReading:
     classes: list[str]  # class i has label i (WNIDs, or breed names)
     splits: dict[str, Split]
     skipped: Counter = field(default_factory=Counter)  # "split: reason" -> count
-    class_words: dict[str, str] = field(default_factory=dict)  # WNID -> words, when known
 
     def records(self, split: str) -> list[ImageRecord]:
         return self.splits[split].records

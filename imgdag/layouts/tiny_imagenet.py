@@ -24,6 +24,7 @@ Images are 64x64 JPEGs, some grayscale: decode them with `imgdag.codec.decode_rg
 from collections import Counter, defaultdict
 
 from imgdag.errors import DataError
+from imgdag.formats.index_table import check_box
 from imgdag.imagecheck import ImageCheck, check_reading
 from imgdag.layouts.records import UNLABELLED, ImageRecord, LayoutReading, Split, is_image_name
 from imgdag.layouts.tree import FileTree, open_tree
@@ -37,18 +38,6 @@ def _required_text(tree: FileTree, name: str) -> str:
     if not tree.has_file(name):
         raise DataError(tree.where(name), f"missing ({EXPECTED})")
     return tree.read_text(name)
-
-
-IMAGE_SIZE = 64  # every Tiny ImageNet image is 64x64
-
-
-def check_box(box, where, line_no: int) -> tuple[int, int, int, int]:
-    """`box` if 0 <= x0 <= x1 < 64 and 0 <= y0 <= y1 < 64, else a DataError naming the line."""
-    x0, y0, x1, y1 = box
-    if not (0 <= x0 <= x1 < IMAGE_SIZE and 0 <= y0 <= y1 < IMAGE_SIZE):
-        raise DataError(where, f"line {line_no}: box {tuple(box)} is not inside the {IMAGE_SIZE}x{IMAGE_SIZE} "
-                               f"image (expected 0 <= x0 <= x1 <= {IMAGE_SIZE - 1}, same for y)")
-    return tuple(box)
 
 
 def _box(fields: list[str], where: str, line_no: int) -> tuple[int, int, int, int]:
@@ -189,7 +178,7 @@ def read_tiny_imagenet(raw, empty_classes: str = "error", check: ImageCheck | No
         skipped[f"files outside the layout, ignored ({_shown(outside)})"] += len(outside)
     reading = LayoutReading(classes, {"train": Split(tree, train), "val": Split(tree, val),
                                       "test": Split(tree, test)},
-                            +skipped, {w: all_words.get(w, "") for w in classes})
+                            +skipped)
     check_reading(reading, check)
     reading.check_classes_used("train", tree.where(root + "train/"), empty_classes)
     return reading

@@ -1,48 +1,19 @@
-"""Model registry: `build_model(name, num_classes, **kw)` and local weight files.
+"""Build registered models (`build_model(name, num_classes, **kw)`; the names and their modules
+are in imgdag.model_registry) and read and write local weight files.
 
 Weights only ever come from local files (`weights=PATH`): a bare state_dict, or a checkpoint
 dict whose "model" entry is one (as torchvision's reference scripts and
 scripts/convert_caffe_alexnet.py write). Nothing is downloaded.
 """
+from importlib import import_module
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from imgdag.errors import DataError
+from imgdag.model_registry import BUILDERS, model_module
 from imgdag.weightfiles import load_torch
-
-
-def _lenet5(num_classes, **kw):
-    from imgdag.models.lenet import lenet5
-
-    return lenet5(num_classes=num_classes, **kw)
-
-
-def _alexnet(num_classes, **kw):
-    from torchvision.models import alexnet
-
-    return alexnet(weights=None, num_classes=num_classes, **kw)
-
-
-def _resnet18_64px(num_classes, **kw):
-    from imgdag.models.resnet_small import resnet18_64px
-
-    return resnet18_64px(num_classes, **kw)
-
-
-def _caffe_alexnet(num_classes, **kw):
-    from imgdag.models.caffe_alexnet import CaffeAlexNet
-
-    return CaffeAlexNet(num_classes, **kw)
-
-
-BUILDERS = {
-    "lenet5": _lenet5,
-    "alexnet": _alexnet,
-    "resnet18_64px": _resnet18_64px,
-    "caffe_alexnet": _caffe_alexnet,
-}
 
 
 def read_state_dict(path) -> dict:
@@ -70,9 +41,8 @@ def load_weights(model: nn.Module, path, skip: tuple[str, ...] = ()) -> nn.Modul
 
 def build_model(name: str, num_classes: int, weights=None, **kw) -> nn.Module:
     """Build a registered model with `num_classes` outputs; `weights` is an optional local file."""
-    if name not in BUILDERS:
-        raise ValueError(f"unknown model {name!r}; known: {sorted(BUILDERS)}")
-    model = BUILDERS[name](num_classes, **kw)
+    builder = getattr(import_module(model_module(name)), BUILDERS[name].partition(":")[2])
+    model = builder(num_classes=num_classes, **kw)
     return load_weights(model, weights) if weights is not None else model
 
 
