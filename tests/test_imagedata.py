@@ -168,7 +168,8 @@ def test_missing_and_undecodable_images_name_the_file(images):
 
 
 def train_exit_code(monkeypatch, *args):
-    monkeypatch.setattr(sys, "argv", ["train.py", *map(str, args)])
+    # torch is loaded in this process already: no ISA pin (the pin is tested in test_threads)
+    monkeypatch.setattr(sys, "argv", ["train.py", *map(str, args), "--cpu-isa", "host"])
     with pytest.raises(SystemExit) as e:
         runpy.run_path(str(ROOT / "scripts/train.py"), run_name="__main__")
     return e.value.code
