@@ -167,8 +167,10 @@ rule imagenet8_evaluate:
     output:
         metrics=report(metrics(f"{IMAGENET8_OUT}/metrics.json"), caption="../report/metrics.rst",
                        category="imagenet8_alexnet"),
-        per_class=f"{IMAGENET8_OUT}/per_class_accuracy.json",
-        confusion=f"{IMAGENET8_OUT}/confusion.csv",
+        per_class=report(f"{IMAGENET8_OUT}/per_class_accuracy.json",
+                         caption="../report/per_class.rst", category="imagenet8_alexnet"),
+        confusion=report(f"{IMAGENET8_OUT}/confusion.csv", caption="../report/confusion.rst",
+                         category="imagenet8_alexnet"),
         classified=plot(f"{IMAGENET8_OUT}/classified.csv", x="actual", y="predicted",
                         template="confusion"),
     params:

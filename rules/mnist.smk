@@ -142,8 +142,10 @@ rule mnist_evaluate:
     output:
         metrics=report(metrics(f"{MNIST_OUT}/metrics.json"), caption="../report/metrics.rst",
                        category="mnist_lenet5"),
-        per_class=f"{MNIST_OUT}/per_class_accuracy.json",
-        confusion=f"{MNIST_OUT}/confusion.csv",
+        per_class=report(f"{MNIST_OUT}/per_class_accuracy.json",
+                         caption="../report/per_class.rst", category="mnist_lenet5"),
+        confusion=report(f"{MNIST_OUT}/confusion.csv", caption="../report/confusion.rst",
+                         category="mnist_lenet5"),
         classified=plot(f"{MNIST_OUT}/classified.csv", x="actual", y="predicted",
                         template="confusion"),
     params:

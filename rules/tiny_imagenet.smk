@@ -120,8 +120,10 @@ rule tiny_evaluate:
     output:
         metrics=report(metrics(f"{TINY_OUT}/metrics.json"), caption="../report/metrics.rst",
                        category="tiny_imagenet_resnet18"),
-        per_class=f"{TINY_OUT}/per_class_accuracy.json",
-        confusion=f"{TINY_OUT}/confusion.csv",
+        per_class=report(f"{TINY_OUT}/per_class_accuracy.json",
+                         caption="../report/per_class.rst", category="tiny_imagenet_resnet18"),
+        confusion=report(f"{TINY_OUT}/confusion.csv", caption="../report/confusion.rst",
+                         category="tiny_imagenet_resnet18"),
         classified=plot(f"{TINY_OUT}/classified.csv", x="actual", y="predicted",
                         template="confusion"),
     params:

@@ -187,3 +187,10 @@ def test_a_new_raw_path_reaches_dvc_without_regenerating(ws):
     assert any(dep["path"].startswith("raw/mnist/") for dep in lock["deps"])
     assert nothing_to_do(ws, "mnist_lenet5")
     assert json.loads((ws / OUT / "metrics.json").read_text())
+
+
+def test_the_report_holds_the_recipes_figures(ws, tmp_path):
+    sh(["snakemake", "--report", str(tmp_path / "report.html"), "mnist_lenet5"], ws)
+    html = (tmp_path / "report.html").read_text()
+    for name in ["metrics.json", "curves.png", "confusion.csv", "per_class_accuracy.json"]:
+        assert name in html, name
