@@ -1,5 +1,6 @@
 # Two commands on a fresh machine: `make demo` (set up + run every recipe on the demo data)
 # and `make test` (the whole test suite; .ci/run calls it).
+SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -16,8 +17,9 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
+# one line per finished job (scripts/brief_log.py); failures in full; all of it in .snakemake/log/
 demo: venv
-	$(BIN)/snakemake --cores all
+	set -o pipefail; $(BIN)/snakemake --cores all --quiet host 2>&1 | $(BIN)/python scripts/brief_log.py
 	$(BIN)/python scripts/show_metrics.py
 
 test: venv

@@ -14,7 +14,7 @@ import pytest
 from e2e import ROOT, sh
 
 LIGHT = [
-    "extract_archive.py", "make_lst.py", "make_rec.py", "mnist_to_pngs.py", "rec_to_array.py",
+    "brief_log.py", "extract_archive.py", "make_lst.py", "make_rec.py", "mnist_to_pngs.py", "rec_to_array.py",
     "reorg_dog_breed.py", "show_metrics.py", "sync_doors.py", "tiny_to_array.py", "write_cntk_maps.py",
     "unlock.py", "write_dvc_yaml.py", "write_ilsvrc_val_table.py", "write_tiny_index.py",
 ]
