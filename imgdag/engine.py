@@ -283,10 +283,11 @@ def fit(model: nn.Module, train_batches, val_batches, params: dict, device: torc
         if not is_main:
             continue
         row = history[-1]
-        print(f"epoch {row['epoch']}/{epochs}: train loss {row['train_loss']:.4f} "
-              f"top1 {row['train_top1']:.4f} | val loss {row['val_loss']:.4f} "
-              f"top1 {row['val_top1']:.4f} top5 {row['val_top5']:.4f} ({row['seconds']:.1f} s)",
-              flush=True)
+        if _shows_epoch(epoch + 1, epochs, start + 1):
+            print(f"epoch {row['epoch']}/{epochs}: train loss {row['train_loss']:.4f} "
+                  f"top1 {row['train_top1']:.4f} | val loss {row['val_loss']:.4f} "
+                  f"top1 {row['val_top1']:.4f} top5 {row['val_top5']:.4f} ({row['seconds']:.1f} s)",
+                  flush=True)
         write_history(history, log_csv, curves_png, times_csv)  # progress is visible while training
         if (epoch + 1) % every == 0 or epoch + 1 == epochs:
             state = dict(model=_unwrap(model).state_dict(), optimizer=optimizer.state_dict(),
@@ -302,6 +303,13 @@ def fit(model: nn.Module, train_batches, val_batches, params: dict, device: torc
     if is_main and history:  # also when a finished run was resumed: nothing left to train
         write_history(history, log_csv, curves_png, times_csv)
     return history
+
+
+def _shows_epoch(number: int, epochs: int, first: int) -> bool:
+    """Whether epoch `number` (1-based) gets its line: every epoch of a run of up to 20, about
+    ten lines for a longer one (the first this run trains, every tenth part, the last); the
+    per-epoch log has them all."""
+    return epochs <= 20 or number in (first, epochs) or number % -(-epochs // 10) == 0
 
 
 def _over_ranks(result: dict) -> dict:

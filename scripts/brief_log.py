@@ -1,6 +1,7 @@
 """Snakemake's terminal output, briefly: `snakemake ... 2>&1 | python scripts/brief_log.py`.
 
-Each finished job becomes one line (`[k/N] rule done`); the block Snakemake prints when a job
+Each finished job becomes one line (`[k/N] rule done`) and the job table one line (`N jobs to
+run`); the block Snakemake prints when a job
 starts (its ~30 code inputs, outputs, reason, resources, shell command), the timestamps and
 blank lines are left out. Everything else passes through as it comes: the jobs' own output, warnings, and every
 error with its log. The whole output is in the `Complete log(s)` file Snakemake names at the end.
@@ -16,13 +17,24 @@ TIMESTAMP = re.compile(r"^\[\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4}\]$")
 FINISHED = re.compile(r"^Finished jobid: \d+ \(Rule: (\w+)\)$")
 STEPS = re.compile(r"^(\d+) of (\d+) steps \(.*\) done$")
 DROPPED = ("Select jobs to execute...", "Shell command: ")
+TABLE_ROW = re.compile(r"^(job +count|-+ +-+|\w+ +\d+)$")  # of the "Job stats:" table
+TABLE_TOTAL = re.compile(r"^total +(\d+)$")  # its last row
 
 
 def brief(lines):
     """Yield the lines to show for Snakemake's output `lines` (each ending in a newline)."""
-    in_job_start, finished = False, None
+    in_job_start, in_table, finished = False, False, None
     for line in lines:
         text = line.rstrip("\n")
+        if text == "Job stats:":
+            in_table = True
+            continue
+        if in_table and TABLE_ROW.match(text):
+            if TABLE_TOTAL.match(text):
+                yield f"{TABLE_TOTAL.match(text).group(1)} jobs to run (`snakemake -n` lists them)\n"
+                in_table = False
+            continue
+        in_table = False  # a table without its total row ends at the first other line
         if in_job_start and text.startswith("    "):
             continue
         in_job_start = bool(JOB_START.match(text))

@@ -37,6 +37,7 @@ def test_jobs_in_one_line_each_and_failures_in_full(tmp_path):
                           cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=120)
     out = done.stdout
     assert "] a done" in out and "] b done" in out, out
+    assert "4 jobs to run" in out and "Job stats" not in out
     assert "b made a line of its own" in out  # a job's own output passes through
     assert "Error in rule c:" in out and "error: c.png: not an image" in out  # the log, in full
     assert "    log: c.log" in out  # and the failed job's fields

@@ -91,3 +91,18 @@ def test_epoch_seeds_are_those_the_committed_results_were_made_with():
     batches = TensorBatches(torch.zeros(10, 1), torch.arange(10), 10, torch.device("cpu"), shuffle=True, seed=3)
     _, order = next(iter(batches.epoch(2)))
     assert torch.equal(order, torch.randperm(10, generator=torch.Generator().manual_seed(3_000_011)))
+
+
+def test_a_long_run_prints_about_ten_epoch_lines_and_logs_every_epoch(tmp_path, capsys):
+    x, y = torch.randn(12, 5), torch.arange(12) % 3
+    batches = TensorBatches(x, y, 4, torch.device("cpu"), shuffle=True)
+    fit(transfer_head(5, 3, hidden=8), batches, batches, {**PARAMS, "epochs": 60, "checkpoint_every": 60},
+        torch.device("cpu"), tmp_path / "ck", tmp_path / "log.csv")
+    shown = [int(line.split()[1].split("/")[0]) for line in capsys.readouterr().out.splitlines()
+             if line.startswith("epoch ")]
+    assert shown == [1, 6, 12, 18, 24, 30, 36, 42, 48, 54, 60]
+    with open(tmp_path / "log.csv") as f:
+        assert len(list(csv.DictReader(f))) == 60
+    fit(transfer_head(5, 3, hidden=8), batches, batches, PARAMS, torch.device("cpu"),
+        tmp_path / "short", tmp_path / "short.csv")  # 3 epochs: each shown
+    assert len([line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]) == 3
