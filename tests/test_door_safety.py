@@ -14,7 +14,7 @@ import time
 import pytest
 import yaml
 
-from e2e import cli_env, copy_repo, sh
+from e2e import cli_env, clone_workspace, copy_repo, sh
 
 OUT = "results/mnist_lenet5"
 KEPT = [f"{OUT}/model.pt", f"{OUT}/train_log.csv", f"{OUT}/curves.png", "data/mnist/test.lst",
@@ -42,13 +42,9 @@ MISSING = "datasets.mnist.raw_dir: nowhere/mnist does not exist"
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory):
-    ws = copy_repo(tmp_path_factory.mktemp("door_safety"))
-    def short(params):
-        params["recipes"]["mnist_lenet5"]["train"]["epochs"] = 1
-        params["recipes"]["mnist_lenet5"]["evaluate"]["latency_repeats"] = 3
-    edit_params(ws, short)
-    sh(["snakemake", "--cores", "2", "mnist_lenet5"], ws)
+def ws(mnist_done, tmp_path_factory):
+    """The session's finished MNIST run (one epoch), recorded in dvc.lock and committed."""
+    ws = clone_workspace(mnist_done, tmp_path_factory.mktemp("door_safety") / "repo")
     sh(["python", "scripts/sync_doors.py", "record", "mnist_lenet5"], ws)
     sh(["git", "add", "-A"], ws)
     sh(["git", "commit", "-qm", "one epoch, recorded"], ws)
