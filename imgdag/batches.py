@@ -19,6 +19,7 @@ from typing import Callable, Iterator, Optional
 import numpy as np
 import torch
 
+from imgdag.distributed import rank_share
 from imgdag.seeds import epoch_seed
 
 
@@ -54,10 +55,7 @@ class ArrayBatches:
 
     def _shard(self, order: torch.Tensor) -> torch.Tensor:
         """This rank's samples of the epoch's order (all of them in one process)."""
-        if self.pad:
-            total = -(-len(order) // self.world_size) * self.world_size
-            order = order.repeat(-(-total // max(len(order), 1)))[:total]
-        return order[self.rank::self.world_size]
+        return rank_share(order, self.rank, self.world_size, self.pad)
 
     def _gather(self, idx: torch.Tensor) -> torch.Tensor:
         if isinstance(self.images, torch.Tensor):

@@ -17,10 +17,22 @@ rule: its command becomes the torchrun line, with the GPUs and nodes as the rule
 """
 import os
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+
+
+def rank_share(order, rank: int, world_size: int, pad: bool):
+    """This rank's part of an epoch's sample `order` (a numpy array or a tensor), as torch's
+    DistributedSampler takes it: samples rank, rank + world_size, ...; with `pad` (training,
+    where the ranks must step together) the order first grows to a multiple of world_size by
+    repeating its start. One process (world_size 1) gets the whole order."""
+    if pad and world_size > 1 and len(order):
+        total = -(-len(order) // world_size) * world_size
+        order = order[np.arange(total) % len(order)]
+    return order[rank::world_size]
 
 
 def init_from_env(device: torch.device) -> tuple[int, int, int, torch.device]:

@@ -28,6 +28,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
 from imgdag import codec
+from imgdag.distributed import rank_share
 from imgdag.errors import DataError
 from imgdag.formats.cntk_map import read_cntk_map
 from imgdag.formats.recordio import RecordReader
@@ -155,9 +156,7 @@ class _EpochBatchSampler(Sampler):
         """This rank's image indices of the current epoch, in order."""
         order = _rng(self.seed, self.epoch).permutation(self.count) if self.shuffle \
             else np.arange(self.count)
-        if self.shuffle and self.world_size > 1:  # pad so that every rank has as many
-            order = np.resize(order, -(-self.count // self.world_size) * self.world_size)
-        return order[self.rank::self.world_size]
+        return rank_share(order, self.rank, self.world_size, pad=self.shuffle)  # pad when training
 
     def __len__(self) -> int:
         return -(-len(self.shard()) // self.batch_size)
