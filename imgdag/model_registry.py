@@ -15,8 +15,14 @@ BUILDERS = {
 }
 
 
-def model_module(name: str) -> str:
-    """The module that builds model `name` (ValueError naming the known ones otherwise)."""
+def model_builder(name: str) -> tuple[str, str]:
+    """(module, callable) that build model `name` (ValueError naming the known ones otherwise)."""
     if name not in BUILDERS:
         raise ValueError(f"unknown model {name!r}; known: {sorted(BUILDERS)}")
-    return BUILDERS[name].partition(":")[0]
+    module, _, builder = BUILDERS[name].partition(":")
+    return module, builder
+
+
+def model_module(name: str) -> str:
+    """The module that builds model `name`."""
+    return model_builder(name)[0]

@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from e2e import copy_repo, sh
-from imgdag.models import BUILDERS
+from imgdag.model_registry import BUILDERS
 
 pytestmark = pytest.mark.slow  # each case parses the Snakefile (seconds)
 

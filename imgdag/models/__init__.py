@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from imgdag.errors import DataError
-from imgdag.model_registry import BUILDERS, model_module
+from imgdag.model_registry import model_builder
 from imgdag.weightfiles import load_torch
 
 
@@ -41,7 +41,8 @@ def load_weights(model: nn.Module, path, skip: tuple[str, ...] = ()) -> nn.Modul
 
 def build_model(name: str, num_classes: int, weights=None, **kw) -> nn.Module:
     """Build a registered model with `num_classes` outputs; `weights` is an optional local file."""
-    builder = getattr(import_module(model_module(name)), BUILDERS[name].partition(":")[2])
+    module, builder = model_builder(name)
+    builder = getattr(import_module(module), builder)
     model = builder(num_classes=num_classes, **kw)
     return load_weights(model, weights) if weights is not None else model
 
