@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from imgdag.distributed import rank_share
+from imgdag.images import PixelNormalizer
 from imgdag.seeds import epoch_seed
 
 
@@ -46,9 +47,7 @@ class ArrayBatches:
         # keep (N,H,W,C) uint8: on CUDA resident on the GPU, on CPU the memory-map itself
         self.images = torch.from_numpy(np.ascontiguousarray(images)).to(device) \
             if device.type == "cuda" else images
-        channels = images.shape[-1]
-        self.mean = torch.tensor(mean, device=device).view(1, channels, 1, 1) * 255
-        self.std = torch.tensor(std, device=device).view(1, channels, 1, 1) * 255
+        self.normalize = PixelNormalizer(mean, std, device)
 
     def __len__(self) -> int:
         return -(-len(self._shard(torch.arange(len(self.labels)))) // self.batch_size)
@@ -74,10 +73,9 @@ class ArrayBatches:
             x = self._gather(idx)  # uint8 (B,H,W,C)
             if self.pixel_augment is not None:
                 x = self.pixel_augment(x, generator, shard=(self.rank, self.world_size))
-            # (B,C,H,W): planes made contiguous while still uint8, then normalised in place
+            # (B,C,H,W): planes made contiguous while still uint8, then normalised
             # (about 10x cheaper than converting the channels-last view)
-            x = x.to(self.device, non_blocking=True).permute(0, 3, 1, 2).contiguous()
-            x = x.float().sub_(self.mean).div_(self.std)
+            x = self.normalize(x.to(self.device, non_blocking=True).permute(0, 3, 1, 2).contiguous())
             if self.augment is not None:
                 x = self.augment(x, generator, shard=(self.rank, self.world_size))
             if self.device.type == "cuda":

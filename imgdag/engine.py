@@ -21,7 +21,6 @@ Under torchrun the model is DDP-wrapped, each rank trains on its shard of every 
 logged metrics are over all ranks' samples; imgdag/distributed.py says how to launch.
 """
 import csv
-import math
 import os
 import shutil
 import time
@@ -158,25 +157,26 @@ def make_optimizer(model: nn.Module, params: dict) -> torch.optim.Optimizer:
 
 
 def make_scheduler(optimizer, params: dict, steps_per_epoch: int):
-    """Per-step LR schedule: 'none', 'cosine' (to 0 over all epochs), 'onecycle' (linear
-    warm-up over warmup_epochs, default 1, then cosine to 0) or 'step' (x gamma every
-    step_epochs epochs, as the Tiny ImageNet source)."""
+    """Per-step LR schedule from torch's schedulers: 'none'; 'cosine' (`CosineAnnealingLR` to 0
+    over all epochs); 'warmup_cosine' (`LinearLR` from lr / warm-up steps up to lr over
+    warmup_epochs, default 1, then `CosineAnnealingLR` to 0 over the other epochs, as
+    torchvision's reference); 'step' (`StepLR`: x gamma every step_epochs epochs, as the Tiny
+    ImageNet source)."""
     kind, total = params.get("lr_schedule", "none"), params["epochs"] * steps_per_epoch
+    schedulers = torch.optim.lr_scheduler
     if kind == "none":
         return None
-    if kind in ("cosine", "onecycle"):
-        warm = params.get("warmup_epochs", 1) * steps_per_epoch if kind == "onecycle" else 0
-        decay = max(total - warm, 1)
-
-        def factor(step):
-            if step < warm:
-                return (step + 1) / warm
-            return 0.5 * (1 + math.cos(math.pi * min(step - warm, decay) / decay))
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    if kind == "cosine":
+        return schedulers.CosineAnnealingLR(optimizer, T_max=total)
+    if kind == "warmup_cosine":
+        warm = params.get("warmup_epochs", 1) * steps_per_epoch
+        warmup = schedulers.LinearLR(optimizer, start_factor=1 / warm, total_iters=warm)
+        cosine = schedulers.CosineAnnealingLR(optimizer, T_max=max(total - warm, 1))
+        return schedulers.SequentialLR(optimizer, [warmup, cosine], milestones=[warm])
     if kind == "step":
-        every, gamma = params["step_epochs"] * steps_per_epoch, params.get("gamma", 0.1)
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: gamma ** (step // every))
-    raise ValueError(f"unknown lr_schedule {kind!r} (expected none, cosine, onecycle or step)")
+        return schedulers.StepLR(optimizer, step_size=params["step_epochs"] * steps_per_epoch,
+                                 gamma=params.get("gamma", 0.1))
+    raise ValueError(f"unknown lr_schedule {kind!r} (expected none, cosine, warmup_cosine or step)")
 
 
 def _changed_params(saved: dict, params: dict) -> list[str]:

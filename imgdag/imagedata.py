@@ -32,7 +32,7 @@ from imgdag.distributed import rank_share
 from imgdag.errors import DataError
 from imgdag.formats.cntk_map import read_cntk_map
 from imgdag.formats.recordio import RecordReader
-from imgdag.images import chw_tensor
+from imgdag.images import PixelNormalizer, chw_tensor
 
 ASPECT_RANGE = (3 / 4, 4 / 3)
 
@@ -183,8 +183,7 @@ class ImageBatches:
         self.loader = DataLoader(dataset, batch_sampler=self.sampler, num_workers=num_workers,
                                  collate_fn=_collate, pin_memory=device.type == "cuda",
                                  persistent_workers=num_workers > 0)
-        self.mean = torch.tensor(mean, device=device).view(1, 3, 1, 1) * 255
-        self.inverse_std = 1 / (torch.tensor(std, device=device).view(1, 3, 1, 1) * 255)
+        self.normalize = PixelNormalizer(mean, std, device)
 
     def __len__(self) -> int:
         return len(self.sampler)
@@ -196,8 +195,7 @@ class ImageBatches:
             if isinstance(batch, _Unreadable):
                 raise DataError(batch.path, batch.problem)
             x, y = batch
-            # in place: one float tensor per batch, not three (on a CPU the allocations cost most)
-            x = x.to(self.device, non_blocking=True).float().sub_(self.mean).mul_(self.inverse_std)
+            x = self.normalize(x.to(self.device, non_blocking=True))
             if self.device.type == "cuda":
                 x = x.contiguous(memory_format=torch.channels_last)
             yield x, y.to(self.device, non_blocking=True)

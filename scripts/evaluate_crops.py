@@ -2,19 +2,17 @@
 metrics JSON (top-1/top-5 error per crop mode), a run-info JSON (images left out, weights,
 preprocessing, accuracies and counts) and a predictions CSV."""
 import csv
-from functools import partial
 from pathlib import Path
 
 import imgdag.threads  # noqa: F401  first: OpenMP reads its wait policy when torch loads
-import torch
 from torch.utils.data import DataLoader
-from torchvision.transforms.v2 import functional as TF
 
 from imgdag.atomic import atomic_open, atomic_write_json
 from imgdag.cli import json_object, parser, run
 from imgdag.engine import select_device
 from imgdag.errors import DataError
 from imgdag.formats.index_table import read_ilsvrc_val_table
+from imgdag.images import PixelNormalizer
 from imgdag.layouts.records import is_image_name
 from imgdag.models import build_model, load_trained_model, read_state_dict
 from imgdag.multicrop import CAFFE, TORCHVISION, CropPreprocess, ImageFiles, evaluate_crops
@@ -22,11 +20,6 @@ from imgdag.threads import add_thread_arguments, start_threads
 from imgdag.weightfiles import check_weights
 
 SOURCES = ("imagenet8_checkpoint", "torchvision", "caffe_npy")
-
-
-def normalize(images: torch.Tensor, mean, std) -> torch.Tensor:
-    """uint8 RGB -> float on a 0..1 scale, minus mean, over std (a trained model's input spec)."""
-    return TF.normalize(images.float() / 255, mean, std)
 
 
 def load_model(source: str, path, device, records, table):
@@ -43,7 +36,7 @@ def load_model(source: str, path, device, records, table):
                                    f"(label {wrong[0].label}, {wrong[0].wnid}): was the table written with "
                                    "the model's class list?")
         preprocess = CropPreprocess(spec["resize"], spec["size"][0],
-                                    partial(normalize, mean=spec["mean"], std=spec["std"]))
+                                    PixelNormalizer(spec["mean"], spec["std"], device))
         return model, preprocess, "RGB, the model's mean/std"
     if source == "torchvision":
         model, preprocess, how = build_model("alexnet", 1000, weights=path), TORCHVISION, "RGB, ImageNet mean/std"

@@ -1,6 +1,7 @@
 """Batch augmentation and array batches: geometry, reproducibility per (seed, epoch)."""
 import numpy as np
 import torch
+from torchvision.transforms import functional as TF
 
 from imgdag.augment import batch_augment, random_crop_flip, random_crop_rotate
 from imgdag.batches import ArrayBatches
@@ -39,6 +40,14 @@ def test_batches_reproducible_per_epoch_and_cover_all():
     x, y = next(iter(batches.epoch(5)))
     # pixels follow their labels through the shuffle: image i holds values 4i..4i+3
     assert torch.equal(x[:, 0, 0, 0], (y * 4).float())
+
+
+def test_batches_are_normalised_as_torchvision_to_the_bit():
+    """ToTensor's / 255, then Normalize: the arithmetic of every model's input."""
+    pixels = np.random.default_rng(0).integers(0, 256, (5, 6, 7, 3), np.uint8)
+    mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+    x, _ = next(iter(ArrayBatches(pixels, np.arange(5), 5, torch.device("cpu"), mean, std).epoch(0)))
+    assert torch.equal(x, TF.normalize(torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 255, mean, std))
 
 
 def grid_image(n: int, side: int = 64) -> torch.Tensor:

@@ -1,7 +1,9 @@
 """The engine's checkpoint contract on feature batches: a rerun of a finished fit trains nothing
 and writes the per-epoch log again (as after `dvc repro` deleted the stage's outputs)."""
 import csv
+import math
 
+import pytest
 import torch
 
 from imgdag.batches import TensorBatches
@@ -58,11 +60,43 @@ def lrs(params, steps_per_epoch):
     return seen
 
 
-def test_onecycle_warms_up_for_an_epoch_then_decays_to_zero():
-    seen = lrs({"lr_schedule": "onecycle", "epochs": 3}, 4)
-    assert seen[:4] == [0.25, 0.5, 0.75, 1.0]  # linear warm-up over the first epoch
-    assert all(a >= b for a, b in zip(seen[4:], seen[5:])) and seen[-1] < 0.05
-    assert lrs({"lr_schedule": "onecycle", "epochs": 1}, 4) == [0.25, 0.5, 0.75, 1.0]  # 1 epoch
+# lr_schedule params, and the rate (lr 1) of step k of `total` at 4 steps an epoch, from the
+# formulas in torch's docs (closed forms; the schedulers compute most steps from the last rate)
+SCHEDULES = {
+    "cosine": ({"lr_schedule": "cosine"}, lambda k, total: (1 + math.cos(math.pi * k / total)) / 2),
+    "warmup_cosine": ({"lr_schedule": "warmup_cosine", "warmup_epochs": 1},
+                      lambda k, total: 1 / 4 + (1 - 1 / 4) * k / 4 if k < 4
+                      else (1 + math.cos(math.pi * (k - 4) / (total - 4))) / 2),
+    "step": ({"lr_schedule": "step", "step_epochs": 2, "gamma": 0.1}, lambda k, total: 0.1 ** (k // 8)),
+}
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_each_schedule_gives_the_rates_of_its_formula(schedule):
+    extra, rate = SCHEDULES[schedule]
+    assert lrs({**extra, "epochs": 5}, 4) == pytest.approx([rate(k, 20) for k in range(20)],
+                                                          rel=1e-12, abs=1e-15)
+
+
+def test_warmup_cosine_of_one_epoch_is_the_warm_up_alone():
+    assert lrs({"lr_schedule": "warmup_cosine", "epochs": 1}, 4) == [0.25, 0.4375, 0.625, 0.8125]
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_a_fit_resumed_twice_writes_the_bytes_of_an_unbroken_one(tmp_path, capsys, schedule):
+    """The schedulers' state goes into the checkpoint: an interrupted run steps on from the rate
+    it stopped at (rates computed from the last one included)."""
+    x, y = torch.randn(12, 5), torch.arange(12) % 3
+    batches = TensorBatches(x, y, 4, torch.device("cpu"), shuffle=True)  # 3 steps an epoch
+    params = {**PARAMS, **SCHEDULES[schedule][0], "epochs": 5, "step_epochs": 1}
+    for run, stops in (("whole", [None]), ("resumed", [1, 2, None])):
+        for stop_after in stops:
+            torch.manual_seed(0)
+            fit(transfer_head(5, 3, hidden=8), batches, batches, params, torch.device("cpu"),
+                tmp_path / run / "ck", tmp_path / run / "log.csv", stop_after=stop_after)
+    assert capsys.readouterr().out.count("resuming from") == 2
+    for name in ("ck/last.pt", "log.csv"):
+        assert (tmp_path / "resumed" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
 
 
 def test_checkpoints_keep_the_newest_and_drop_other_params(tmp_path):

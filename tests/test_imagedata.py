@@ -9,6 +9,7 @@ import pytest
 import torch
 from conftest import ROOT
 from PIL import Image
+from torchvision.transforms import functional as TF
 
 from imgdag.codec import read_rgb_file, resize_center_crop
 from imgdag.errors import DataError
@@ -58,8 +59,9 @@ def test_eval_batches_are_resized_centre_crops_in_map_order(images):
     x, y = collect(b, 0)
     assert x.shape == (10, 3, 32, 32) and x.dtype == torch.float32
     assert y.tolist() == [i % 4 for i in range(10)]
-    expected = resize_center_crop(read_rgb_file(images / "img/7.png"), 36, 32).astype(np.float32)
-    torch.testing.assert_close(x[7], (torch.from_numpy(expected).permute(2, 0, 1) - 127.5) / 63.75)
+    expected = torch.from_numpy(resize_center_crop(read_rgb_file(images / "img/7.png"), 36, 32))
+    # normalised as torchvision's ToTensor + Normalize, to the bit
+    assert torch.equal(x[7], TF.normalize(expected.permute(2, 0, 1).float() / 255, MEAN, STD))
     torch.testing.assert_close(collect(b, 5)[0], x)  # no randomness in evaluation
 
 

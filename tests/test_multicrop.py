@@ -28,6 +28,14 @@ def random_images(n, h=32, w=32, seed=0):
     return torch.from_numpy(np.random.default_rng(seed).integers(0, 256, (n, 3, h, w), dtype=np.uint8))
 
 
+def test_imagenet_normalize_is_torchvisions_to_the_bit():
+    """ToTensor's / 255, then Normalize with ImageNet's mean and std (what the pretrained weights
+    were trained on)."""
+    x = random_images(2, 5, 4)
+    expected = T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])(x.float() / 255)
+    assert torch.equal(imagenet_normalize(x), expected)
+
+
 def tiny_net(classes=10):
     torch.manual_seed(0)
     return nn.Sequential(
