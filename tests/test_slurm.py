@@ -21,7 +21,6 @@ from e2e import ROOT, copy_repo, sh
 GPU_RULES = {"mnist_train", "mnist_evaluate", "mnist_predict", "imagenet8_train",
              "imagenet8_evaluate", "ilsvrc_alexnet_crops", "tiny_train", "tiny_evaluate",
              "tiny_predict", "dog_features", "dog_head"}
-MNIST_TARGETS = ["results/mnist_lenet5/metrics.json", "results/mnist_lenet5/predictions.csv"]
 
 needs_plugin = pytest.mark.skipif(
     importlib.util.find_spec("snakemake_executor_plugin_slurm") is None,
@@ -135,35 +134,29 @@ def outputs(ws):
 
 @needs_plugin
 @pytest.mark.slow
-def test_mnist_recipe_through_slurm_equals_a_local_run(slurm, tmp_path):
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["recipes"]["mnist_lenet5"]["train"]["epochs"] = 1  # keep the two runs short
-    runs = {}
-    for name in ("local", "slurm"):
-        (tmp_path / name).mkdir()
-        ws = copy_repo(tmp_path / name)
-        (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-        # the same threads per job both ways: the local run's --cores 2 caps them at this
-        # node's 2 CPUs, as --max-threads does for SLURM jobs
-        args = (["--cores", "2"] if name == "local" else
-                ["--profile", "profiles/slurm", "--max-threads", "2", "--slurm-no-account",
-                 "--slurm-init-seconds-before-status-checks", "1"])  # squeue: the profile's
-        start = time.monotonic()
-        sh(["snakemake", *args, *MNIST_TARGETS], ws, timeout=1500)
-        runs[name] = {"ws": ws, "seconds": time.monotonic() - start}
+def test_mnist_recipe_through_slurm_equals_a_local_run(slurm, mnist_done, tmp_path):
+    """The session's local run (`mnist_done`, --cores 2) against the same recipe through SLURM,
+    the same threads per job both ways: --max-threads 2 caps them at this node's 2 CPUs as
+    --cores 2 did."""
+    ws = copy_repo(tmp_path)
+    shutil.copy2(mnist_done / "params.yaml", ws / "params.yaml")  # one epoch, as the local run
+    expected = [rule for rule, _ in dry_run_jobs(ws, "--forceall", "mnist_lenet5")
+                if rule not in ("mnist_lenet5", "datasets_checked")]  # local rules: not submitted
+    start = time.monotonic()
+    sh(["snakemake", "--profile", "profiles/slurm", "--max-threads", "2", "--slurm-no-account",
+        "--slurm-init-seconds-before-status-checks", "1", "mnist_lenet5"], ws, timeout=1500)  # squeue: the profile's
+    seconds = time.monotonic() - start
     jobs = re.findall(r"Name=(\S+) JobState=(\S+)", (slurm / "jobcomp.log").read_text())
-    expected = dry_run_jobs(runs["local"]["ws"], "--forceall", *MNIST_TARGETS)
-    print(f"\nSLURM: {len(jobs)} jobs in {runs['slurm']['seconds']:.0f} s; local: "
-          f"{len(expected)} jobs in {runs['local']['seconds']:.0f} s; load {os.getloadavg()}")
+    print(f"\nSLURM: {len(jobs)} jobs in {seconds:.0f} s; load {os.getloadavg()}")
     # every job went through sbatch and completed
     assert len(jobs) == len(expected) and {state for _, state in jobs} == {"COMPLETED"}
     # the training job asked SLURM for a GPU and its memory (the node's GRES stands in for one)
     shown = sh(["scontrol", "show", "job", "-o"], ROOT).stdout
     train = [line for line in shown.splitlines() if "rule_mnist_train" in line]
     assert len(train) == 1 and "gres:gpu:1" in train[0] and "mem=6000M" in train[0], shown
-    assert outputs(runs["slurm"]["ws"]) == outputs(runs["local"]["ws"])
+    assert outputs(ws) == outputs(mnist_done)
     # a second run submits nothing
-    again = sh(["snakemake", "--profile", "profiles/slurm", *MNIST_TARGETS], runs["slurm"]["ws"])
+    again = sh(["snakemake", "--profile", "profiles/slurm", "mnist_lenet5"], ws)
     assert "Nothing to be done" in again.stdout + again.stderr
     assert len(re.findall(r"JobId=", (slurm / "jobcomp.log").read_text())) == len(jobs)
 
