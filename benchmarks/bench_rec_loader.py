@@ -1,4 +1,5 @@
-"""Reading a .rec for training: our loader against MXNet 1.9.1's, on real ImageNet JPEGs.
+"""Reading a .rec for training: our loader against MXNet 1.9.1's and NVIDIA DALI's, on real
+ImageNet JPEGs.
 
 Two .rec files of the real ImageNet sample JPEGs repeated: "full" (pass-through, the records
 hold the original JPEGs) and "256" (resized so the shorter side is 256, quality 95, as im2rec
@@ -11,15 +12,21 @@ hold the original JPEGs) and "256" (resized so the shorter side is 256, quality 
   on a 2-core machine);
   mxnet: mx.io.ImageRecordIter(random_resized_crop, rand_mirror, mean/std,
   preprocess_threads=workers);
-  interleaved per repeat: full ours, mxnet, then 256 ours, mxnet;
+  dali: DALI's CPU pipeline (device_id=None) readers.mxnet(random_shuffle) ->
+  decoders.image_random_crop -> resize 224x224 -> crop_mirror_normalize(coin-flip mirror),
+  num_threads=workers, through its PyTorch iterator (last_batch_policy PARTIAL, sized by the
+  reader);
+  interleaved per repeat: full ours, mxnet, dali, then 256 ours, mxnet, dali;
 - decode: every full-size record read and decoded to RGB in one thread: RecordReader +
   imgdag.codec against MXIndexedRecordIO + mx.recordio.unpack_img.
-Each side is timed inside its process after imports (MXNet in .venv-mxnet); a side whose
-environment is absent is left out with the reason in the JSON. Writes
-benchmarks/out/rec_loader.json: per record size and epoch each side's median and min, the load
-average, and ours over the peer in images/s (> 1: ours faster). `--quick`: one batch of records, one repeat (a smoke test, not timed).
+Each side is timed inside its process after imports (MXNet in .venv-mxnet, DALI in a process
+of this interpreter, as a training script would start it); a side whose package is absent is
+left out with the reason in the JSON. Writes benchmarks/out/rec_loader.json: per record size
+and epoch each side's median and min, the load average, and ours over each peer in images/s
+(> 1: ours faster). `--quick`: one batch of records, one repeat (a smoke test, not timed).
 """
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -76,6 +83,46 @@ else:
     print(json.dumps({"seconds": time.perf_counter() - start, "images": n}))
 """
 
+DALI_SIDE = r"""
+import json, sys, time
+import nvidia.dali.fn as fn
+import nvidia.dali.types as types
+from nvidia.dali import pipeline_def
+from nvidia.dali.plugin.pytorch import DALIGenericIterator, LastBatchPolicy
+rec, batch, workers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+mean, std = [255 * m for m in json.loads(sys.argv[4])], [255 * s for s in json.loads(sys.argv[5])]
+
+
+@pipeline_def(batch_size=batch, num_threads=workers, device_id=None, seed=0)
+def train_crops():
+    jpegs, labels = fn.readers.mxnet(path=[rec], index_path=[rec[:-4] + ".idx"], random_shuffle=True,
+                                     seed=0, name="records")
+    images = fn.decoders.image_random_crop(jpegs, device="cpu", output_type=types.RGB,
+                                           random_area=[0.08, 1.0], random_aspect_ratio=[3 / 4, 4 / 3])
+    images = fn.resize(images, resize_x=224, resize_y=224)
+    images = fn.crop_mirror_normalize(images, dtype=types.FLOAT, output_layout="CHW", mean=mean, std=std,
+                                      mirror=fn.random.coin_flip())
+    return images, labels
+
+
+start = time.perf_counter()  # before the pipeline: building it starts its threads and prefetching
+pipe = train_crops()
+pipe.build()
+it = DALIGenericIterator([pipe], ["data", "label"], reader_name="records",
+                         last_batch_policy=LastBatchPolicy.PARTIAL)
+seconds, images = [], []
+for epoch in range(int(sys.argv[6])):
+    if epoch:
+        it.reset()
+    n = 0
+    for b in it:
+        n += len(b[0]["data"])
+    seconds.append(time.perf_counter() - start)
+    images.append(n)
+    start = time.perf_counter()
+print(json.dumps({"epoch_seconds": seconds, "images": images, "reader_size": pipe.epoch_size("records")}))
+"""
+
 
 def ours_loader(rec, batch, workers):
     def run():
@@ -121,6 +168,8 @@ def absent_peers() -> dict:
     absent = {}
     if not MXNET_PYTHON.exists():
         absent["mxnet"] = f"not measured: {MXNET_PYTHON} is absent (make mxnet-env)"
+    if importlib.util.find_spec("nvidia.dali") is None:
+        absent["dali"] = f"not measured: nvidia.dali is not installed in {sys.prefix} (make bench-env)"
     for reason in absent.values():
         print(reason, file=sys.stderr)
     return absent
@@ -137,7 +186,7 @@ def loader_entry(results: dict, records: int) -> dict:
                 assert r["images"][epoch] == records, (name, epoch, r["images"], records)
             sides[name] = summary([{"seconds": r["epoch_seconds"][epoch], "load_1min": r["load_1min"]}
                                    for r in runs], records, "img")
-        for peer in ("mxnet",):
+        for peer in ("mxnet", "dali"):
             if peer in sides:
                 sides[f"ratio_ours_over_{peer}_img_per_s"] = ratio(sides["ours"], sides[peer])
         entry[f"epoch_{epoch + 1}"] = sides
@@ -154,7 +203,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--records", type=int, default=1024, help="a multiple of --batch (ImageRecordIter pads)")
     p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--workers", type=int, default=2, help="our loader workers, ImageRecordIter's preprocess_threads")
+    p.add_argument("--workers", type=int, default=2,
+                   help="our loader workers, ImageRecordIter's preprocess_threads, DALI's num_threads")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--quick", action="store_true", help="smoke test: one batch of records, one repeat")
     p.add_argument("--out", help="JSON output (default benchmarks/out/rec_loader.json)")
@@ -179,10 +229,15 @@ def main():
             if "mxnet" not in absent:
                 runs[size, "mxnet"] = process_side(MXNET_PYTHON, MXNET_SIDE, "loader", rec, args.batch,
                                                    args.workers, *mean_std, EPOCHS)
+            if "dali" not in absent:
+                runs[size, "dali"] = process_side(sys.executable, DALI_SIDE, rec, args.batch, args.workers,
+                                                  *mean_std, EPOCHS)
         results = interleaved({key: with_load(run) for key, run in runs.items()}, args.repeats)
         result["loader"] = {}
         for size, rec in recs.items():
             sides = {name: r for (s, name), r in results.items() if s == size}
+            if "dali" in sides:
+                assert all(r["reader_size"] == args.records for r in sides["dali"]), sides["dali"]
             result["loader"][size] = {"mean_record_kb": round(rec.stat().st_size / args.records / 1024, 1),
                                       **loader_entry(sides, args.records)}
 

@@ -85,8 +85,7 @@ def pack_rows(r):
 
 def rec_loader_rows(r):
     """Plain read + decode against MXNet, then per record size and epoch our training loader
-    against MXNet's; a peer left out (its package
-    absent) is a row saying so, the JSON says why."""
+    against each peer's; a peer left out (its package absent) is a row saying so, the JSON why."""
     def versus(what, sides, peer, ratio_key, goal=None):
         if peer not in sides:
             return row(what, f"{rate(sides['ours'])} img/s", "not measured (see the JSON)", None, load=loads(r))
@@ -94,7 +93,7 @@ def rec_loader_rows(r):
 
     rows = [versus(".rec read + decode vs MXIndexedRecordIO + unpack_img", r["decode"], "mxnet",
                    "ratio_mxnet_s_over_ours_s")]
-    peers = {"mxnet": ("ImageRecordIter", ">= 1.0")}
+    peers = {"mxnet": ("ImageRecordIter", ">= 1.0"), "dali": ("DALI CPU pipeline", None)}
     for size, entry in r["loader"].items():
         for epoch in ("epoch_1", "epoch_2"):
             for peer, (name, goal) in peers.items():
