@@ -83,7 +83,8 @@ bench: venv mxnet-env bench-env
 	for b in $(BENCHES); do $(BIN)/python $$b || exit 1; done
 	$(BIN)/python benchmarks/summary.py benchmarks/out
 
-# pyvips for the codec comparison (bench_codec.py runs without it, leaving it out)
+# pyvips for the codec comparison and NVIDIA DALI's CPU pipeline for the .rec loader comparison
+# (bench_codec.py and bench_rec_loader.py run without them, leaving them out)
 bench-env: $(BIN)/.bench-installed
 
 $(BIN)/.bench-installed: requirements-bench.txt $(BIN)/.installed

@@ -16,7 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the benchmarks measure this tree's imgdag
 
 MXNET_PYTHON = ROOT / ".venv-mxnet" / "bin" / "python"
-IMAGENET_SAMPLE = Path(os.environ.get("IMGDAG_REALDATA", ROOT.parent / "shared" / "realdata")) / "imagenet-sample"
+# the real data (../shared/realdata beside the checkout, or IMGDAG_REALDATA as for the tests)
+REALDATA = Path(os.environ.get("IMGDAG_REALDATA", ROOT.parent / "shared" / "realdata"))
+IMAGENET_SAMPLE = REALDATA / "imagenet-sample"
 OUT = ROOT / "benchmarks" / "out"
 
 
