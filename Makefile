@@ -99,5 +99,5 @@ bench-quick: venv
 
 # what the pipeline made; the committed baseline's files under results/ (tracked) stay
 clean:
-	rm -rf data logs .snakemake
+	rm -rf data logs .snakemake smoke
 	git clean -q -f -d -X results/

@@ -3,6 +3,7 @@
 params.yaml is the one config (DVC reads it too); rules/*.smk hold one stage family each.
 """
 import sys
+from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
@@ -10,16 +11,26 @@ from snakemake.utils import min_version
 min_version("9.18")
 sys.path.insert(0, workflow.basedir)
 from imgdag.config import config_problems, raw_path_problems  # noqa: E402
+from imgdag.smoke import link_sources, read_from_project, smoke_dir, subset_problem  # noqa: E402
 
 
 configfile: "params.yaml"
 
 
+# `--config subset=N`: a smoke run, N images per class, in smoke/subset-N (imgdag/smoke.py);
+# not a params.yaml key, so DVC's stages and the full run's params do not see it
+SUBSET = config.pop("subset", None)
 # a short message naming key, value and what is allowed, before any job starts
-problems = config_problems(config, f"{workflow.basedir}/schemas/params.schema.yaml")
+problems = ([subset_problem(SUBSET)] if SUBSET is not None and subset_problem(SUBSET) else []) + \
+    config_problems(config, f"{workflow.basedir}/schemas/params.schema.yaml")
 if problems:
     raise WorkflowError("the config (params.yaml, --configfile, --config) is not valid:\n  "
                         + "\n  ".join(problems))
+if SUBSET is not None:
+    read_from_project(config, Path.cwd())
+    link_sources(Path.cwd() / smoke_dir(SUBSET), Path.cwd())
+
+    workdir: smoke_dir(SUBSET)
 
 
 include: "rules/common.smk"

@@ -2,6 +2,7 @@
 import argparse
 import errno
 import json
+import os
 import sys
 
 from imgdag.errors import DataError
@@ -13,6 +14,30 @@ def parser(description: str) -> argparse.ArgumentParser:
     return argparse.ArgumentParser(
         description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
+
+
+# a smoke run's images per class: `snakemake --config subset=N` gives every job this variable
+# (rules/common.smk), the default of the layout readers' --subset
+SUBSET_ENV = "IMGDAG_SUBSET"
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive whole number")
+    return value
+
+
+def add_subset_argument(p: argparse.ArgumentParser) -> None:
+    """A layout reader's --subset (a smoke run), by default from the environment's SUBSET_ENV."""
+    p.add_argument("--subset", type=positive_int, metavar="N", default=os.environ.get(SUBSET_ENV) or None,
+                   help="keep only the first N images of each class by name (of unlabelled test images, "
+                        f"N x the class count), for a smoke run; default: ${SUBSET_ENV}, which "
+                        "`snakemake --config subset=N` sets for its jobs (unset: every image)")
 
 
 def json_object(text: str) -> dict:

@@ -8,11 +8,15 @@ from snakemake.exceptions import WorkflowError
 
 sys.path.insert(0, workflow.basedir)
 from imgdag.codedeps import code_files, model_code_files  # noqa: E402
+from imgdag.cli import SUBSET_ENV  # noqa: E402
 
 # Every job runs under bash's strict mode (shell.prefix replaces Snakemake's own
 # `set -euo pipefail`): a script that fails fails its job, also when piped into `tee`. Jobs run
-# `python`: the interpreter running Snakemake (the project's venv) comes first on PATH.
-shell.prefix(f'set -euo pipefail; export PATH={shlex.quote(os.path.dirname(sys.executable))}:"$PATH"; ')
+# `python`: the interpreter running Snakemake (the project's venv) comes first on PATH. A smoke
+# run (the Snakefile's SUBSET) tells the layout readers its images per class; a full run makes
+# sure they do not hear of one.
+shell.prefix(f'set -euo pipefail; export PATH={shlex.quote(os.path.dirname(sys.executable))}:"$PATH"; '
+             + (f"export {SUBSET_ENV}={SUBSET}; " if SUBSET else f"unset {SUBSET_ENV}; "))
 # the `gpu` resource of rules that run a network (training, evaluation, prediction, features)
 GPUS_PER_JOB = config["compute"]["gpus_per_job"]
 DISTRIBUTED = config["compute"]["distributed"]

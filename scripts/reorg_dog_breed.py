@@ -2,7 +2,7 @@
 optionally listed as .lst files (one per folder) plus classes.txt for the steps downstream."""
 from pathlib import Path
 
-from imgdag.cli import parser, run
+from imgdag.cli import add_subset_argument, parser, run
 from imgdag.formats.class_folders import list_class_folders, write_class_folders
 from imgdag.formats.class_list import write_class_list
 from imgdag.formats.lst import write_lst
@@ -24,8 +24,9 @@ def main() -> None:
     p.add_argument("--empty-classes", choices=EMPTY_CLASSES, default="error",
                    help="a listed class without a usable train image: error, or keep its label index and report it")
     add_check_arguments(p)
+    add_subset_argument(p)
     args = p.parse_args()
-    reading = read_dog_breed(args.raw, args.empty_classes, from_arguments(args))
+    reading = read_dog_breed(args.raw, args.empty_classes, from_arguments(args), args.subset)
     counts = write_class_folders(reading, args.out, args.valid_ratio, args.seed)
     print(f"{args.raw} -> {args.out}: {counts.line()}; {len(reading.classes)} classes; "
           f"skipped: {reading.skipped_text()}")

@@ -1,7 +1,7 @@
 """Write CNTK map files (train_map.txt, val_map.txt, classes.txt) from ImageNet class folders."""
 from pathlib import Path
 
-from imgdag.cli import parser, run
+from imgdag.cli import add_subset_argument, parser, run
 from imgdag.formats.class_list import read_class_list, write_class_list
 from imgdag.formats.cntk_map_writer import write_cntk_map
 from imgdag.imagecheck import add_check_arguments, from_arguments
@@ -22,10 +22,11 @@ def main() -> None:
     p.add_argument("--empty-classes", choices=EMPTY_CLASSES, default="error",
                    help="a listed class without a usable train image: error, or keep its label index and report it")
     add_check_arguments(p)
+    add_subset_argument(p)
     args = p.parse_args()
     classes = read_class_list(args.classes) if args.classes else None
     reading = read_imagenet_folders(args.raw, classes=classes, empty_classes=args.empty_classes,
-                                    check=from_arguments(args))
+                                    check=from_arguments(args), subset=args.subset)
     out = Path(args.out)
     written = [f"{name} {write_cntk_map(out / name, reading.records(split), args.image_root)} lines"
                for split, name in MAP_NAMES.items()]

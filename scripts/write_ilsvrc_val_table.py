@@ -3,7 +3,7 @@
 Source: the devkit (--devkit), or Caffe's --caffe-val + --synset-words (then --devkit, if
 also given, only fills the ilsvrc2012_id column). Both give the same table.
 """
-from imgdag.cli import parser, run
+from imgdag.cli import add_subset_argument, parser, run
 from imgdag.formats.class_list import read_class_list
 from imgdag.formats.index_table import write_ilsvrc_val_table
 from imgdag.imagecheck import add_check_arguments, from_arguments
@@ -20,6 +20,7 @@ def main() -> None:
                                      "or an 8-WNID list); default: sorted leaf WNIDs / synset_words order")
     p.add_argument("--out", required=True, help="output CSV")
     add_check_arguments(p)
+    add_subset_argument(p)
     args = p.parse_args()
     if bool(args.caffe_val) != bool(args.synset_words):
         p.error("--caffe-val and --synset-words go together")
@@ -28,9 +29,9 @@ def main() -> None:
     classes = read_class_list(args.classes) if args.classes else None
     if args.caffe_val:
         table = val_table_from_caffe(args.caffe_val, args.synset_words, classes, args.images, args.devkit,
-                                     from_arguments(args))
+                                     from_arguments(args), args.subset)
     else:
-        table = val_table_from_devkit(args.devkit, classes, args.images, from_arguments(args))
+        table = val_table_from_devkit(args.devkit, classes, args.images, from_arguments(args), args.subset)
     rows = write_ilsvrc_val_table(args.out, table.records("val"))
     source = "caffe val.txt" if args.caffe_val else "devkit"
     print(f"{args.out}: {rows} rows from the {source}, {len(table.classes)} classes; skipped: {table.skipped_text()}")

@@ -1,7 +1,7 @@
 """Write Tiny ImageNet index tables (train.csv, val.csv, test.csv: file,label,wnid,x0,y0,x1,y1) and classes.txt."""
 from pathlib import Path
 
-from imgdag.cli import parser, run
+from imgdag.cli import add_subset_argument, parser, run
 from imgdag.formats.class_list import write_class_list
 from imgdag.formats.index_table import write_tiny_index
 from imgdag.imagecheck import add_check_arguments, from_arguments
@@ -17,8 +17,9 @@ def main() -> None:
     p.add_argument("--empty-classes", choices=EMPTY_CLASSES, default="error",
                    help="a listed class without a usable train image: error, or keep its label index and report it")
     add_check_arguments(p)
+    add_subset_argument(p)
     args = p.parse_args()
-    reading = read_tiny_imagenet(args.raw, args.empty_classes, from_arguments(args))
+    reading = read_tiny_imagenet(args.raw, args.empty_classes, from_arguments(args), args.subset)
     out = Path(args.out)
     written = [f"{split}.csv {write_tiny_index(out / f'{split}.csv', reading.records(split))} rows"
                for split in ("train", "val", "test")]

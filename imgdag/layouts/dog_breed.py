@@ -89,9 +89,11 @@ def _image_ids(tree: FileTree, prefix: str, split: str, skipped: Counter) -> dic
     return ids
 
 
-def read_dog_breed(raw, empty_classes: str = "error", check: ImageCheck | None = None) -> LayoutReading:
+def read_dog_breed(raw, empty_classes: str = "error", check: ImageCheck | None = None,
+                   subset: int | None = None) -> LayoutReading:
     """Read train (labelled by labels.csv) and test records; classes in submission column order.
-    With `check`, images that do not decode are dropped or refused (imgdag.imagecheck) first."""
+    With `subset`, only the first that many images of each breed (LayoutReading.keep_first);
+    with `check`, images that do not decode are dropped or refused (imgdag.imagecheck) first."""
     tree = open_tree(raw)
     root = next((tree.find_root(m, EXPECTED) for m in ("labels.csv", "labels.csv.zip")
                  if any(PurePosixPath(n).name == m for n in tree.names())), None)
@@ -121,6 +123,7 @@ def read_dog_breed(raw, empty_classes: str = "error", check: ImageCheck | None =
     skipped["test: images without a sample_submission.csv row"] += len(set(test_ids) - set(submission_ids))
     skipped["sample_submission.csv: rows without a test image"] += len(set(submission_ids) - set(test_ids))
     reading = LayoutReading(classes, {"train": Split(train_tree, train), "test": Split(test_tree, test)}, +skipped)
+    reading.keep_first(subset)
     check_reading(reading, check)
     reading.check_classes_used("train", train_tree.where(prefix), empty_classes)
     return reading

@@ -139,9 +139,11 @@ def parse_caffe_val(text: str, where) -> list[tuple[str, int]]:
     return rows
 
 
-def _build_table(rows, classes: list[str], images, skipped: Counter, check: ImageCheck | None) -> LayoutReading:
-    """rows: (image name, WNID, ILSVRC2012_ID or None), in val order; with `images` and
-    `check`, images that do not decode are dropped or refused (imgdag.imagecheck)."""
+def _build_table(rows, classes: list[str], images, skipped: Counter, check: ImageCheck | None,
+                 subset: int | None) -> LayoutReading:
+    """rows: (image name, WNID, ILSVRC2012_ID or None), in val order; with `subset`, only the
+    first that many images of each class (LayoutReading.keep_first); with `images` and `check`,
+    images that do not decode are dropped or refused (imgdag.imagecheck)."""
     index = {wnid: i for i, wnid in enumerate(classes)}
     tree = open_tree(images) if images is not None else None
     present = None
@@ -162,6 +164,7 @@ def _build_table(rows, classes: list[str], images, skipped: Counter, check: Imag
     if present:
         skipped["val: images without a label"] += len(present)
     reading = LayoutReading(list(classes), {"val": Split(tree, records)}, +skipped)
+    reading.keep_first(subset)
     check_reading(reading, check)
     return reading
 
@@ -178,7 +181,7 @@ def read_devkit(devkit) -> tuple[list[Synset], list[int]]:
 
 
 def val_table_from_devkit(devkit, classes: list[str] | None = None, images=None,
-                          check: ImageCheck | None = None) -> LayoutReading:
+                          check: ImageCheck | None = None, subset: int | None = None) -> LayoutReading:
     """Val records labelled by index in `classes` (default: sorted leaf WNIDs) via meta.mat IDs."""
     synsets, truth = read_devkit(devkit)
     by_id = {s.ilsvrc2012_id: s for s in leaf_synsets(synsets)}
@@ -189,11 +192,11 @@ def val_table_from_devkit(devkit, classes: list[str] | None = None, images=None,
                                     "is not a leaf synset of meta.mat")
         rows.append((VAL_NAME.format(number), by_id[ilsvrc_id].wnid, ilsvrc_id))
     classes = classes if classes is not None else sorted(by_id[i].wnid for i in by_id)
-    return _build_table(rows, classes, images, Counter(), check)
+    return _build_table(rows, classes, images, Counter(), check, subset)
 
 
 def val_table_from_caffe(val_txt, synset_words, classes: list[str] | None = None, images=None,
-                         devkit=None, check: ImageCheck | None = None) -> LayoutReading:
+                         devkit=None, check: ImageCheck | None = None, subset: int | None = None) -> LayoutReading:
     """Val records from Caffe's val.txt + synset_words.txt; ILSVRC2012_IDs filled in when a devkit is given."""
     words = parse_synset_words(read_text(synset_words), synset_words)
     wnids = [w for w, _ in words]
@@ -206,4 +209,4 @@ def val_table_from_caffe(val_txt, synset_words, classes: list[str] | None = None
             raise DataError(val_txt, f"row {line_no} ({name}): label {label} but {synset_words} has "
                                      f"{len(wnids)} classes")
         rows.append((name, wnids[label], ids.get(wnids[label])))
-    return _build_table(rows, classes if classes is not None else wnids, images, Counter(), check)
+    return _build_table(rows, classes if classes is not None else wnids, images, Counter(), check, subset)

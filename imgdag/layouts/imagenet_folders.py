@@ -33,9 +33,11 @@ def class_folders(tree, prefix: str) -> list[str]:
 
 
 def read_imagenet_folders(raw, splits=SPLITS, classes: list[str] | None = None,
-                          empty_classes: str = "error", check: ImageCheck | None = None) -> LayoutReading:
+                          empty_classes: str = "error", check: ImageCheck | None = None,
+                          subset: int | None = None) -> LayoutReading:
     """Read the class-folder splits of a folder or tar; labels index `classes` (default: the
     sorted folders of train/); a class without a train image: see the module docstring. With
+    `subset`, only the first that many images of each class (LayoutReading.keep_first); with
     `check`, images that do not decode are dropped or refused (imgdag.imagecheck) first."""
     tree = open_tree(raw)
     root = tree.find_root("train", EXPECTED)
@@ -74,6 +76,7 @@ def read_imagenet_folders(raw, splits=SPLITS, classes: list[str] | None = None,
             reason = f"{split}: images of {len(unknown)} classes not in the class list ({shown})"
             skipped[reason] += sum(unknown.values())
         reading.splits[split] = Split(tree, records)
+    reading.keep_first(subset)
     check_reading(reading, check)
     if "train" in reading.splits:
         reading.check_classes_used("train", tree.where(root + "train/"), empty_classes)

@@ -17,6 +17,7 @@ import numpy as np
 from imgdag.atomic import atomic_path
 from imgdag.errors import DataError
 from imgdag.extract import DEFAULT_MAX_RATIO, RATIO_FREE_BYTES
+from imgdag.layouts.records import first_per_class
 
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
 SPLIT_FILES = {
@@ -82,8 +83,9 @@ def read_idx(path) -> np.ndarray:
     return data.reshape(shape)
 
 
-def read_split(raw_dir, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Images (N,28,28) and labels (N,) of `split` ('train' or 'test'), cross-checked."""
+def read_split(raw_dir, split: str, subset: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N,28,28) and labels (N,) of `split` ('train' or 'test'), cross-checked; with
+    `subset` (a smoke run), only the first that many of each digit, in file order."""
     raw_dir = Path(raw_dir)
     images_name, labels_name = SPLIT_FILES[split]
     images, labels = read_idx(raw_dir / images_name), read_idx(raw_dir / labels_name)
@@ -96,6 +98,9 @@ def read_split(raw_dir, split: str) -> tuple[np.ndarray, np.ndarray]:
                         f"{len(labels)} labels for {len(images)} images in {images_name}")
     if labels.size and labels.max() > 9:
         raise DataError(raw_dir / labels_name, f"label {labels.max()} outside 0..9")
+    if subset is not None:
+        picked = first_per_class(labels, subset, 10)
+        images, labels = images[picked], labels[picked]
     return images, labels
 
 

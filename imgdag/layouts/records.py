@@ -4,7 +4,9 @@ An ImageRecord is one image: its path relative to the root the reader was given 
 or an archive whose extraction gives that folder), its label (the index of its class in
 the reading's class list, UNLABELLED for test images), its WNID or class name, and extras
 such as a bounding box. A LayoutReading holds a dataset's splits, its class order, and the
-counts of everything the reader skipped, by reason: nothing is dropped silently.
+counts of everything the reader skipped, by reason: nothing is dropped silently. A smoke run
+(`snakemake --config subset=N`, imgdag/smoke.py) keeps only the first N images of each class
+(`first_per_class`), picked by each reader before its images are checked.
 """
 from collections import Counter
 from dataclasses import dataclass, field
@@ -68,10 +70,37 @@ class LayoutReading:
                                    f"({shown}); fix the data, or keep their label indices with empty_classes: keep")
         self.skipped[f"{split}: classes without a usable image, label index kept ({shown})"] += len(empty)
 
+    def keep_first(self, n: int | None) -> None:
+        """A smoke run's subset: in every split, the first `n` images of each class by path
+        (of unlabelled test images, the first n x the class count), in the split's own order;
+        those left out are counted in `skipped`. None keeps every image."""
+        if n is None:
+            return
+        for name, split in self.splits.items():
+            by_path = sorted(range(len(split.records)), key=lambda i: split.records[i].path)
+            picked = first_per_class([split.records[i].label for i in by_path], n, len(self.classes))
+            left_out = len(split.records) - len(picked)
+            split.records = [split.records[i] for i in sorted(by_path[j] for j in picked)]
+            if left_out:
+                self.skipped[f"{name}: left out of the smoke run's subset (the first {n} per class)"] += left_out
+
     def close(self) -> None:
         for split in self.splits.values():
             if split.tree is not None:
                 split.tree.close()
+
+
+def first_per_class(labels, n: int, classes: int) -> list[int]:
+    """Positions in `labels` of the first `n` of each label, and of the first n x `classes`
+    UNLABELLED ones (test images: as many as a labelled split of n per class), ascending."""
+    taken: Counter = Counter()
+    picked = []
+    for i, label in enumerate(labels):
+        label = int(label)
+        if taken[label] < (n * classes if label == UNLABELLED else n):
+            taken[label] += 1
+            picked.append(i)
+    return picked
 
 
 def is_image_name(name: str) -> bool:

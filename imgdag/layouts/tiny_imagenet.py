@@ -156,9 +156,11 @@ def _in_layout(name: str) -> bool:
             or (len(parts) == 3 and parts[0] in ("val", "test") and parts[1] == "images" and is_image_name(name)))
 
 
-def read_tiny_imagenet(raw, empty_classes: str = "error", check: ImageCheck | None = None) -> LayoutReading:
+def read_tiny_imagenet(raw, empty_classes: str = "error", check: ImageCheck | None = None,
+                       subset: int | None = None) -> LayoutReading:
     """Read train, val and test records of a Tiny ImageNet zip or folder (labels: sorted WNIDs).
-    With `check`, images that do not decode are dropped or refused (imgdag.imagecheck) first."""
+    With `subset`, only the first that many images of each class (LayoutReading.keep_first);
+    with `check`, images that do not decode are dropped or refused (imgdag.imagecheck) first."""
     tree = open_tree(raw)
     root = tree.find_root("wnids.txt", EXPECTED)
     wnids = parse_wnids(_required_text(tree, root + "wnids.txt"), tree.where(root + "wnids.txt"))
@@ -179,6 +181,7 @@ def read_tiny_imagenet(raw, empty_classes: str = "error", check: ImageCheck | No
     reading = LayoutReading(classes, {"train": Split(tree, train), "val": Split(tree, val),
                                       "test": Split(tree, test)},
                             +skipped)
+    reading.keep_first(subset)
     check_reading(reading, check)
     reading.check_classes_used("train", tree.where(root + "train/"), empty_classes)
     return reading
