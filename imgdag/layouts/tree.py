@@ -92,19 +92,7 @@ class FileTree:
 class DirTree(FileTree):
     def __init__(self, path):
         path = Path(path)
-        names, special = [], []
-        for folder, dirs, files in os.walk(path):
-            dirs.sort()
-            rel = Path(folder).relative_to(path).as_posix()
-            for f in files:
-                name = f if rel == "." else f"{rel}/{f}"
-                try:
-                    name.encode("utf-8")
-                except UnicodeEncodeError:
-                    raise DataError(path / name, "the file name is not UTF-8 (maps and lists are UTF-8 text); "
-                                                 "rename it") from None
-                (names if os.path.isfile(os.path.join(folder, f)) else special).append(name)
-        super().__init__(path, names, special)
+        super().__init__(path, *_list_folder(path))
 
     def read_bytes(self, name: str) -> bytes:
         try:
@@ -164,6 +152,43 @@ class TarTree(FileTree):
 
     def close(self) -> None:
         self._tar.close()
+
+
+def _list_folder(root: Path) -> tuple[list[str], list[str]]:
+    """(regular files, other entries that are not folders) under `root`, as relative posix names,
+    classified as os.walk + os.path.isfile would (links followed, linked folders not entered,
+    unreadable folders passed over) but from one os.scandir per folder: the directory listing
+    gives each entry's type, so only a symlink costs a stat."""
+    names, special = [], []
+    folders = [("", str(root))]
+    while folders:
+        prefix, folder = folders.pop()
+        try:
+            with os.scandir(folder) as listing:
+                entries = list(listing)
+        except OSError:
+            continue
+        for entry in entries:
+            name = prefix + entry.name
+            if _holds(entry.is_dir):
+                if not _holds(entry.is_symlink):
+                    folders.append((name + "/", entry.path))
+                continue
+            try:
+                name.encode("utf-8")
+            except UnicodeEncodeError:
+                raise DataError(root / name, "the file name is not UTF-8 (maps and lists are UTF-8 text); "
+                                             "rename it") from None
+            (names if _holds(entry.is_file) else special).append(name)
+    return names, special
+
+
+def _holds(test) -> bool:
+    """A DirEntry test (is_dir, is_file, is_symlink); False when the entry cannot be read (os.path's rule)."""
+    try:
+        return test()
+    except OSError:
+        return False
 
 
 def open_tree(path) -> FileTree:
