@@ -318,6 +318,20 @@ def test_caffe_label_out_of_range(demos, tmp_path):
 
 # --- FileTree ---------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("archive", ["tiny/tiny-imagenet-200.zip", "imagenet8/imagenet-8.tar"])
+def test_a_reopened_archive_reads_on_its_own_handle_from_the_same_listing(demos, archive):
+    """What a worker forked from the process that listed an archive reads it with."""
+    with open_tree(demos / archive) as tree:
+        images = [n for n in tree.names() if n.endswith(".JPEG")]
+        expected = {n: tree.read_bytes(n) for n in (images[-1], images[0])}
+        again = tree.reopened()
+    try:  # the first tree is closed now
+        assert again.names() == tree.names() and again.special == tree.special
+        assert {n: again.read_bytes(n) for n in expected} == expected  # backwards in the archive too
+    finally:
+        again.close()
+
+
 def test_tree_find_root_and_names(demos):
     with open_tree(demos / "tiny/tiny-imagenet-200.zip") as tree:
         assert tree.find_root("wnids.txt", "x") == "tiny-imagenet-200/"

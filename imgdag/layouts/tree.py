@@ -9,6 +9,7 @@ Archive names and sizes go through the checks extraction uses (imgdag.extract.Ar
 default caps).
 """
 import bisect
+import copy
 import os
 import tarfile
 import zipfile
@@ -79,6 +80,11 @@ class FileTree:
         """The file's path on disk when the tree is a directory, else None."""
         return None
 
+    def reopened(self) -> "FileTree":
+        """This tree for a worker process forked from the one that opened it: the same listing,
+        with an archive opened again (a forked file handle shares its read position)."""
+        return self
+
     def close(self) -> None:
         pass
 
@@ -124,6 +130,14 @@ class ZipTree(FileTree):
         except (KeyError, zipfile.BadZipFile, OSError) as e:
             raise DataError(self.where(name), f"unreadable zip member: {e}") from e
 
+    def reopened(self) -> "ZipTree":
+        tree = copy.copy(self)
+        try:
+            tree._zip = zipfile.ZipFile(self.path)
+        except (zipfile.BadZipFile, OSError) as e:
+            raise DataError(self.path, f"cannot open the zip again: {e}") from e
+        return tree
+
     def close(self) -> None:
         self._zip.close()
 
@@ -149,6 +163,14 @@ class TarTree(FileTree):
                 return f.read()
         except (KeyError, tarfile.TarError, OSError, EOFError) as e:
             raise DataError(self.where(name), f"unreadable tar member: {e}") from e
+
+    def reopened(self) -> "TarTree":
+        tree = copy.copy(self)  # members are read at the offsets the listing found: no second scan
+        try:
+            tree._tar = tarfile.open(self.path)
+        except (tarfile.TarError, OSError) as e:
+            raise DataError(self.path, f"cannot open the tar again: {e}") from e
+        return tree
 
     def close(self) -> None:
         self._tar.close()
