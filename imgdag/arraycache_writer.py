@@ -121,7 +121,11 @@ def write_files_cache(stem, tree: FileTree, names: list[str], labels, source, ba
 
 
 def _decode(tree, name: str) -> np.ndarray:
-    return decode_rgb(tree.read_bytes(name), tree.where(name))
+    data = tree.read_bytes(name)
+    try:
+        return decode_rgb(data, name)
+    except DataError as e:  # named as the tree names it only when it fails: where() is no free call
+        raise DataError(tree.where(name), e.problem) from None
 
 
 def _first_image(tree, names, bad_images, skipped, source) -> tuple[int, np.ndarray]:

@@ -193,7 +193,7 @@ def test_each_job_walks_the_raw_folder_once_and_each_image_decodes_once(tiny, tm
         return scandir(path, *args)
 
     def counting_decode(data, source, *args, **kwargs):
-        logged(f"decode {source}")
+        logged(f"decode {os.fspath(source).removeprefix(f'{raw}/')}")  # the file, relative to the raw folder
         return decode(data, source, *args, **kwargs)
 
     def calls():  # since the last call
@@ -211,5 +211,5 @@ def test_each_job_walks_the_raw_folder_once_and_each_image_decodes_once(tiny, tm
         jobs[split] = calls()
     assert {job: lines.count("walk") for job, lines in jobs.items()} == {"index": 1, "train": 1, "val": 1, "test": 1}
     decodes = Counter(line.split(" ", 1)[1] for lines in jobs.values() for line in lines if line.startswith("decode "))
-    assert set(decodes) == {str(p) for p in raw.rglob("*.JPEG")} and len(decodes) == 370
+    assert set(decodes) == {p.relative_to(raw).as_posix() for p in raw.rglob("*.JPEG")} and len(decodes) == 370
     assert set(decodes.values()) == {1}, Counter(decodes.values())
