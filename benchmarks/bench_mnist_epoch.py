@@ -12,7 +12,7 @@ import time
 from functools import partial
 from pathlib import Path
 
-from timing import context, interleaved, ratio, summary, write_result  # first: this tree's imgdag
+from timing import REALDATA, context, interleaved, ratio, summary, write_result  # first: this tree's imgdag
 
 import imgdag.threads  # noqa: F401  before torch: idle OpenMP threads sleep
 import torch
@@ -83,7 +83,7 @@ def main() -> None:
               "baseline_workers": args.workers, "repeats": args.repeats, "device": "cpu"}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        raw = Path(args.raw) if args.raw else Path(__file__).resolve().parents[2] / "shared/realdata/mnist"
+        raw = Path(args.raw) if args.raw else REALDATA / "mnist"
         split = "test"
         if not (raw / "t10k-images-idx3-ubyte.gz").exists():
             make_demo_mnist(tmp / "demo")

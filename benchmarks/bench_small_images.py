@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from timing import ROOT, context, interleaved, ratio, summary, write_result  # first: this tree's imgdag
+from timing import REALDATA, context, interleaved, ratio, summary, write_result  # first: this tree's imgdag
 
 import imgdag.threads  # noqa: E402,F401  before torch: idle OpenMP threads sleep
 
@@ -37,7 +37,7 @@ from imgdag.layouts.tree import open_tree  # noqa: E402
 from imgdag.models import build_model  # noqa: E402
 from imgdag.threads import use_threads  # noqa: E402
 
-TINY = ROOT.parent / "shared" / "realdata" / "tiny-imagenet-200"
+TINY = REALDATA / "tiny-imagenet-200"
 MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 CROP_MIN, CROP_MAX, BATCH = 56, 64, 64
 

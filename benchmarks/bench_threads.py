@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 
 import yaml
-from timing import ROOT, context, write_result
+from timing import REALDATA, ROOT, context, write_result
 
-REALDATA = ROOT.parent / "shared" / "realdata" / "mnist"
+MNIST = REALDATA / "mnist"
 BUSY = "import time\nend = time.time() + {seconds}\nwhile time.time() < end: pass\n"
 
 
@@ -32,7 +32,7 @@ def make_caches(folder: Path, train_count: int) -> str:
     from imgdag.demo.mnist import make_demo_mnist
     from imgdag.layouts.mnist_idx import read_split
 
-    raw, split = REALDATA, "test"
+    raw, split = MNIST, "test"
     if not (raw / "t10k-images-idx3-ubyte.gz").exists():
         make_demo_mnist(folder / "demo")
         raw, split = folder / "demo", "train"
