@@ -10,6 +10,7 @@ default caps).
 """
 import bisect
 import copy
+import functools
 import os
 import tarfile
 import zipfile
@@ -25,9 +26,13 @@ class FileTree:
 
     def __init__(self, path, names: list[str], special: list[str] = ()):
         self.path = Path(path)
-        self._names = sorted(names)
-        self._set = set(self._names)
+        self._set = set(names)
         self.special = sorted(special)  # names of what is not a regular file
+
+    @functools.cached_property
+    def _names(self) -> list[str]:
+        """All names, sorted when first asked for (a job that only reads files never sorts them)."""
+        return sorted(self._set)
 
     def special_under(self, under: str) -> int:
         """How many special entries lie under the folder `under`."""
@@ -101,6 +106,9 @@ class DirTree(FileTree):
         super().__init__(path, *_list_folder(path))
 
     def read_bytes(self, name: str) -> bytes:
+        if name not in self._set:  # as an archive's tree: never a FIFO (which would block) nor outside the folder
+            raise DataError(self.path / name, "not a file of the folder's listing (missing, a special file, "
+                                              "or outside the folder)")
         try:  # a string join, not a Path: 64 px images read at 30,000 a second
             with open(os.path.join(self.path, name), "rb") as f:
                 return f.read()
