@@ -33,6 +33,7 @@ from imgdag.augment import batch_augment  # noqa: E402
 from imgdag.batches import ArrayBatches  # noqa: E402
 from imgdag.cli import parser  # noqa: E402
 from imgdag.codec import decode_rgb  # noqa: E402
+from imgdag.layouts.tree import open_tree  # noqa: E402
 from imgdag.models import build_model  # noqa: E402
 from imgdag.threads import use_threads  # noqa: E402
 
@@ -130,7 +131,8 @@ def main() -> None:
 
         def cache_build():
             start = time.perf_counter()
-            write_files_cache(stem, folder, paths, labels, "replicated Tiny train", workers=args.workers)
+            with open_tree(folder) as tree:
+                write_files_cache(stem, tree, paths, labels, "replicated Tiny train", "error", args.workers)
             return {"seconds": time.perf_counter() - start}
 
         n = args.images

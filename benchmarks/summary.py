@@ -114,6 +114,20 @@ def small_images_rows(r):
                 f"{rate(s['e2e_imagefolder'])} img/s", q["end_to_end_resnet18_vs_imagefolder"], load=loads(r))]
 
 
+def tiny_cache_rows(r):
+    s, q = r["sides"], r["ratios"]
+    rows = [row(f"Tiny cache job ({r['images']} img of a {r['files_in_raw_tree']}-file tree) vs bare Pillow, "
+                f"{r['workers']} processes", f"{rate(s['cache_job'])} img/s", f"{rate(s['bare_decode'])} img/s",
+                q["cache_job_vs_bare_decode"], ">= 0.8", loads(r))]
+    if r.get("baseline"):
+        for job, unit in (("cache", "img"), ("index", "file")):
+            rows.append(row(f"Tiny {job} job from the command line vs the baseline checkout's",
+                            f"{rate(s[f'{job}_job_cli_ours'], unit)} {unit}/s",
+                            f"{rate(s[f'{job}_job_cli_baseline'], unit)} {unit}/s",
+                            q[f"{job}_job_cli_baseline_s_over_ours"], load=loads(r)))
+    return rows
+
+
 def threads_rows(r):
     rule = f"rule ({r['rule_threads']})"
     rows = []
@@ -131,7 +145,8 @@ def mnist_rows(r):
 
 
 SOURCES = {"codec": codec_rows, "pack": pack_rows, "rec_loader": rec_loader_rows,
-           "small_images": small_images_rows, "threads": threads_rows, "mnist_epoch": mnist_rows}
+           "small_images": small_images_rows, "tiny_cache": tiny_cache_rows, "threads": threads_rows,
+           "mnist_epoch": mnist_rows}
 
 
 def collect(folder: Path) -> dict:

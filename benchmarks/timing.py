@@ -1,5 +1,6 @@
 """What every benchmark here shares: interleaved repeats, median + min, load average, peak
-memory of a command's whole process tree, the real ImageNet sample, and the JSON output."""
+memory of a command's whole process tree, the real data (IMGDAG_REALDATA, else ../shared/realdata),
+and the JSON output."""
 import json
 import os
 import platform
@@ -16,8 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the benchmarks measure this tree's imgdag
 
 MXNET_PYTHON = ROOT / ".venv-mxnet" / "bin" / "python"
-# the real data (../shared/realdata beside the checkout, or IMGDAG_REALDATA as for the tests)
-REALDATA = Path(os.environ.get("IMGDAG_REALDATA", ROOT.parent / "shared" / "realdata"))
+REALDATA = Path(os.environ.get("IMGDAG_REALDATA", ROOT.parent / "shared" / "realdata"))  # as the tests find it
 IMAGENET_SAMPLE = REALDATA / "imagenet-sample"
 OUT = ROOT / "benchmarks" / "out"
 

@@ -2,9 +2,11 @@
 once into a uint8 array on disk.
 
 `write_files_cache` decodes image files with worker processes that write their chunks straight
-into the preallocated memory-mapped file. The file's disk space is reserved before anything is
-written into the mapping: a write into a mapping that the disk cannot back kills the process
-(SIGBUS), so a full disk would otherwise end it without a word, or hang the pool of workers.
+into the preallocated memory-mapped file; that one decode is also the images' check
+(checks.bad_images), and the workers share the caller's listing of the folder or archive. The
+file's disk space is reserved before anything is written into the mapping: a write into a
+mapping that the disk cannot back kills the process (SIGBUS), so a full disk would otherwise
+end it without a word, or hang the pool of workers.
 """
 import os
 from pathlib import Path
@@ -18,7 +20,7 @@ from imgdag.codec import decode_rgb, decode_stored
 from imgdag.errors import DataError
 from imgdag.faults import fault_point
 from imgdag.formats.recordio import RecordReader
-from imgdag.layouts.tree import open_tree
+from imgdag.layouts.tree import FileTree
 from imgdag.pool import process_pool
 
 CHUNK = 256  # images per task handed to a worker
@@ -79,61 +81,110 @@ def write_array_cache(rec_path, idx_path, stem) -> int:
     return write_images_cache(stem, len(reader), items(), rec_path)
 
 
-def write_files_cache(stem, raw, paths: list[str], labels, source, workers: int = 1) -> int:
-    """Decode the images `paths` (names in the tree `raw`: a folder or an archive) into the
-    cache `stem` with `workers` processes; the first image fixes the shape all must share.
-    `source` (the list the paths come from) is named in errors about the whole set."""
-    if not paths:
+def write_files_cache(stem, tree: FileTree, names: list[str], labels, source, bad_images: str = "error",
+                      workers: int = 1) -> dict[int, str]:
+    """Decode the images `names` of `tree` (a folder or an archive, listed once by the caller)
+    into the cache `stem` with `workers` processes, which share the listing; the first image that
+    decodes fixes the shape all must share. This decode is the images' check (checks.bad_images,
+    as imgdag.imagecheck words it): with bad_images "skip" an image that does not decode is left
+    out of the cache and returned, {row of `names`: "file: problem"}; with "error", the first is
+    a DataError naming it. `source` (the list the names come from) is named in errors about the
+    whole set."""
+    if bad_images not in ("skip", "error"):
+        raise ValueError(f"bad_images must be skip or error, got {bad_images!r}")
+    if not names:
         raise DataError(source, "no images")
+    skipped: dict[int, str] = {}
+    first, image = _first_image(tree, names, bad_images, skipped, source)
     images_path, labels_path = cache_paths(stem)
-    with open_tree(raw) as tree:
-        shape = _decode(tree, paths[0]).shape
     with atomic_path(images_path) as tmp:
-        _reserved_memmap(tmp, (len(paths), *shape))
-        jobs = [(start, paths[start:start + CHUNK]) for start in range(0, len(paths), CHUNK)]
-        with process_pool(workers, _open_worker, (raw, tmp)) if workers > 1 else _InProcess(
-                raw, tmp) as pool:
-            for problem in tqdm(pool.imap_unordered(_decode_chunk, jobs), total=len(jobs),
-                                desc=f"decode {Path(source).name}", unit="chunk", mininterval=1):
-                if problem:
-                    raise DataError(*problem)
+        images = _reserved_memmap(tmp, (len(names), *image.shape))
+        images[first] = image
+        images.flush()
+        del images
+        jobs = [(start, names[start:start + CHUNK]) for start in range(first + 1, len(names), CHUNK)]
+        with process_pool(workers, _open_worker, (tree, tmp)) if workers > 1 else _InProcess(
+                tree, tmp) as pool:
+            for bad, mismatch in tqdm(pool.imap_unordered(_decode_chunk, jobs), total=len(jobs),
+                                      desc=f"decode {Path(source).name}", unit="chunk", mininterval=1):
+                for row, where, problem in bad:
+                    if bad_images == "error":
+                        raise DataError(where, problem)
+                    skipped[row] = f"{where}: {problem}"
+                if mismatch:
+                    raise DataError(*mismatch)
+        if skipped:
+            _drop_rows(tmp, set(skipped))
     with atomic_path(labels_path) as tmp:
-        np.save(tmp, np.asarray(labels, dtype=np.int64))
-    return len(paths)
+        np.save(tmp, np.asarray([label for row, label in enumerate(labels) if row not in skipped], dtype=np.int64))
+    return dict(sorted(skipped.items()))
 
 
 def _decode(tree, name: str) -> np.ndarray:
-    return decode_rgb(tree.read_bytes(name), tree.where(name))
+    data = tree.read_bytes(name)
+    try:
+        return decode_rgb(data, name)
+    except DataError as e:  # named as the tree names it only when it fails: where() is no free call
+        raise DataError(tree.where(name), e.problem) from None
+
+
+def _first_image(tree, names, bad_images, skipped, source) -> tuple[int, np.ndarray]:
+    """(row, pixels) of the first of `names` that decodes; the rows before it go into `skipped`
+    (bad_images "skip") or the first raises ("error")."""
+    for row, name in enumerate(names):
+        try:
+            return row, _decode(tree, name)
+        except DataError as e:
+            if bad_images == "error":
+                raise
+            skipped[row] = str(e)
+    raise DataError(source, f"none of its {len(names)} images decodes (the first: {skipped[0]})")
+
+
+def _drop_rows(path, rows: set[int]) -> None:
+    """Rewrite the `.npy` at `path` without the rows `rows`, the others in order."""
+    images = np.load(path, mmap_mode="r")
+    keep = np.array([row for row in range(len(images)) if row not in rows], dtype=np.int64)
+    with atomic_path(path) as tmp:
+        kept = _reserved_memmap(tmp, (len(keep), *images.shape[1:]))
+        for start in range(0, len(keep), CHUNK):
+            kept[start:start + CHUNK] = images[keep[start:start + CHUNK]]
+        kept.flush()
+        del kept, images
 
 
 _worker: dict = {}  # this process's tree and memory-mapped output
 
 
-def _open_worker(raw, images_file) -> None:
-    _worker["tree"] = open_tree(raw)
+def _open_worker(tree, images_file) -> None:
+    _worker["tree"] = tree.reopened()
     _worker["images"] = np.load(images_file, mmap_mode="r+")
 
 
-def _decode_chunk(job) -> tuple[str, str] | None:
-    """Decode one chunk into its rows; (file, problem) for the first bad image, else None."""
+def _decode_chunk(job) -> tuple[list[tuple[int, str, str]], tuple[str, str] | None]:
+    """Decode one chunk into its rows: the (row, file, problem) of each image that does not
+    decode, and (file, problem) for an image whose shape differs from the cache's, else None."""
     start, names = job
     tree, images = _worker["tree"], _worker["images"]
-    for i, name in enumerate(names, start):
+    bad = []
+    for row, name in enumerate(names, start):
         try:
             image = _decode(tree, name)
         except DataError as e:
-            return e.path, e.problem
+            bad.append((row, e.path, e.problem))
+            continue
         if image.shape != images.shape[1:]:
-            return tree.where(name), f"image is {image.shape}, expected {images.shape[1:]} like the first"
-        images[i] = image  # a shared mapping: the page cache holds it for every process
-    return None
+            return bad, (tree.where(name), f"image is {image.shape}, expected {images.shape[1:]} like the first")
+        images[row] = image  # a shared mapping: the page cache holds it for every process
+    return bad, None
 
 
 class _InProcess:
-    """The Pool interface, run in this process (workers=1)."""
+    """The Pool interface, run in this process (workers=1) on the caller's tree."""
 
-    def __init__(self, raw, images_file):
-        _open_worker(raw, images_file)
+    def __init__(self, tree, images_file):
+        _worker["tree"] = tree
+        _worker["images"] = np.load(images_file, mmap_mode="r+")
 
     def imap_unordered(self, function, jobs):
         return map(function, jobs)
@@ -142,5 +193,4 @@ class _InProcess:
         return self
 
     def __exit__(self, *exc):
-        _worker.pop("tree").close()
         _worker.clear()

@@ -1,5 +1,6 @@
 """Which images decode: the check every conversion step runs on the images it writes down for
-training or evaluation (CNTK maps, index tables, class folders, the ILSVRC val table, .rec packing).
+training or evaluation (CNTK maps, class folders, the ILSVRC val table, .rec packing; a Tiny
+ImageNet array cache's own decode is its check, imgdag.arraycache_writer).
 
 One rule for every route, params.yaml's `checks.bad_images`: "skip" leaves an image that does
 not decode out, counted in the step's summary and named (with its problem) in a warning;

@@ -32,7 +32,6 @@ rule tiny_index:
         "data/tiny_imagenet/index/classes.txt",
     params:
         empty_classes=section("checks.empty_classes"),
-        bad_images=section("checks.bad_images"),
     conda:
         "../envs/imgdag.yaml"
     log:
@@ -40,11 +39,10 @@ rule tiny_index:
     resources:
         mem_mb=2000,
         runtime=30,
-    threads: 2  # processes checking that the images decode
+    threads: 1  # reads the layout; the cache step's decode checks the images
     shell:
         "python scripts/write_tiny_index.py --raw {input.raw:q} --out data/tiny_imagenet/index"
-        " --empty-classes {params.empty_classes:q} --bad-images {params.bad_images:q} --workers {threads}"
-        " > {log:q} 2>&1"
+        " --empty-classes {params.empty_classes:q} > {log:q} 2>&1"
 
 
 rule tiny_array:
@@ -55,8 +53,12 @@ rule tiny_array:
     output:
         "data/tiny_imagenet/cache/{split}.images.npy",
         "data/tiny_imagenet/cache/{split}.labels.npy",
+        "data/tiny_imagenet/cache/{split}.index.csv",
     wildcard_constraints:
         split="train|val|test",
+    params:
+        bad_images=section("checks.bad_images"),
+        empty_classes=section("checks.empty_classes"),
     conda:
         "../envs/imgdag.yaml"
     log:
@@ -64,10 +66,11 @@ rule tiny_array:
     resources:
         mem_mb=4000,
         runtime=60,
-    threads: 2
+    threads: 2  # processes decoding (and so checking) the images
     shell:
         "python scripts/tiny_to_array.py --raw {input.raw:q} --index {input.index:q}"
-        " --out data/tiny_imagenet/cache/{wildcards.split} --workers {threads} > {log:q} 2>&1"
+        " --out data/tiny_imagenet/cache/{wildcards.split} --bad-images {params.bad_images:q}"
+        " --empty-classes {params.empty_classes:q} --workers {threads} > {log:q} 2>&1"
 
 
 rule tiny_train:
@@ -154,7 +157,7 @@ rule tiny_predict:
     input:
         "data/tiny_imagenet/cache/test.images.npy",
         "data/tiny_imagenet/cache/test.labels.npy",
-        names="data/tiny_imagenet/index/test.csv",
+        names="data/tiny_imagenet/cache/test.index.csv",
         model=f"{TINY_OUT}/model.pt",
         code=code("scripts/predict.py", models=[recipe_model("tiny_imagenet_resnet18")]),
     output:

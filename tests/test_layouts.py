@@ -1,4 +1,6 @@
 """Layout readers on the demo archives; wrong layouts give errors that name the file."""
+import os
+import re
 import shutil
 import tarfile
 import zipfile
@@ -20,7 +22,7 @@ from imgdag.layouts.ilsvrc_val import (Synset, leaf_synsets, meta_mat_bytes, par
                                        val_table_from_caffe, val_table_from_devkit)
 from imgdag.layouts.imagenet_folders import read_imagenet_folders
 from imgdag.layouts.tiny_imagenet import read_tiny_imagenet
-from imgdag.layouts.tree import open_tree
+from imgdag.layouts.tree import DirTree, open_tree
 
 
 @pytest.fixture(scope="module")
@@ -317,6 +319,34 @@ def test_caffe_label_out_of_range(demos, tmp_path):
 
 
 # --- FileTree ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("archive", ["tiny/tiny-imagenet-200.zip", "imagenet8/imagenet-8.tar"])
+def test_a_reopened_archive_reads_on_its_own_handle_from_the_same_listing(demos, archive):
+    """What a worker forked from the process that listed an archive reads it with."""
+    with open_tree(demos / archive) as tree:
+        images = [n for n in tree.names() if n.endswith(".JPEG")]
+        expected = {n: tree.read_bytes(n) for n in (images[-1], images[0])}
+        again = tree.reopened()
+    try:  # the first tree is closed now
+        assert again.names() == tree.names() and again.special == tree.special
+        assert {n: again.read_bytes(n) for n in expected} == expected  # backwards in the archive too
+    finally:
+        again.close()
+
+
+def test_a_folder_tree_reads_only_the_files_its_listing_holds(tmp_path):
+    """As an archive's tree: a name from a hand-edited list cannot read outside the folder, nor
+    open a FIFO (which would block)."""
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root/a.txt").write_text("a")
+    (tmp_path / "outside.txt").write_text("o")
+    os.mkfifo(tmp_path / "root/fifo")
+    tree = DirTree(tmp_path / "root")
+    assert tree.read_bytes("a.txt") == b"a" and tree.special == ["fifo"]
+    for name in ("../outside.txt", "missing.txt", "fifo"):
+        with pytest.raises(DataError, match=f"root/{re.escape(name)}: not a file of the folder's listing"):
+            tree.read_bytes(name)
+
 
 def test_tree_find_root_and_names(demos):
     with open_tree(demos / "tiny/tiny-imagenet-200.zip") as tree:

@@ -1,19 +1,25 @@
 """Tiny ImageNet steps: the array cache writer, index table -> uint8 cache, predictions from a cache."""
 import csv
 import json
+import os
+import runpy
+import sys
 import zipfile
+from collections import Counter
 
 import numpy as np
 import pytest
-from e2e import script
+from e2e import ROOT, script
 
-from imgdag import arraycache_writer
+from imgdag import arraycache_writer, codec
 from imgdag.arraycache import read_array_cache
 from imgdag.arraycache_writer import write_images_cache
 from imgdag.demo.tiny_imagenet import make_demo_tiny_imagenet
 from imgdag.errors import DataError
+from imgdag.extract import extract_archive
 from imgdag.formats.class_list import read_class_list
 from imgdag.formats.index_table import read_tiny_index
+from imgdag.layouts.tree import open_tree
 from imgdag.codec import decode_rgb
 from imgdag.models import build_model, save_trained_model
 
@@ -66,10 +72,54 @@ def test_tiny_to_array_names_a_bad_image(tiny, tmp_path):
     table = (tiny / "index/val.csv").read_text().splitlines()
     table[30] = table[30].replace("val_29.JPEG", "val_404.JPEG")  # decoded by a worker
     (tmp_path / "val.csv").write_text("\n".join(table) + "\n")
-    done = script("tiny_to_array.py", "--raw", tiny / "tiny-imagenet-200.zip", "--index",
-                  tmp_path / "val.csv", "--out", tmp_path / "cache", "--workers", "2", ok=False)
+    done = script("tiny_to_array.py", "--raw", tiny / "tiny-imagenet-200.zip", "--index", tmp_path / "val.csv",
+                  "--out", tmp_path / "cache", "--workers", "2", "--bad-images", "error", ok=False)
     assert "val_404.JPEG" in done.stderr and "Traceback" not in done.stderr
     assert not list(tmp_path.glob("cache*"))  # no half-written cache under a real name
+
+
+@pytest.mark.parametrize("row", [0, 30])  # the row that fixes the shape, a row a worker decodes
+def test_tiny_to_array_skips_a_bad_image_from_the_cache_and_its_rows(tiny, tmp_path, row):
+    """checks.bad_images skip: the cache's decode is the check; the image is counted, named, and
+    left out of the cache and of its index table, the other rows as they were."""
+    raw = tmp_path / "raw"
+    extract_archive(tiny / "tiny-imagenet-200.zip", raw)
+    records = read_tiny_index(tiny / "index/val.csv")
+    (raw / records[row].path).write_bytes(b"\xff\xd8 not a JPEG")
+    done = script("tiny_to_array.py", "--raw", raw, "--index", tiny / "index/val.csv", "--out", tmp_path / "cache",
+                  "--workers", "2")
+    assert "49 images from" in done.stdout and "skipped: 1 images that do not decode" in done.stdout
+    assert f"skipped 1 images:\n  {raw / records[row].path}: not a decodable image" in done.stderr
+    images, labels = read_array_cache(tmp_path / "cache")
+    full, _ = read_array_cache(tiny / "cache/val")
+    kept = [i for i in range(50) if i != row]
+    assert np.array_equal(images, full[kept]) and labels.tolist() == [records[i].label for i in kept]
+    assert read_tiny_index(tmp_path / "cache.index.csv") == [records[i] for i in kept]
+
+
+def test_a_files_cache_of_no_image_that_decodes_is_an_error(tmp_path):
+    for name in ("a.JPEG", "b.JPEG"):
+        (tmp_path / name).write_bytes(b"")
+    with open_tree(tmp_path) as tree, pytest.raises(DataError, match=r"list.csv: none of its 2 images decodes "
+                                                                     r"\(the first: .*a\.JPEG: not a decodable"):
+        arraycache_writer.write_files_cache(tmp_path / "c", tree, ["a.JPEG", "b.JPEG"], [0, 1], "list.csv", "skip")
+    assert not list(tmp_path.glob("c.*"))
+
+
+def test_tiny_to_array_refuses_a_class_left_without_images(tiny, tmp_path):
+    raw = tmp_path / "raw"
+    extract_archive(tiny / "tiny-imagenet-200.zip", raw)
+    records = read_tiny_index(tiny / "index/val.csv")
+    wnid = records[0].wnid
+    for r in records:
+        if r.wnid == wnid:
+            (raw / r.path).write_bytes(b"")
+    args = ["--raw", raw, "--index", tiny / "index/val.csv", "--out", tmp_path / "cache"]
+    done = script("tiny_to_array.py", *args, ok=False)
+    assert f"val.csv: 1 classes have no image that decodes ({wnid})" in done.stderr
+    assert not list(tmp_path.glob("cache*"))
+    done = script("tiny_to_array.py", *args, "--empty-classes", "keep")
+    assert f"1 classes without an image that decodes, label index kept ({wnid})" in done.stdout
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -78,9 +128,10 @@ def test_workers_write_every_chunk_in_table_order(tiny, tmp_path, monkeypatch, w
     records = read_tiny_index(tiny / "index/val.csv")
     with zipfile.ZipFile(tiny / "tiny-imagenet-200.zip") as z:
         expected = np.stack([decode_rgb(z.read(r.path), r.path) for r in records])
-    arraycache_writer.write_files_cache(tmp_path / "c", tiny / "tiny-imagenet-200.zip",
-                                        [r.path for r in records], [r.label for r in records], "val.csv",
-                                        workers=workers)
+    with open_tree(tiny / "tiny-imagenet-200.zip") as tree:
+        assert arraycache_writer.write_files_cache(tmp_path / "c", tree, [r.path for r in records],
+                                                   [r.label for r in records], "val.csv",
+                                                   "error", workers) == {}
     images, labels = read_array_cache(tmp_path / "c")
     assert np.array_equal(images, expected)
     assert labels.tolist() == [r.label for r in records]
@@ -112,3 +163,53 @@ def test_train_refuses_classes_that_disagree_with_num_classes(tiny, tmp_path):
                   json.dumps(params), "--model-out", tmp_path / "m.pt", "--log-csv",
                   tmp_path / "log.csv", "--checkpoint-dir", tmp_path / "ck", ok=False)
     assert "classes.txt: 10 classes but num_classes is 200" in done.stderr
+
+
+def run_script(monkeypatch, name, *args):
+    """Run a script in this process (its forked workers inherit monkeypatches); its exit code."""
+    monkeypatch.setattr(sys, "argv", [name, *map(str, args)])
+    try:
+        runpy.run_path(str(ROOT / "scripts" / name), run_name="__main__")
+    except SystemExit as e:
+        return e.code
+    return 0
+
+
+def test_each_job_walks_the_raw_folder_once_and_each_image_decodes_once(tiny, tmp_path, monkeypatch):
+    """The index job and each cache job (2 workers) list the raw folder once (the workers reuse the
+    listing), and over the whole route every image is decoded once (the cache's decode is the check)."""
+    raw = tmp_path / "raw"
+    extract_archive(tiny / "tiny-imagenet-200.zip", raw)
+    log = tmp_path / "calls.log"
+    scandir, decode = os.scandir, codec._decode
+
+    def logged(line):
+        with open(log, "a") as f:  # appended to by this process and its forked workers alike
+            f.write(line + "\n")
+
+    def counting_scandir(path=".", *args):
+        if os.fspath(path) == str(raw):
+            logged("walk")
+        return scandir(path, *args)
+
+    def counting_decode(data, source, *args, **kwargs):
+        logged(f"decode {os.fspath(source).removeprefix(f'{raw}/')}")  # the file, relative to the raw folder
+        return decode(data, source, *args, **kwargs)
+
+    def calls():  # since the last call
+        lines = log.read_text().splitlines() if log.exists() else []
+        log.unlink(missing_ok=True)
+        return lines
+
+    monkeypatch.setattr(os, "scandir", counting_scandir)
+    monkeypatch.setattr(codec, "_decode", counting_decode)
+    assert run_script(monkeypatch, "write_tiny_index.py", "--raw", raw, "--out", tmp_path / "index") == 0
+    jobs = {"index": calls()}
+    for split in ("train", "val", "test"):
+        assert run_script(monkeypatch, "tiny_to_array.py", "--raw", raw, "--index", tmp_path / f"index/{split}.csv",
+                          "--out", tmp_path / f"cache/{split}", "--workers", "2") == 0
+        jobs[split] = calls()
+    assert {job: lines.count("walk") for job, lines in jobs.items()} == {"index": 1, "train": 1, "val": 1, "test": 1}
+    decodes = Counter(line.split(" ", 1)[1] for lines in jobs.values() for line in lines if line.startswith("decode "))
+    assert set(decodes) == {p.relative_to(raw).as_posix() for p in raw.rglob("*.JPEG")} and len(decodes) == 370
+    assert set(decodes.values()) == {1}, Counter(decodes.values())

@@ -25,7 +25,6 @@ from collections import Counter, defaultdict
 
 from imgdag.errors import DataError
 from imgdag.formats.index_table import check_box
-from imgdag.imagecheck import ImageCheck, check_reading
 from imgdag.layouts.records import UNLABELLED, ImageRecord, LayoutReading, Split, is_image_name
 from imgdag.layouts.tree import FileTree, open_tree
 from imgdag.textfiles import text_lines
@@ -156,11 +155,10 @@ def _in_layout(name: str) -> bool:
             or (len(parts) == 3 and parts[0] in ("val", "test") and parts[1] == "images" and is_image_name(name)))
 
 
-def read_tiny_imagenet(raw, empty_classes: str = "error", check: ImageCheck | None = None,
-                       subset: int | None = None) -> LayoutReading:
+def read_tiny_imagenet(raw, empty_classes: str = "error", subset: int | None = None) -> LayoutReading:
     """Read train, val and test records of a Tiny ImageNet zip or folder (labels: sorted WNIDs).
-    With `subset`, only the first that many images of each class (LayoutReading.keep_first);
-    with `check`, images that do not decode are dropped or refused (imgdag.imagecheck) first."""
+    With `subset`, only the first that many images of each class (LayoutReading.keep_first).
+    Images are not decoded: the cache step's decode checks them (scripts/tiny_to_array.py)."""
     tree = open_tree(raw)
     root = tree.find_root("wnids.txt", EXPECTED)
     wnids = parse_wnids(_required_text(tree, root + "wnids.txt"), tree.where(root + "wnids.txt"))
@@ -182,6 +180,5 @@ def read_tiny_imagenet(raw, empty_classes: str = "error", check: ImageCheck | No
                                       "test": Split(tree, test)},
                             +skipped)
     reading.keep_first(subset)
-    check_reading(reading, check)
     reading.check_classes_used("train", tree.where(root + "train/"), empty_classes)
     return reading
