@@ -62,8 +62,13 @@ for recipe, files in RECIPE_TARGETS.items():
 if DVC_DESCRIBE:  # what dvc.yaml marks, for scripts/write_dvc_yaml.py (imgdag/dvcgen.py)
     from imgdag.atomic import atomic_open  # noqa: E402
 
+    # each rule's params.yaml keys: its section() params, used by its command or not (a key a
+    # rule reads only to rerun, such as imagenet8_train's data format); a param that is a
+    # function of the wildcards names its key in the job's command
+    rule_params = {rule.name: sorted({p.key for p in rule.params if isinstance(p, ParamSection)})
+                   for rule in workflow.rules}
     with atomic_open(DVC_DESCRIBE, "w") as f:
-        json.dump({"metrics": sorted(DVC_METRICS), "plots": DVC_PLOTS,
+        json.dump({"metrics": sorted(DVC_METRICS), "plots": DVC_PLOTS, "params": rule_params,
                    "recipes": RECIPE_TARGETS, "datasets": config["datasets"],
                    "datasets_checked": DATASETS_CHECKED}, f)
 

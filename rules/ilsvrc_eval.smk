@@ -109,7 +109,6 @@ rule ilsvrc_alexnet_val_table:
         "python scripts/write_ilsvrc_val_table.py {params.labels} {params.classes}"
         " --images {params.images:q} --bad-images {params.bad_images:q} --workers {threads}"
         " --out {output:q} > {log:q} 2>&1"
-        "  # dataset {params.dataset:q}"  # names the key for dvc.yaml (imgdag/dvcgen.py)
 
 
 rule ilsvrc_alexnet_caffe_weights:

@@ -132,7 +132,7 @@ rule imagenet8_train:
                       category="imagenet8_alexnet"),
     params:
         train=section("recipes.imagenet8_alexnet.train"),
-        data=section("recipes.imagenet8_alexnet.data.format"),
+        data=section("recipes.imagenet8_alexnet.data.format"),  # the inputs follow it: a change reruns
         flags=f"--train{IMAGENET8_FLAGS['train']} --val{IMAGENET8_FLAGS['val']}",
         checkpoints=f"{IMAGENET8_OUT}/checkpoints",
         torch_threads=section("compute.torch_threads"),  # a rule param: a new count reruns training
@@ -156,7 +156,6 @@ rule imagenet8_train:
         " --model-out {output.model:q} --log-csv {output.log_csv:q} --times-csv {log.times:q} --curves-png {output.curves:q}"
         " --checkpoint-dir {params.checkpoints:q} --threads {threads}"
         " --torch-threads {params.torch_threads:q} --cpu-isa {params.cpu_isa:q} 2>&1 | tee {log.job:q}"
-        "  # data format {params.data:q}"  # names the key for dvc.yaml (imgdag/dvcgen.py)
 
 
 rule imagenet8_evaluate:
@@ -177,7 +176,7 @@ rule imagenet8_evaluate:
         torch_threads=section("compute.torch_threads"),  # float sums depend on it
         cpu_isa=section("compute.cpu_isa"),  # the kernels' vector ISA: results depend on it
         evaluate=section("recipes.imagenet8_alexnet.evaluate"),
-        data=section("recipes.imagenet8_alexnet.data.format"),
+        data=section("recipes.imagenet8_alexnet.data.format"),  # the inputs follow it: a change reruns
         flags=f"--test{IMAGENET8_FLAGS['val']}",
     conda:
         "../envs/imgdag.yaml"
@@ -196,4 +195,3 @@ rule imagenet8_evaluate:
         " --per-class-out {output.per_class:q} --latency-out {log.latency:q}"
         " --classified-out {output.classified:q} --threads {threads}"
         " --torch-threads {params.torch_threads:q} --cpu-isa {params.cpu_isa:q} > {log.job:q} 2>&1"
-        "  # data format {params.data:q}"  # names the key for dvc.yaml (imgdag/dvcgen.py)
