@@ -7,6 +7,7 @@ import sys
 from snakemake.exceptions import WorkflowError
 
 sys.path.insert(0, workflow.basedir)
+from imgdag.arraycache import cache_stem  # noqa: E402
 from imgdag.codedeps import code_files, model_code_files  # noqa: E402
 
 # Every job runs under bash's strict mode (shell.prefix replaces Snakemake's own
@@ -78,6 +79,14 @@ def code(script, *modules, models=()):
     (registered model names: imgdag/model_registry.py), and what they import."""
     files = set().union(*(code_files(path) for path in (script, *modules)))
     return sorted(files.union(*(model_code_files(name) for name in models)))
+
+
+def images_folder(raw_is_folder, extract_rule):
+    """The folder of images a job reads, as a param computed from the job's inputs. A raw folder,
+    read in place, is the job's `images` input; an archive's images are in the folder that the
+    extraction rule `extract_rule` fills (its listing, the `images` input, stands for it)."""
+    return lambda wildcards, input: (input.images if raw_is_folder
+                                     else getattr(rules, extract_rule).output.images)
 
 
 def recipe_model(recipe):

@@ -1,5 +1,6 @@
 """tiny_imagenet_resnet18: tiny-imagenet-200.zip -> index tables -> uint8 caches -> ResNet-18 ->
 val top-1/top-5 metrics and test predictions."""
+import os
 
 TINY_RAW = config["datasets"]["tiny_imagenet"]["raw"]
 TINY_OUT = "results/tiny_imagenet_resnet18"
@@ -10,6 +11,8 @@ rule demo_tiny_imagenet:
         code("scripts/make_demo.py", "imgdag/demo/tiny_imagenet.py"),
     output:
         "data/demo/tiny_imagenet/tiny-imagenet-200.zip",
+    params:
+        folder=lambda w, output: os.path.dirname(output[0]),
     conda:
         "../envs/imgdag.yaml"
     log:
@@ -18,7 +21,7 @@ rule demo_tiny_imagenet:
         mem_mb=1000,
         runtime=10,
     shell:
-        "python scripts/make_demo.py tiny_imagenet data/demo/tiny_imagenet > {log:q} 2>&1"
+        "python scripts/make_demo.py tiny_imagenet {params.folder:q} > {log:q} 2>&1"
 
 
 rule tiny_index:
@@ -29,8 +32,9 @@ rule tiny_index:
         "data/tiny_imagenet/index/train.csv",
         "data/tiny_imagenet/index/val.csv",
         "data/tiny_imagenet/index/test.csv",
-        "data/tiny_imagenet/index/classes.txt",
+        classes="data/tiny_imagenet/index/classes.txt",
     params:
+        out=lambda w, output: os.path.dirname(output.classes),
         empty_classes=section("checks.empty_classes"),
         bad_images=section("checks.bad_images"),
     conda:
@@ -42,7 +46,7 @@ rule tiny_index:
         runtime=30,
     threads: 2  # processes checking that the images decode
     shell:
-        "python scripts/write_tiny_index.py --raw {input.raw:q} --out data/tiny_imagenet/index"
+        "python scripts/write_tiny_index.py --raw {input.raw:q} --out {params.out:q}"
         " --empty-classes {params.empty_classes:q} --bad-images {params.bad_images:q} --workers {threads}"
         " > {log:q} 2>&1"
 
@@ -53,10 +57,12 @@ rule tiny_array:
         index="data/tiny_imagenet/index/{split}.csv",
         code=code("scripts/tiny_to_array.py"),
     output:
-        "data/tiny_imagenet/cache/{split}.images.npy",
-        "data/tiny_imagenet/cache/{split}.labels.npy",
+        images="data/tiny_imagenet/cache/{split}.images.npy",
+        labels="data/tiny_imagenet/cache/{split}.labels.npy",
     wildcard_constraints:
         split="train|val|test",
+    params:
+        cache=lambda w, output: cache_stem(output.images),
     conda:
         "../envs/imgdag.yaml"
     log:
@@ -67,15 +73,15 @@ rule tiny_array:
     threads: 2
     shell:
         "python scripts/tiny_to_array.py --raw {input.raw:q} --index {input.index:q}"
-        " --out data/tiny_imagenet/cache/{wildcards.split} --workers {threads} > {log:q} 2>&1"
+        " --out {params.cache:q} --workers {threads} > {log:q} 2>&1"
 
 
 rule tiny_train:
     input:
-        "data/tiny_imagenet/cache/train.images.npy",
-        "data/tiny_imagenet/cache/train.labels.npy",
-        "data/tiny_imagenet/cache/val.images.npy",
-        "data/tiny_imagenet/cache/val.labels.npy",
+        train_images="data/tiny_imagenet/cache/train.images.npy",
+        train_labels="data/tiny_imagenet/cache/train.labels.npy",
+        val_images="data/tiny_imagenet/cache/val.images.npy",
+        val_labels="data/tiny_imagenet/cache/val.labels.npy",
         classes="data/tiny_imagenet/index/classes.txt",
         code=code("scripts/train.py", models=[recipe_model("tiny_imagenet_resnet18")]),
     output:
@@ -86,7 +92,9 @@ rule tiny_train:
                       category="tiny_imagenet_resnet18"),
     params:
         train=section("recipes.tiny_imagenet_resnet18.train"),
-        checkpoints=f"{TINY_OUT}/checkpoints",
+        train_cache=lambda w, input: cache_stem(input.train_images),
+        val_cache=lambda w, input: cache_stem(input.val_images),
+        checkpoints=lambda w, output: os.path.join(os.path.dirname(output.model), "checkpoints"),
         torch_threads=section("compute.torch_threads"),  # a rule param: a new count reruns training
         cpu_isa=section("compute.cpu_isa"),  # the kernels' vector ISA: results depend on it
     conda:
@@ -104,8 +112,8 @@ rule tiny_train:
     # run must find them to resume
     # one line per epoch on the terminal (and in the log); no progress bars
     shell:
-        f"TQDM_DISABLE=1 {train_launcher()} scripts/train.py --train-cache data/tiny_imagenet/cache/train"
-        " --val-cache data/tiny_imagenet/cache/val --classes {input.classes:q}"
+        f"TQDM_DISABLE=1 {train_launcher()} scripts/train.py --train-cache {{params.train_cache:q}}"
+        " --val-cache {params.val_cache:q} --classes {input.classes:q}"
         " --params {params.train:q} --model-out {output.model:q} --log-csv {output.log_csv:q}"
         " --times-csv {log.times:q} --curves-png {output.curves:q} --checkpoint-dir {params.checkpoints:q}"
         " --threads {threads} --torch-threads {params.torch_threads:q} --cpu-isa {params.cpu_isa:q} 2>&1 | tee {log.job:q}"
@@ -113,8 +121,8 @@ rule tiny_train:
 
 rule tiny_evaluate:
     input:
-        "data/tiny_imagenet/cache/val.images.npy",
-        "data/tiny_imagenet/cache/val.labels.npy",
+        test_images="data/tiny_imagenet/cache/val.images.npy",
+        test_labels="data/tiny_imagenet/cache/val.labels.npy",
         model=f"{TINY_OUT}/model.pt",
         code=code("scripts/evaluate.py", models=[recipe_model("tiny_imagenet_resnet18")]),
     output:
@@ -130,6 +138,7 @@ rule tiny_evaluate:
         torch_threads=section("compute.torch_threads"),  # float sums depend on it
         cpu_isa=section("compute.cpu_isa"),  # the kernels' vector ISA: results depend on it
         evaluate=section("recipes.tiny_imagenet_resnet18.evaluate"),
+        test_cache=lambda w, input: cache_stem(input.test_images),
     conda:
         "../envs/imgdag.yaml"
     log:
@@ -142,7 +151,7 @@ rule tiny_evaluate:
     threads: 4  # CPU cores in all (torch threads + loader workers); Snakemake lowers it to --cores when smaller
     shell:
         "python scripts/evaluate.py --model {input.model:q}"
-        " --test-cache data/tiny_imagenet/cache/val --params {params.evaluate:q}"
+        " --test-cache {params.test_cache:q} --params {params.evaluate:q}"
         " --split val --metrics-out {output.metrics:q} --confusion-out {output.confusion:q}"
         " --per-class-out {output.per_class:q} --latency-out {log.latency:q}"
         " --classified-out {output.classified:q}"
@@ -152,8 +161,8 @@ rule tiny_evaluate:
 
 rule tiny_predict:
     input:
-        "data/tiny_imagenet/cache/test.images.npy",
-        "data/tiny_imagenet/cache/test.labels.npy",
+        images="data/tiny_imagenet/cache/test.images.npy",
+        labels="data/tiny_imagenet/cache/test.labels.npy",
         names="data/tiny_imagenet/index/test.csv",
         model=f"{TINY_OUT}/model.pt",
         code=code("scripts/predict.py", models=[recipe_model("tiny_imagenet_resnet18")]),
@@ -162,6 +171,7 @@ rule tiny_predict:
     params:
         torch_threads=section("compute.torch_threads"),  # float sums depend on it
         cpu_isa=section("compute.cpu_isa"),  # the kernels' vector ISA: results depend on it
+        cache=lambda w, input: cache_stem(input.images),
     conda:
         "../envs/imgdag.yaml"
     log:
@@ -172,6 +182,6 @@ rule tiny_predict:
         gpu=GPUS_PER_JOB,
     threads: cache_train_threads()  # torch's threads (images decode in the main process)
     shell:
-        "python scripts/predict.py --model {input.model:q} --cache data/tiny_imagenet/cache/test"
+        "python scripts/predict.py --model {input.model:q} --cache {params.cache:q}"
         " --names {input.names:q} --out {output:q} --threads {threads}"
         " --torch-threads {params.torch_threads:q} --cpu-isa {params.cpu_isa:q} > {log:q} 2>&1"
