@@ -76,7 +76,8 @@ def section(key):
 def code(script, *modules, models=()):
     """Input files: the script and every imgdag module it imports, plus `modules` (files of
     modules the script imports by name at run time) and the modules that build `models`
-    (registered model names: imgdag/model_registry.py), and what they import."""
+    (registered model names: imgdag/model_registry.py), and what they import. Under a default
+    storage provider they are storage objects that rule code_to_storage fills (rules/storage.smk)."""
     files = set().union(*(code_files(path) for path in (script, *modules)))
     return sorted(files.union(*(model_code_files(name) for name in models)))
 
