@@ -34,6 +34,7 @@ if SUBSET is not None:
 
 
 include: "rules/common.smk"
+include: "rules/storage.smk"
 include: "rules/mnist.smk"
 include: "rules/imagenet8.smk"
 include: "rules/ilsvrc_eval.smk"
@@ -48,6 +49,9 @@ include: "rules/datasets.smk"
 # same name (`dvc repro mnist_lenet5`, `dvc exp run mnist_lenet5`). A recipe's targets are every
 # output of its result jobs (model, logs, plots, metrics), so a deleted plot or training log is
 # rebuilt by Snakemake as by DVC (whose stages rerun when any of their outputs is missing).
+# The targets are the rules' output objects, not their text: with a default storage provider
+# (profiles/kubernetes) an output's text is its local copy under .snakemake/storage, and only
+# the object keeps its place in the storage.
 RESULT_RULES = {
     "mnist_lenet5": [rules.mnist_train, rules.mnist_evaluate, rules.mnist_predict],
     "imagenet8_alexnet": [rules.imagenet8_train, rules.imagenet8_evaluate],
@@ -55,7 +59,7 @@ RESULT_RULES = {
     "tiny_imagenet_resnet18": [rules.tiny_train, rules.tiny_evaluate, rules.tiny_predict],
     "dog_breed_transfer": [rules.dog_head],
 }
-RECIPE_TARGETS = {recipe: [str(f) for rule in result_rules for f in rule.output]
+RECIPE_TARGETS = {recipe: [f for rule in result_rules for f in rule.output]
                   for recipe, result_rules in RESULT_RULES.items()}
 
 
@@ -73,9 +77,16 @@ for recipe, files in RECIPE_TARGETS.items():
 if DVC_DESCRIBE:  # what dvc.yaml marks, for scripts/write_dvc_yaml.py (imgdag/dvcgen.py)
     from imgdag.atomic import atomic_open  # noqa: E402
 
+    # each rule's params.yaml keys: its section() params, used by its command or not (a key a
+    # rule reads only to rerun, such as imagenet8_train's data format); a param that is a
+    # function of the wildcards names its key in the job's command
+    rule_params = {rule.name: sorted({p.key for p in rule.params if isinstance(p, ParamSection)})
+                   for rule in workflow.rules}
     with atomic_open(DVC_DESCRIBE, "w") as f:
-        json.dump({"metrics": sorted(DVC_METRICS), "plots": DVC_PLOTS,
-                   "recipes": RECIPE_TARGETS, "datasets": config["datasets"],
+        json.dump({"metrics": sorted(DVC_METRICS), "plots": DVC_PLOTS, "params": rule_params,
+                   "recipes": {recipe: list(map(str, files))
+                               for recipe, files in RECIPE_TARGETS.items()},
+                   "datasets": config["datasets"],
                    "datasets_checked": DATASETS_CHECKED}, f)
 
 

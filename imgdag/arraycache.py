@@ -17,6 +17,15 @@ def cache_paths(stem) -> tuple[Path, Path]:
     return stem.with_name(stem.name + ".images.npy"), stem.with_name(stem.name + ".labels.npy")
 
 
+def cache_stem(images_path) -> str:
+    """The stem of the cache whose images file is `images_path` (cache_paths' inverse): a rule
+    names the files, its scripts take the stem."""
+    name = str(images_path)
+    if not name.endswith(".images.npy"):
+        raise ValueError(f"{name}: not an array cache's images file (<stem>.images.npy)")
+    return name[:-len(".images.npy")]
+
+
 def _load_array(path, **kwargs) -> np.ndarray:
     """np.load of a cache file (no pickles); an empty, truncated or foreign file is a DataError."""
     try:

@@ -2,7 +2,7 @@
 
 Snakemake is the one source of truth. Each stage's deps are the job's inputs (data and the
 code files the rule lists), its params are the params.yaml sections the rule's `section()`
-params name, its outs are the job's outputs (metrics and plots marked in the rules are
+params name (whether its command uses them or not), its outs are the job's outputs (metrics and plots marked in the rules are
 `cache: false`), and its cmd asks Snakemake to force exactly that job. The cmd ends with a
 hash of the job's command, so DVC reruns a stage when its rule's command changes, as
 Snakemake does.
@@ -32,9 +32,11 @@ tests/test_dvc_yaml.py checks that no private attribute is touched):
   documents; a logger plugin (`JobCollector`, registered through that interface's public
   registry) keeps them, and `SnakemakeApi.get_log_handlers()` hands it back.
 What Snakemake has no public word for is ours: with IMGDAG_DVC_DESCRIBE set, the rules'
-`section()` params render as `@params:KEY@` (so a job's command names the params.yaml keys it
-reads, whatever their values) and the Snakefile writes its DVC marks (metrics, plots, recipe
-targets, datasets) to the file that variable names (rules/common.smk).
+`section()` params render as `@params:KEY@` (so a job's command, and its hash, name the
+params.yaml keys it reads, whatever their values) and the Snakefile writes its DVC marks
+(metrics, plots, each rule's `section()` params keys, recipe targets, datasets) to the file that
+variable names (rules/common.smk). A stage's params keys are its rule's, plus those its
+command names (a param that is a function of the job's wildcards, as dog_features' backbone).
 """
 import hashlib
 import json
@@ -168,7 +170,7 @@ def pipeline_from_snakemake(root=".", targets=("all", "demo")) -> dict:
             continue
         deps = sorted({_templated(f, templates) for f in job["input"]})
         command = job["shellcmd"]
-        keys = sorted(set(PARAM.findall(command)))
+        keys = sorted(set(PARAM.findall(command)).union(marks["params"][job["rule_name"]]))
         if any(dep.startswith("${") for dep in deps):  # reads raw data: its paths are templates
             command = _templated_command(command, templates)
         shell_hash = hashlib.sha256(command.encode()).hexdigest()[:12]

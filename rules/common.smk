@@ -7,6 +7,7 @@ import sys
 from snakemake.exceptions import WorkflowError
 
 sys.path.insert(0, workflow.basedir)
+from imgdag.arraycache import cache_stem  # noqa: E402
 from imgdag.codedeps import code_files, model_code_files  # noqa: E402
 from imgdag.cli import SUBSET_ENV  # noqa: E402
 
@@ -79,9 +80,18 @@ def section(key):
 def code(script, *modules, models=()):
     """Input files: the script and every imgdag module it imports, plus `modules` (files of
     modules the script imports by name at run time) and the modules that build `models`
-    (registered model names: imgdag/model_registry.py), and what they import."""
+    (registered model names: imgdag/model_registry.py), and what they import. Under a default
+    storage provider they are storage objects that rule code_to_storage fills (rules/storage.smk)."""
     files = set().union(*(code_files(path) for path in (script, *modules)))
     return sorted(files.union(*(model_code_files(name) for name in models)))
+
+
+def images_folder(raw_is_folder, extract_rule):
+    """The folder of images a job reads, as a param computed from the job's inputs. A raw folder,
+    read in place, is the job's `images` input; an archive's images are in the folder that the
+    extraction rule `extract_rule` fills (its listing, the `images` input, stands for it)."""
+    return lambda wildcards, input: (input.images if raw_is_folder
+                                     else getattr(rules, extract_rule).output.images)
 
 
 def recipe_model(recipe):

@@ -18,6 +18,8 @@ rule demo_dog_breed:
         code("scripts/make_demo.py", "imgdag/demo/dog_breed.py"),
     output:
         [f"data/demo/dog_breed/{name}" for name in DOG_RAW_FILES],
+    params:
+        folder=lambda w, output: os.path.dirname(output[0]),
     conda:
         "../envs/imgdag.yaml"
     log:
@@ -26,7 +28,7 @@ rule demo_dog_breed:
         mem_mb=1000,
         runtime=10,
     shell:
-        "python scripts/make_demo.py dog_breed data/demo/dog_breed > {log:q} 2>&1"
+        "python scripts/make_demo.py dog_breed {params.folder:q} > {log:q} 2>&1"
 
 
 rule dog_reorg:
@@ -39,6 +41,7 @@ rule dog_reorg:
         classes="data/dog_breed/lists/classes.txt",
     params:
         raw=lambda w, input: os.path.dirname(input.raw[0]),
+        lists=lambda w, output: os.path.dirname(output.classes),
         valid_ratio=section("recipes.dog_breed_transfer.valid_ratio"),
         empty_classes=section("checks.empty_classes"),
         bad_images=section("checks.bad_images"),
@@ -52,7 +55,7 @@ rule dog_reorg:
     threads: 2  # processes checking that the images decode
     shell:
         "python scripts/reorg_dog_breed.py --raw {params.raw:q} --out {output.folders:q}"
-        " --valid-ratio {params.valid_ratio:q} --lists-dir data/dog_breed/lists"
+        " --valid-ratio {params.valid_ratio:q} --lists-dir {params.lists:q}"
         " --empty-classes {params.empty_classes:q} --bad-images {params.bad_images:q} --workers {threads}"
         " > {log:q} 2>&1"
 
@@ -74,7 +77,8 @@ rule dog_features:
         backbone=lambda w: section(
             f"recipes.dog_breed_transfer.backbones.{DOG_BACKBONES[w.backbone][0]}"),
         features=section("recipes.dog_breed_transfer.features"),
-        cache="data/dog_breed/features/cache",
+        folders=rules.dog_reorg.output.folders,  # the lists' paths are under it
+        cache=lambda w, output: os.path.join(os.path.dirname(output[0]), "cache"),
     conda:
         "../envs/imgdag.yaml"
     log:
@@ -88,7 +92,7 @@ rule dog_features:
     # outlives reruns, so features are computed once however often this job reruns
     shell:
         "python scripts/extract_features.py --backbone {params.backbone:q}"
-        " --params {params.features:q} --root data/dog_breed/folders --lists {input.lists:q}"
+        " --params {params.features:q} --root {params.folders:q} --lists {input.lists:q}"
         " --cache-dir {params.cache:q} --out {output:q} --threads {threads}"
         " --torch-threads {params.torch_threads:q} --cpu-isa {params.cpu_isa:q} > {log:q} 2>&1"
 
@@ -112,7 +116,7 @@ rule dog_head:
         submission=f"{DOG_OUT}/submission.csv",
     params:
         head=section("recipes.dog_breed_transfer.head"),
-        checkpoints=f"{DOG_OUT}/checkpoints",
+        checkpoints=lambda w, output: os.path.join(os.path.dirname(output.metrics), "checkpoints"),
         cpu_isa=section("compute.cpu_isa"),  # the kernels' vector ISA: results depend on it
     conda:
         "../envs/imgdag.yaml"

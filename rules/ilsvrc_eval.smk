@@ -1,22 +1,25 @@
 """ilsvrc_alexnet_eval: ILSVRC2012 val tar + devkit (or Caffe val.txt + synset_words.txt) -> val
 table in the model's class order -> 1/5/10-crop top-1/top-5 error of an AlexNet."""
 import os
-import shlex
 
 ILSVRC = config["datasets"]["ilsvrc_val"]
 ILSVRC_WEIGHTS = config["recipes"]["ilsvrc_alexnet_eval"]["weights"]
-# the val tar is extracted once (its sha256 listing stands for the folder); a folder is read in place
-ILSVRC_IMAGES = ILSVRC["images"] if os.path.isdir(ILSVRC["images"]) else "data/ilsvrc_val/images"
-ILSVRC_IMAGES_INPUT = ILSVRC["images"] if os.path.isdir(ILSVRC["images"]) else "data/ilsvrc_val/sha256sums.txt"
-# the label files and their write_ilsvrc_val_table.py flags (with Caffe's files, a devkit only adds IDs)
+# the val tar is extracted once (its sha256 listing stands for the folder); a folder is read in
+# place (an input itself)
+ILSVRC_IMAGES_IS_FOLDER = os.path.isdir(ILSVRC["images"])
+ILSVRC_IMAGES_INPUT = ILSVRC["images"] if ILSVRC_IMAGES_IS_FOLDER else "data/ilsvrc_val/sha256sums.txt"
+ILSVRC_IMAGES = images_folder(ILSVRC_IMAGES_IS_FOLDER, "ilsvrc_val_extract")  # a param
+# the label files, named as write_ilsvrc_val_table.py's flags (with Caffe's files, a devkit only adds IDs)
 ILSVRC_LABELS = {"devkit": ILSVRC["devkit"]} if ILSVRC["labels"] == "devkit" else {
     "caffe_val": ILSVRC["caffe_val"], "synset_words": ILSVRC["synset_words"],
     **({"devkit": ILSVRC["devkit"]} if ILSVRC.get("devkit") else {})}
-ILSVRC_LABEL_FLAGS = " ".join(f"--{k.replace('_', '-')} {shlex.quote(v)}" for k, v in ILSVRC_LABELS.items())
 # a trained imgdag model names its classes (the table follows them); the 1,000-class AlexNets
 # use the sorted-WNID order (= synset_words.txt), the table's default
 ILSVRC_CLASSES = "data/ilsvrc_alexnet_eval/classes.txt"
 ILSVRC_OWN_CLASSES = ILSVRC_WEIGHTS["source"] == "imagenet8_checkpoint"
+# the val table's inputs besides the images, and the arguments naming them
+ILSVRC_TABLE_INPUTS = {**ILSVRC_LABELS, **({"classes": ILSVRC_CLASSES} if ILSVRC_OWN_CLASSES else {})}
+ILSVRC_TABLE_ARGS = "".join(f" --{name.replace('_', '-')} {{input.{name}:q}}" for name in ILSVRC_TABLE_INPUTS)
 ILSVRC_MODEL = ("data/ilsvrc_alexnet_eval/caffe_alexnet.pth" if ILSVRC_WEIGHTS["source"] == "caffe_npy"
                 else ILSVRC_WEIGHTS["path"])
 # the registered model the weights build (imgdag/model_registry.py): its module is the rules' code
@@ -33,6 +36,8 @@ rule demo_ilsvrc_val:
         "data/demo/ilsvrc_val/ILSVRC2012_devkit_t12.tar.gz",
         "data/demo/ilsvrc_val/caffe_ilsvrc12/val.txt",
         "data/demo/ilsvrc_val/caffe_ilsvrc12/synset_words.txt",
+    params:
+        folder=lambda w, output: os.path.dirname(output[0]),
     conda:
         "../envs/imgdag.yaml"
     log:
@@ -41,7 +46,7 @@ rule demo_ilsvrc_val:
         mem_mb=1000,
         runtime=10,
     shell:
-        "python scripts/make_demo.py ilsvrc_val data/demo/ilsvrc_val > {log:q} 2>&1"
+        "python scripts/make_demo.py ilsvrc_val {params.folder:q} > {log:q} 2>&1"
 
 
 rule ilsvrc_val_extract:
@@ -85,16 +90,13 @@ rule ilsvrc_alexnet_classes:
 
 rule ilsvrc_alexnet_val_table:
     input:
-        ILSVRC_IMAGES_INPUT,
-        *ILSVRC_LABELS.values(),
-        *([ILSVRC_CLASSES] if ILSVRC_OWN_CLASSES else []),
+        images=ILSVRC_IMAGES_INPUT,
+        **ILSVRC_TABLE_INPUTS,
         code=code("scripts/write_ilsvrc_val_table.py"),
     output:
         "data/ilsvrc_alexnet_eval/val.csv",
     params:
         dataset=section("datasets.ilsvrc_val"),  # a change of label source reruns the table
-        labels=ILSVRC_LABEL_FLAGS,
-        classes=f"--classes {ILSVRC_CLASSES}" if ILSVRC_OWN_CLASSES else "",
         images=ILSVRC_IMAGES,
         bad_images=section("checks.bad_images"),
     conda:
@@ -106,10 +108,9 @@ rule ilsvrc_alexnet_val_table:
         runtime=10,
     threads: 2  # processes checking that the images decode
     shell:
-        "python scripts/write_ilsvrc_val_table.py {params.labels} {params.classes}"
+        f"python scripts/write_ilsvrc_val_table.py{ILSVRC_TABLE_ARGS}"
         " --images {params.images:q} --bad-images {params.bad_images:q} --workers {threads}"
         " --out {output:q} > {log:q} 2>&1"
-        "  # dataset {params.dataset:q}"  # names the key for dvc.yaml (imgdag/dvcgen.py)
 
 
 rule ilsvrc_alexnet_caffe_weights:
@@ -131,7 +132,7 @@ rule ilsvrc_alexnet_caffe_weights:
 
 rule ilsvrc_alexnet_crops:
     input:
-        ILSVRC_IMAGES_INPUT,
+        images=ILSVRC_IMAGES_INPUT,
         table="data/ilsvrc_alexnet_eval/val.csv",
         model=ILSVRC_MODEL,
         code=code("scripts/evaluate_crops.py", models=[ILSVRC_MODEL_NAME]),

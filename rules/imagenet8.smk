@@ -1,24 +1,33 @@
 """imagenet8_alexnet: ImageNet class folders (a folder or tar) -> CNTK map files -> (RecordIO
 .rec + .idx packed from them, with data.format rec) -> AlexNet from scratch -> top-1/top-5."""
 import os
-import shlex
 
 IMAGENET8_RAW = config["datasets"]["imagenet8"]["raw"]
+IMAGENET8_RAW_IS_FOLDER = os.path.isdir(IMAGENET8_RAW)
 # an archive is extracted once into data/imagenet8/images, whose sha256 listing stands for it
-# as an input; a folder is read where it is. Map paths are relative to IMAGENET8_IMAGES.
-IMAGENET8_IMAGES = IMAGENET8_RAW if os.path.isdir(IMAGENET8_RAW) else "data/imagenet8/images"
-IMAGENET8_IMAGES_INPUT = IMAGENET8_RAW if os.path.isdir(IMAGENET8_RAW) else "data/imagenet8/sha256sums.txt"
+# as an input; a folder is read where it is (an input itself). Map paths are relative to it.
+IMAGENET8_IMAGES_INPUT = IMAGENET8_RAW if IMAGENET8_RAW_IS_FOLDER else "data/imagenet8/sha256sums.txt"
+IMAGENET8_IMAGES = images_folder(IMAGENET8_RAW_IS_FOLDER, "imagenet8_extract")  # a param
 IMAGENET8_OUT = "results/imagenet8_alexnet"
 IMAGENET8_FORMAT = config["recipes"]["imagenet8_alexnet"]["data"]["format"]
 
 
-# each split's train.py/evaluate.py inputs and flags: its .rec + .idx, or its map file and the images
+# the data of imagenet8_train and imagenet8_evaluate, by data.format: each rule's inputs, params
+# and the script arguments naming them (each split's .rec, or its map file and the image folder)
 if IMAGENET8_FORMAT == "rec":
-    IMAGENET8_DATA = {s: [f"data/imagenet8/{s}.rec", f"data/imagenet8/{s}.idx"] for s in ("train", "val")}
-    IMAGENET8_FLAGS = {s: f"-rec data/imagenet8/{s}.rec" for s in ("train", "val")}
+    IMAGENET8_DATA = {rule: {f"{s}_{ext}": f"data/imagenet8/{s}.{ext}" for s in splits for ext in ("rec", "idx")}
+                      for rule, splits in (("train", ("train", "val")), ("evaluate", ("val",)))}
+    IMAGENET8_DATA_PARAMS = {}
+    IMAGENET8_DATA_ARGS = {"train": " --train-rec {input.train_rec:q} --val-rec {input.val_rec:q}",
+                           "evaluate": " --test-rec {input.val_rec:q}"}
 else:
-    IMAGENET8_DATA = {s: [f"data/imagenet8/{s}_map.txt", IMAGENET8_IMAGES_INPUT] for s in ("train", "val")}
-    IMAGENET8_FLAGS = {s: f"-map data/imagenet8/{s}_map.txt --image-root {shlex.quote(IMAGENET8_IMAGES)}" for s in ("train", "val")}
+    IMAGENET8_DATA = {rule: {**{f"{s}_map": f"data/imagenet8/{s}_map.txt" for s in splits},
+                             "images": IMAGENET8_IMAGES_INPUT}
+                      for rule, splits in (("train", ("train", "val")), ("evaluate", ("val",)))}
+    IMAGENET8_DATA_PARAMS = {"images": IMAGENET8_IMAGES}
+    IMAGENET8_DATA_ARGS = {
+        "train": " --train-map {input.train_map:q} --val-map {input.val_map:q} --image-root {params.images:q}",
+        "evaluate": " --test-map {input.val_map:q} --image-root {params.images:q}"}
 
 
 rule demo_imagenet8:
@@ -26,6 +35,8 @@ rule demo_imagenet8:
         code("scripts/make_demo.py", "imgdag/demo/imagenet.py"),
     output:
         "data/demo/imagenet8/imagenet-8.tar",
+    params:
+        folder=lambda w, output: os.path.dirname(output[0]),
     conda:
         "../envs/imgdag.yaml"
     log:
@@ -34,7 +45,7 @@ rule demo_imagenet8:
         mem_mb=1000,
         runtime=10,
     shell:
-        "python scripts/make_demo.py imagenet8 data/demo/imagenet8 > {log:q} 2>&1"
+        "python scripts/make_demo.py imagenet8 {params.folder:q} > {log:q} 2>&1"
 
 
 rule imagenet8_extract:
@@ -69,6 +80,7 @@ rule imagenet8_maps:
         classes="data/imagenet8/classes.txt",
     params:
         images=IMAGENET8_IMAGES,
+        out=lambda w, output: os.path.dirname(output.classes),
         empty_classes=section("checks.empty_classes"),
         bad_images=section("checks.bad_images"),
     conda:
@@ -80,14 +92,14 @@ rule imagenet8_maps:
         runtime=20,
     threads: 2  # processes checking that the images decode
     shell:
-        "python scripts/write_cntk_maps.py --raw {params.images:q} --out data/imagenet8"
+        "python scripts/write_cntk_maps.py --raw {params.images:q} --out {params.out:q}"
         " --empty-classes {params.empty_classes:q} --bad-images {params.bad_images:q} --workers {threads}"
         " > {log:q} 2>&1"
 
 
 rule imagenet8_rec:
     input:
-        IMAGENET8_IMAGES_INPUT,  # the images the map names
+        images=IMAGENET8_IMAGES_INPUT,  # the images the map names
         map="data/imagenet8/{split}_map.txt",
         lst_code=code("scripts/make_lst.py"),
         rec_code=code("scripts/make_rec.py"),
@@ -101,6 +113,7 @@ rule imagenet8_rec:
         pack=section("recipes.imagenet8_alexnet.data.rec"),
         flags=cli_flags("recipes.imagenet8_alexnet.data.rec"),
         images=IMAGENET8_IMAGES,
+        prefix=lambda w, output: output.lst.removesuffix(".lst"),  # make_lst.py writes PREFIX.lst
         bad_images=section("checks.bad_images"),
     conda:
         "../envs/imgdag.yaml"
@@ -111,7 +124,7 @@ rule imagenet8_rec:
         runtime=240,
     threads: 2
     shell:
-        "(python scripts/make_lst.py data/imagenet8/{wildcards.split} --from-map {input.map:q}"
+        "(python scripts/make_lst.py {params.prefix:q} --from-map {input.map:q}"
         " && python scripts/make_rec.py {output.lst:q} {params.images:q} {params.flags}"
         " --rec {output.rec:q} --idx {output.idx:q} --num-workers {threads} --bad-images {params.bad_images:q}"
         " --images-checked)"  # the map writer checked them (checks.bad_images)
@@ -120,8 +133,7 @@ rule imagenet8_rec:
 
 rule imagenet8_train:
     input:
-        IMAGENET8_DATA["train"],
-        IMAGENET8_DATA["val"],
+        **IMAGENET8_DATA["train"],
         classes="data/imagenet8/classes.txt",
         code=code("scripts/train.py", models=[recipe_model("imagenet8_alexnet")]),
     output:
@@ -132,9 +144,9 @@ rule imagenet8_train:
                       category="imagenet8_alexnet"),
     params:
         train=section("recipes.imagenet8_alexnet.train"),
-        data=section("recipes.imagenet8_alexnet.data.format"),
-        flags=f"--train{IMAGENET8_FLAGS['train']} --val{IMAGENET8_FLAGS['val']}",
-        checkpoints=f"{IMAGENET8_OUT}/checkpoints",
+        data=section("recipes.imagenet8_alexnet.data.format"),  # the inputs follow it: a change reruns
+        **IMAGENET8_DATA_PARAMS,
+        checkpoints=lambda w, output: os.path.join(os.path.dirname(output.model), "checkpoints"),
         torch_threads=section("compute.torch_threads"),  # a rule param: a new count reruns training
         cpu_isa=section("compute.cpu_isa"),  # the kernels' vector ISA: results depend on it
     conda:
@@ -151,17 +163,16 @@ rule imagenet8_train:
     # run must find them to resume
     # one line per epoch on the terminal (and in the log); no progress bars
     shell:
-        "TQDM_DISABLE=1 python scripts/train.py {params.flags}"
+        f"TQDM_DISABLE=1 python scripts/train.py{IMAGENET8_DATA_ARGS['train']}"
         " --classes {input.classes:q} --params {params.train:q}"
         " --model-out {output.model:q} --log-csv {output.log_csv:q} --times-csv {log.times:q} --curves-png {output.curves:q}"
         " --checkpoint-dir {params.checkpoints:q} --threads {threads}"
         " --torch-threads {params.torch_threads:q} --cpu-isa {params.cpu_isa:q} 2>&1 | tee {log.job:q}"
-        "  # data format {params.data:q}"  # names the key for dvc.yaml (imgdag/dvcgen.py)
 
 
 rule imagenet8_evaluate:
     input:
-        IMAGENET8_DATA["val"],
+        **IMAGENET8_DATA["evaluate"],
         model=f"{IMAGENET8_OUT}/model.pt",
         code=code("scripts/evaluate.py", models=[recipe_model("imagenet8_alexnet")]),
     output:
@@ -177,8 +188,8 @@ rule imagenet8_evaluate:
         torch_threads=section("compute.torch_threads"),  # float sums depend on it
         cpu_isa=section("compute.cpu_isa"),  # the kernels' vector ISA: results depend on it
         evaluate=section("recipes.imagenet8_alexnet.evaluate"),
-        data=section("recipes.imagenet8_alexnet.data.format"),
-        flags=f"--test{IMAGENET8_FLAGS['val']}",
+        data=section("recipes.imagenet8_alexnet.data.format"),  # the inputs follow it: a change reruns
+        **IMAGENET8_DATA_PARAMS,
     conda:
         "../envs/imgdag.yaml"
     log:
@@ -190,10 +201,9 @@ rule imagenet8_evaluate:
         gpu=GPUS_PER_JOB,
     threads: 4  # CPU cores in all (torch threads + loader workers); Snakemake lowers it to --cores when smaller
     shell:
-        "python scripts/evaluate.py --model {input.model:q} {params.flags}"
+        f"python scripts/evaluate.py --model {{input.model:q}}{IMAGENET8_DATA_ARGS['evaluate']}"
         " --params {params.evaluate:q} --split val --metrics-out {output.metrics:q}"
         " --confusion-out {output.confusion:q}"
         " --per-class-out {output.per_class:q} --latency-out {log.latency:q}"
         " --classified-out {output.classified:q} --threads {threads}"
         " --torch-threads {params.torch_threads:q} --cpu-isa {params.cpu_isa:q} > {log.job:q} 2>&1"
-        "  # data format {params.data:q}"  # names the key for dvc.yaml (imgdag/dvcgen.py)

@@ -1,4 +1,5 @@
 """mnist_lenet5: MNIST idx -> PNG files + .lst -> RecordIO -> uint8 cache -> LeNet-5 -> metrics."""
+import os
 
 MNIST_RAW = config["datasets"]["mnist"]["raw_dir"]
 MNIST_FILES = {
@@ -16,6 +17,8 @@ rule demo_mnist:
         code("scripts/make_demo.py", "imgdag/demo/mnist.py"),
     output:
         [f"data/demo/mnist/{name}" for names in MNIST_FILES.values() for name in names],
+    params:
+        folder=lambda w, output: os.path.dirname(output[0]),
     conda:
         "../envs/imgdag.yaml"
     log:
@@ -24,7 +27,7 @@ rule demo_mnist:
         mem_mb=1000,
         runtime=10,
     shell:
-        "python scripts/make_demo.py mnist data/demo/mnist > {log:q} 2>&1"
+        "python scripts/make_demo.py mnist {params.folder:q} > {log:q} 2>&1"
 
 
 rule mnist_pngs:
@@ -32,7 +35,7 @@ rule mnist_pngs:
         raw=lambda w: [f"{MNIST_RAW}/{name}" for name in MNIST_FILES[w.split]],
         code=code("scripts/mnist_to_pngs.py"),
     params:
-        raw=MNIST_RAW,
+        raw=lambda w, input: os.path.dirname(input.raw[0]),
     output:
         images=directory("data/mnist/images/{split}"),
         lst="data/mnist/{split}.lst",
@@ -59,6 +62,7 @@ rule mnist_rec:
         pack=section("recipes.mnist_lenet5.rec"),
         flags=cli_flags("recipes.mnist_lenet5.rec"),
         bad_images=section("checks.bad_images"),
+        images=os.path.dirname(rules.mnist_pngs.output.images),  # the .lst paths are under it
     conda:
         "../envs/imgdag.yaml"
     log:
@@ -68,7 +72,7 @@ rule mnist_rec:
         runtime=30,
     threads: 2
     shell:
-        "python scripts/make_rec.py {input.lst:q} data/mnist/images {params.flags}"
+        "python scripts/make_rec.py {input.lst:q} {params.images:q} {params.flags}"
         " --rec {output.rec:q} --idx {output.idx:q} --num-workers {threads} --bad-images {params.bad_images:q}"
         " > {log:q} 2>&1"
 
@@ -79,8 +83,10 @@ rule mnist_array:
         idx="data/mnist/{split}.idx",
         code=code("scripts/rec_to_array.py"),
     output:
-        "data/mnist/cache/{split}.images.npy",
-        "data/mnist/cache/{split}.labels.npy",
+        images="data/mnist/cache/{split}.images.npy",
+        labels="data/mnist/cache/{split}.labels.npy",
+    params:
+        cache=lambda w, output: cache_stem(output.images),
     conda:
         "../envs/imgdag.yaml"
     log:
@@ -90,15 +96,15 @@ rule mnist_array:
         runtime=20,
     shell:
         "python scripts/rec_to_array.py --rec {input.rec:q} --idx {input.idx:q}"
-        " --out data/mnist/cache/{wildcards.split} > {log:q} 2>&1"
+        " --out {params.cache:q} > {log:q} 2>&1"
 
 
 rule mnist_train:
     input:
-        "data/mnist/cache/train.images.npy",
-        "data/mnist/cache/train.labels.npy",
-        "data/mnist/cache/test.images.npy",
-        "data/mnist/cache/test.labels.npy",
+        train_images="data/mnist/cache/train.images.npy",
+        train_labels="data/mnist/cache/train.labels.npy",
+        val_images="data/mnist/cache/test.images.npy",
+        val_labels="data/mnist/cache/test.labels.npy",
         code=code("scripts/train.py", models=[recipe_model("mnist_lenet5")]),
     output:
         model=f"{MNIST_OUT}/model.pt",
@@ -108,7 +114,9 @@ rule mnist_train:
                       category="mnist_lenet5"),
     params:
         train=section("recipes.mnist_lenet5.train"),
-        checkpoints=f"{MNIST_OUT}/checkpoints",
+        train_cache=lambda w, input: cache_stem(input.train_images),
+        val_cache=lambda w, input: cache_stem(input.val_images),
+        checkpoints=lambda w, output: os.path.join(os.path.dirname(output.model), "checkpoints"),
         torch_threads=section("compute.torch_threads"),  # a rule param: a new count reruns training
         cpu_isa=section("compute.cpu_isa"),  # the kernels' vector ISA: results depend on it
     conda:
@@ -126,8 +134,8 @@ rule mnist_train:
     # run must find them to resume
     # one line per epoch on the terminal (and in the log); no progress bars
     shell:
-        f"TQDM_DISABLE=1 {train_launcher()} scripts/train.py --train-cache data/mnist/cache/train"
-        " --val-cache data/mnist/cache/test --params {params.train:q}"
+        f"TQDM_DISABLE=1 {train_launcher()} scripts/train.py --train-cache {{params.train_cache:q}}"
+        " --val-cache {params.val_cache:q} --params {params.train:q}"
         " --model-out {output.model:q} --log-csv {output.log_csv:q} --times-csv {log.times:q} --curves-png {output.curves:q}"
         " --checkpoint-dir {params.checkpoints:q} --threads {threads}"
         " --torch-threads {params.torch_threads:q} --cpu-isa {params.cpu_isa:q} 2>&1 | tee {log.job:q}"
@@ -135,8 +143,8 @@ rule mnist_train:
 
 rule mnist_evaluate:
     input:
-        "data/mnist/cache/test.images.npy",
-        "data/mnist/cache/test.labels.npy",
+        test_images="data/mnist/cache/test.images.npy",
+        test_labels="data/mnist/cache/test.labels.npy",
         model=f"{MNIST_OUT}/model.pt",
         code=code("scripts/evaluate.py", models=[recipe_model("mnist_lenet5")]),
     output:
@@ -152,6 +160,7 @@ rule mnist_evaluate:
         torch_threads=section("compute.torch_threads"),  # float sums depend on it
         cpu_isa=section("compute.cpu_isa"),  # the kernels' vector ISA: results depend on it
         evaluate=section("recipes.mnist_lenet5.evaluate"),
+        test_cache=lambda w, input: cache_stem(input.test_images),
     conda:
         "../envs/imgdag.yaml"
     log:
@@ -163,7 +172,7 @@ rule mnist_evaluate:
         gpu=GPUS_PER_JOB,
     threads: 4  # CPU cores in all (torch threads + loader workers); Snakemake lowers it to --cores when smaller
     shell:
-        "python scripts/evaluate.py --model {input.model:q} --test-cache data/mnist/cache/test"
+        "python scripts/evaluate.py --model {input.model:q} --test-cache {params.test_cache:q}"
         " --params {params.evaluate:q} --split test --metrics-out {output.metrics:q}"
         " --confusion-out {output.confusion:q}"
         " --per-class-out {output.per_class:q} --latency-out {log.latency:q}"
@@ -181,6 +190,7 @@ rule mnist_predict:
     params:
         torch_threads=section("compute.torch_threads"),  # float sums depend on it
         cpu_isa=section("compute.cpu_isa"),  # the kernels' vector ISA: results depend on it
+        images=str(rules.mnist_pngs.output.images).format(split="test"),  # the folder test.lst lists
     conda:
         "../envs/imgdag.yaml"
     log:
@@ -191,6 +201,6 @@ rule mnist_predict:
         gpu=GPUS_PER_JOB,
     threads: cache_train_threads()  # torch's threads (images decode in the main process)
     shell:
-        "python scripts/predict.py --model {input.model:q} --images data/mnist/images/test"
+        "python scripts/predict.py --model {input.model:q} --images {params.images:q}"
         " --out {output:q} --threads {threads}"
         " --torch-threads {params.torch_threads:q} --cpu-isa {params.cpu_isa:q} > {log:q} 2>&1"

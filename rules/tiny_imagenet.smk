@@ -1,5 +1,6 @@
 """tiny_imagenet_resnet18: tiny-imagenet-200.zip -> index tables -> uint8 caches -> ResNet-18 ->
 val top-1/top-5 metrics and test predictions."""
+import os
 
 TINY_RAW = config["datasets"]["tiny_imagenet"]["raw"]
 TINY_OUT = "results/tiny_imagenet_resnet18"
@@ -10,6 +11,8 @@ rule demo_tiny_imagenet:
         code("scripts/make_demo.py", "imgdag/demo/tiny_imagenet.py"),
     output:
         "data/demo/tiny_imagenet/tiny-imagenet-200.zip",
+    params:
+        folder=lambda w, output: os.path.dirname(output[0]),
     conda:
         "../envs/imgdag.yaml"
     log:
@@ -18,7 +21,7 @@ rule demo_tiny_imagenet:
         mem_mb=1000,
         runtime=10,
     shell:
-        "python scripts/make_demo.py tiny_imagenet data/demo/tiny_imagenet > {log:q} 2>&1"
+        "python scripts/make_demo.py tiny_imagenet {params.folder:q} > {log:q} 2>&1"
 
 
 rule tiny_index:
@@ -29,8 +32,9 @@ rule tiny_index:
         "data/tiny_imagenet/index/train.csv",
         "data/tiny_imagenet/index/val.csv",
         "data/tiny_imagenet/index/test.csv",
-        "data/tiny_imagenet/index/classes.txt",
+        classes="data/tiny_imagenet/index/classes.txt",
     params:
+        out=lambda w, output: os.path.dirname(output.classes),
         empty_classes=section("checks.empty_classes"),
     conda:
         "../envs/imgdag.yaml"
@@ -41,7 +45,7 @@ rule tiny_index:
         runtime=30,
     threads: 1  # reads the layout; the cache step's decode checks the images
     shell:
-        "python scripts/write_tiny_index.py --raw {input.raw:q} --out data/tiny_imagenet/index"
+        "python scripts/write_tiny_index.py --raw {input.raw:q} --out {params.out:q}"
         " --empty-classes {params.empty_classes:q} > {log:q} 2>&1"
 
 
@@ -51,12 +55,13 @@ rule tiny_array:
         index="data/tiny_imagenet/index/{split}.csv",
         code=code("scripts/tiny_to_array.py"),
     output:
-        "data/tiny_imagenet/cache/{split}.images.npy",
-        "data/tiny_imagenet/cache/{split}.labels.npy",
-        "data/tiny_imagenet/cache/{split}.index.csv",
+        images="data/tiny_imagenet/cache/{split}.images.npy",
+        labels="data/tiny_imagenet/cache/{split}.labels.npy",
+        index="data/tiny_imagenet/cache/{split}.index.csv",
     wildcard_constraints:
         split="train|val|test",
     params:
+        cache=lambda w, output: cache_stem(output.images),
         bad_images=section("checks.bad_images"),
         empty_classes=section("checks.empty_classes"),
     conda:
@@ -69,16 +74,16 @@ rule tiny_array:
     threads: 2  # processes decoding (and so checking) the images
     shell:
         "python scripts/tiny_to_array.py --raw {input.raw:q} --index {input.index:q}"
-        " --out data/tiny_imagenet/cache/{wildcards.split} --bad-images {params.bad_images:q}"
+        " --out {params.cache:q} --bad-images {params.bad_images:q}"
         " --empty-classes {params.empty_classes:q} --workers {threads} > {log:q} 2>&1"
 
 
 rule tiny_train:
     input:
-        "data/tiny_imagenet/cache/train.images.npy",
-        "data/tiny_imagenet/cache/train.labels.npy",
-        "data/tiny_imagenet/cache/val.images.npy",
-        "data/tiny_imagenet/cache/val.labels.npy",
+        train_images="data/tiny_imagenet/cache/train.images.npy",
+        train_labels="data/tiny_imagenet/cache/train.labels.npy",
+        val_images="data/tiny_imagenet/cache/val.images.npy",
+        val_labels="data/tiny_imagenet/cache/val.labels.npy",
         classes="data/tiny_imagenet/index/classes.txt",
         code=code("scripts/train.py", models=[recipe_model("tiny_imagenet_resnet18")]),
     output:
@@ -89,7 +94,9 @@ rule tiny_train:
                       category="tiny_imagenet_resnet18"),
     params:
         train=section("recipes.tiny_imagenet_resnet18.train"),
-        checkpoints=f"{TINY_OUT}/checkpoints",
+        train_cache=lambda w, input: cache_stem(input.train_images),
+        val_cache=lambda w, input: cache_stem(input.val_images),
+        checkpoints=lambda w, output: os.path.join(os.path.dirname(output.model), "checkpoints"),
         torch_threads=section("compute.torch_threads"),  # a rule param: a new count reruns training
         cpu_isa=section("compute.cpu_isa"),  # the kernels' vector ISA: results depend on it
     conda:
@@ -107,8 +114,8 @@ rule tiny_train:
     # run must find them to resume
     # one line per epoch on the terminal (and in the log); no progress bars
     shell:
-        f"TQDM_DISABLE=1 {train_launcher()} scripts/train.py --train-cache data/tiny_imagenet/cache/train"
-        " --val-cache data/tiny_imagenet/cache/val --classes {input.classes:q}"
+        f"TQDM_DISABLE=1 {train_launcher()} scripts/train.py --train-cache {{params.train_cache:q}}"
+        " --val-cache {params.val_cache:q} --classes {input.classes:q}"
         " --params {params.train:q} --model-out {output.model:q} --log-csv {output.log_csv:q}"
         " --times-csv {log.times:q} --curves-png {output.curves:q} --checkpoint-dir {params.checkpoints:q}"
         " --threads {threads} --torch-threads {params.torch_threads:q} --cpu-isa {params.cpu_isa:q} 2>&1 | tee {log.job:q}"
@@ -116,8 +123,8 @@ rule tiny_train:
 
 rule tiny_evaluate:
     input:
-        "data/tiny_imagenet/cache/val.images.npy",
-        "data/tiny_imagenet/cache/val.labels.npy",
+        test_images="data/tiny_imagenet/cache/val.images.npy",
+        test_labels="data/tiny_imagenet/cache/val.labels.npy",
         model=f"{TINY_OUT}/model.pt",
         code=code("scripts/evaluate.py", models=[recipe_model("tiny_imagenet_resnet18")]),
     output:
@@ -133,6 +140,7 @@ rule tiny_evaluate:
         torch_threads=section("compute.torch_threads"),  # float sums depend on it
         cpu_isa=section("compute.cpu_isa"),  # the kernels' vector ISA: results depend on it
         evaluate=section("recipes.tiny_imagenet_resnet18.evaluate"),
+        test_cache=lambda w, input: cache_stem(input.test_images),
     conda:
         "../envs/imgdag.yaml"
     log:
@@ -145,7 +153,7 @@ rule tiny_evaluate:
     threads: 4  # CPU cores in all (torch threads + loader workers); Snakemake lowers it to --cores when smaller
     shell:
         "python scripts/evaluate.py --model {input.model:q}"
-        " --test-cache data/tiny_imagenet/cache/val --params {params.evaluate:q}"
+        " --test-cache {params.test_cache:q} --params {params.evaluate:q}"
         " --split val --metrics-out {output.metrics:q} --confusion-out {output.confusion:q}"
         " --per-class-out {output.per_class:q} --latency-out {log.latency:q}"
         " --classified-out {output.classified:q}"
@@ -155,8 +163,8 @@ rule tiny_evaluate:
 
 rule tiny_predict:
     input:
-        "data/tiny_imagenet/cache/test.images.npy",
-        "data/tiny_imagenet/cache/test.labels.npy",
+        images="data/tiny_imagenet/cache/test.images.npy",
+        labels="data/tiny_imagenet/cache/test.labels.npy",
         names="data/tiny_imagenet/cache/test.index.csv",
         model=f"{TINY_OUT}/model.pt",
         code=code("scripts/predict.py", models=[recipe_model("tiny_imagenet_resnet18")]),
@@ -165,6 +173,7 @@ rule tiny_predict:
     params:
         torch_threads=section("compute.torch_threads"),  # float sums depend on it
         cpu_isa=section("compute.cpu_isa"),  # the kernels' vector ISA: results depend on it
+        cache=lambda w, input: cache_stem(input.images),
     conda:
         "../envs/imgdag.yaml"
     log:
@@ -175,6 +184,6 @@ rule tiny_predict:
         gpu=GPUS_PER_JOB,
     threads: cache_train_threads()  # torch's threads (images decode in the main process)
     shell:
-        "python scripts/predict.py --model {input.model:q} --cache data/tiny_imagenet/cache/test"
+        "python scripts/predict.py --model {input.model:q} --cache {params.cache:q}"
         " --names {input.names:q} --out {output:q} --threads {threads}"
         " --torch-threads {params.torch_threads:q} --cpu-isa {params.cpu_isa:q} > {log:q} 2>&1"

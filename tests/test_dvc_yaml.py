@@ -1,6 +1,7 @@
 """dvc.yaml is generated from the Snakemake rules: it must be current, and say what DVC needs."""
 import ast
 import re
+import shlex
 from pathlib import Path
 
 import yaml
@@ -87,9 +88,10 @@ def test_dvcgen_touches_only_public_snakemake_surfaces():
 
 
 def test_every_params_key_a_rule_names_reaches_its_stages():
-    """dvcgen finds a job's params keys in its command (`section()` renders `@params:KEY@` in
-    its dry run): a key a rule reads only to rerun must still appear there (a shell comment, as
-    imagenet8_train's data format), or DVC would not rerun the stage when it changes."""
+    """dvcgen takes a stage's params keys from its rule's `section()` params (the Snakefile's
+    marks) and its command (a param that is a function of the wildcards): a key a rule reads only
+    to rerun (imagenet8_train's data format) reaches the stage too, or DVC would not rerun it
+    when the key changes."""
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     checked = 0
     for path in (ROOT / "rules").glob("*.smk"):
@@ -102,6 +104,17 @@ def test_every_params_key_a_rule_names_reaches_its_stages():
                 assert keys <= set(stage.get("params", [])), (rule[1], keys)
                 checked += bool(keys)
     assert checked >= 15  # the loop saw the rules
+
+
+def test_commands_carry_no_data_in_comments_or_no_ops():
+    """A rule's command is only its command: no shell comment and no `:` no-op that names a
+    params key for dvc.yaml (the keys come from the rules' params)."""
+    out = sh(["snakemake", "-n", "-p", "--forceall"], ROOT).stdout
+    commands = [c for c in re.findall(r"\nShell command: (.*)", out) if c != "None"]  # `all`: None
+    assert len(commands) > 30
+    for command in commands:
+        assert shlex.split(command, comments=True) == shlex.split(command), command
+        assert not re.search(r"(^|[;&|(]\s*):\s", command), command
 
 
 def test_the_in_process_dry_run_leaves_this_process_signal_handlers_as_they_were():

@@ -12,7 +12,7 @@ import pytest
 from e2e import ROOT, script
 
 from imgdag import arraycache_writer, codec
-from imgdag.arraycache import read_array_cache
+from imgdag.arraycache import cache_paths, cache_stem, read_array_cache
 from imgdag.arraycache_writer import write_images_cache
 from imgdag.demo.tiny_imagenet import make_demo_tiny_imagenet
 from imgdag.errors import DataError
@@ -53,6 +53,14 @@ def tiny(tmp_path_factory):
                       "--out", root / f"cache/{split}", "--workers", "2")
         assert f"{split}.csv: " in done.stdout and " images from " in done.stdout
     return root
+
+
+def test_cache_stem_undoes_cache_paths():
+    """The rules name a cache's files; its scripts take the stem (rules/*.smk `cache_stem`)."""
+    images, labels = cache_paths("data/a b/cache/train")
+    assert cache_stem(images) == "data/a b/cache/train"
+    with pytest.raises(ValueError, match="train.labels.npy"):
+        cache_stem(labels)
 
 
 def test_index_table_to_cache_rgb_in_table_order(tiny):
