@@ -64,11 +64,14 @@ pin_cpu_isa(CPU_ISA)
 
 def check_cpu_isa() -> None:
     """Stop with one line when torch does not run at the pinned level: a CPU without it (torch
-    would quietly take a lower one, and other results), or torch ran before this module loaded."""
+    would quietly take a lower one, and other results), or torch ran before this module loaded.
+    The level is the command line's now (a script run in a process that loaded this module
+    earlier, as a test does, is checked against its own --cpu-isa)."""
     import torch
 
-    if CPU_ISA != "host" and torch.backends.cpu.get_cpu_capability() != CPU_ISAS[CPU_ISA][0].upper():
-        sys.exit(f"compute.cpu_isa {CPU_ISA}: torch runs at {torch.backends.cpu.get_cpu_capability()} "
+    level = _argv_cpu_isa()
+    if level != "host" and torch.backends.cpu.get_cpu_capability() != CPU_ISAS[level][0].upper():
+        sys.exit(f"compute.cpu_isa {level}: torch runs at {torch.backends.cpu.get_cpu_capability()} "
                  "(this CPU lacks it, or torch ran before imgdag.threads loaded); choose a level "
                  "this CPU has (results differ from other levels')")
 
