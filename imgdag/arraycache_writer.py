@@ -10,6 +10,7 @@ end it without a word, or hang the pool of workers.
 """
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
@@ -20,8 +21,10 @@ from imgdag.codec import decode_rgb, decode_stored
 from imgdag.errors import DataError
 from imgdag.faults import fault_point
 from imgdag.formats.recordio import RecordReader
-from imgdag.layouts.tree import FileTree
 from imgdag.pool import process_pool
+
+if TYPE_CHECKING:  # a type only: the .rec caches' jobs do not depend on the layout walker
+    from imgdag.layouts.tree import FileTree
 
 CHUNK = 256  # images per task handed to a worker
 
@@ -81,7 +84,7 @@ def write_array_cache(rec_path, idx_path, stem) -> int:
     return write_images_cache(stem, len(reader), items(), rec_path)
 
 
-def write_files_cache(stem, tree: FileTree, names: list[str], labels, source, bad_images: str = "error",
+def write_files_cache(stem, tree: "FileTree", names: list[str], labels, source, bad_images: str = "error",
                       workers: int = 1) -> dict[int, str]:
     """Decode the images `names` of `tree` (a folder or an archive, listed once by the caller)
     into the cache `stem` with `workers` processes, which share the listing; the first image that

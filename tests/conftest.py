@@ -1,12 +1,13 @@
 """Shared fixtures: the repository root, the real-data folder (skipped when absent), one finished
-MNIST recipe for the end-to-end tests."""
+MNIST recipe and one finished demo (every recipe) for the end-to-end tests."""
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
-from e2e import copy_repo, sh
+from e2e import clone_workspace, copy_repo, sh
 
 ROOT = Path(__file__).resolve().parents[1]
 REALDATA = Path(os.environ.get("IMGDAG_REALDATA", ROOT.parent / "shared" / "realdata"))
@@ -43,6 +44,24 @@ def mnist_done(tmp_path_factory):
     (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     sh(["git", "commit", "-qam", "mnist_lenet5: one epoch"], ws)
     sh(["snakemake", "--cores", "2", "mnist_lenet5"], ws)
+    yield from read_only(ws)
+
+
+@pytest.fixture(scope="session")
+def demo_done(mnist_done, tmp_path_factory):
+    """A copy of `mnist_done` given back the repository's params.yaml, on which Snakemake has run
+    the whole demo once for the session (`snakemake --cores 2`: every recipe; MNIST retrains at
+    the committed params on the data mnist_done prepared). Read-only, as mnist_done: a test that
+    changes anything works in `e2e.clone_workspace(demo_done, ...)`."""
+    ws = clone_workspace(mnist_done, tmp_path_factory.mktemp("demo_done") / "repo")
+    shutil.copy2(ROOT / "params.yaml", ws / "params.yaml")
+    sh(["git", "commit", "-qam", "the repository's params"], ws)
+    sh(["snakemake", "--cores", "2"], ws)
+    yield from read_only(ws)
+
+
+def read_only(ws: Path):
+    """Yield ws; at session teardown, fail if a test changed a file in it."""
     stamps = file_stamps(ws)
     yield ws
     changed = sorted(set(stamps.items()) ^ set(file_stamps(ws).items()))

@@ -1,6 +1,7 @@
-"""profiles/kubernetes, dry run only (no cluster here): the README's command, on an empty moto
-S3 storage, plans every recipe; each job carries its rule's memory and runtime, a GPU only where
-the rule runs a network, and its command names files only through the storage's local copies."""
+"""profiles/kubernetes, dry run only (no cluster here): the documented command
+(docs/scaling-out.md), on an empty moto S3 storage, plans every recipe; each job carries its
+rule's memory and runtime, a GPU only where the rule runs a network, and its command names files
+only through the storage's local copies."""
 import re
 import shlex
 
@@ -11,16 +12,16 @@ from test_slurm import GPU_RULES, declared_resources, parse_jobs
 STORAGE_COPY = ".snakemake/storage/s3/imgdag/run/"
 
 
-def readme_command() -> list[str]:
-    """The README's Kubernetes command (the `snakemake --profile profiles/kubernetes` lines of its
-    bash block), with its bucket and image filled in."""
-    text = (ROOT / "README.md").read_text().replace("\\\n", " ")
+def documented_command() -> list[str]:
+    """The documented Kubernetes command (the `snakemake --profile profiles/kubernetes` lines of
+    docs/scaling-out.md's bash block), with its bucket and image filled in."""
+    text = (ROOT / "docs" / "scaling-out.md").read_text().replace("\\\n", " ")
     line, = re.findall(r"^snakemake --profile profiles/kubernetes .*$", text, re.M)
     return shlex.split(line.replace("s3://BUCKET/imgdag", "s3://imgdag/run").replace("IMAGE", "imgdag:test"))
 
 
-def test_readme_command_dry_run(s3_server):  # noqa: F811
-    out = sh([*readme_command(), "-n", "--storage-s3-endpoint-url", s3_server], ROOT).stdout
+def test_documented_command_dry_run(s3_server):  # noqa: F811
+    out = sh([*documented_command(), "-n", "--storage-s3-endpoint-url", s3_server], ROOT).stdout
     jobs = [(rule, resources) for rule, resources in parse_jobs(out) if rule != "all"]
     # the code files the rules list reach the storage by local copy jobs (rules/storage.smk)
     copies = [resources for rule, resources in jobs if rule == "code_to_storage"]
