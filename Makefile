@@ -76,7 +76,7 @@ remote:
 # then one table of every ratio (benchmarks/out/summary.json); about 10 minutes on 2 quiet cores, 19 at load 5
 BENCHES := benchmarks/bench_codec.py benchmarks/bench_pack.py benchmarks/bench_rec_loader.py \
 	benchmarks/bench_threads.py benchmarks/bench_small_images.py benchmarks/bench_tiny_cache.py \
-	benchmarks/bench_mnist_epoch.py benchmarks/bench_cpu_isa.py
+	benchmarks/bench_mnist_epoch.py benchmarks/bench_cpu_isa.py benchmarks/bench_scale.py
 QUICK_OUT := benchmarks/out/quick
 
 bench: venv mxnet-env bench-env
