@@ -27,7 +27,7 @@ single process of the step (the kernel's figure, wait4's ru_maxrss) and the step
 tree (summed, sampled every 20 ms). Then per step: ms per image at each size over the smallest
 size's (goal <= 1.15, of the medians and of the minima), the marginal ms per image between
 successive sizes (the start-up left out), and the peak memory at the largest size over the
-smallest's.
+smallest's, with the largest process's growth in KB per image (what a bigger dataset adds).
 Writes benchmarks/out/scale.json. `--quick`: 100 and 200 images, one repeat (a smoke test, not
 timed).
 """
@@ -191,7 +191,8 @@ def per_image(side: dict, images: int) -> dict:
 
 def scaling(sizes: dict) -> dict:
     """Per step: ms per image at each size over the smallest size's, the marginal ms per image
-    between successive sizes, and the largest size's peak memory over the smallest's."""
+    between successive sizes, and the largest size's peak memory over the smallest's (and the
+    largest process's growth per image, in KB, between them)."""
     order = sorted(sizes, key=int)
     first, last = sizes[order[0]]["steps"], sizes[order[-1]]["steps"]
     out = {}
@@ -215,6 +216,9 @@ def scaling(sizes: dict) -> dict:
             entry["peak_rss_ratio_largest_vs_smallest"] = {
                 key: round(last[step][f"max_{key}_rss_mb"] / first[step][f"max_{key}_rss_mb"], 2)
                 for key in ("process", "tree")}
+            grown = last[step]["max_process_rss_mb"] - first[step]["max_process_rss_mb"]
+            entry["process_rss_kb_per_img_marginal"] = round(
+                1024 * grown / (last[step]["images"] - first[step]["images"]), 3)
         out[step] = entry
     return out
 

@@ -146,7 +146,8 @@ def mnist_rows(r):
 
 def scale_rows(r):
     """Per conversion step: ms per image at each size over the smallest size's (goal <= 1.15),
-    then the largest process's peak memory at the largest size over the smallest's."""
+    then the largest process's peak memory at the largest size over the smallest's (and its
+    growth per image)."""
     sizes = sorted(r["sizes"], key=int)
     small, large = sizes[0], sizes[-1]
     rows = []
@@ -159,7 +160,8 @@ def scale_rows(r):
                             loads(r)))
         if "peak_rss_ratio_largest_vs_smallest" in entry:
             rss = [r["sizes"][n]["steps"][step]["max_process_rss_mb"] for n in (large, small)]
-            rows.append(row(f"scale: {step} peak RSS, largest process, at {large} img vs {small}",
+            rows.append(row(f"scale: {step} peak RSS {large} vs {small} img, "
+                            f"{entry['process_rss_kb_per_img_marginal']:+} KB/img",
                             f"{rss[0]} MB", f"{rss[1]} MB", entry["peak_rss_ratio_largest_vs_smallest"]["process"],
                             load=loads(r)))
     return rows
