@@ -62,6 +62,7 @@ batches = ImageBatches(RecordImages(rec), batch, torch.device("cpu"), [0.485, 0.
                        [0.229, 0.224, 0.225], 224, train=True, mirror=True, num_workers=workers)
 images = sum(len(x) for x, _ in batches.epoch(0))
 seconds = time.perf_counter() - start
+del batches  # stops the workers: exiting with them alive leaves their pymp-* folders in TMPDIR
 with open(report, "w") as f:
     json.dump({"images": images, "epoch_seconds": seconds}, f)
 """
