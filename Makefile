@@ -73,10 +73,11 @@ remote:
 	@echo "remote written to .dvc/config: commit it (git add .dvc/config && git commit -m 'DVC remote'), so that clones find it"
 
 # speed figures as interleaved side-by-side ratios, JSON in benchmarks/out/ (with the load average),
-# then one table of every ratio (benchmarks/out/summary.json); about 10 minutes on 2 quiet cores, 19 at load 5
+# then one table of every ratio (benchmarks/out/summary.json); about 10 minutes on 2 quiet cores, 19 at load 5,
+# before bench_scale.py (11 more at load 4, 8 GB of temporary files)
 BENCHES := benchmarks/bench_codec.py benchmarks/bench_pack.py benchmarks/bench_rec_loader.py \
 	benchmarks/bench_threads.py benchmarks/bench_small_images.py benchmarks/bench_tiny_cache.py \
-	benchmarks/bench_mnist_epoch.py benchmarks/bench_cpu_isa.py
+	benchmarks/bench_mnist_epoch.py benchmarks/bench_cpu_isa.py benchmarks/bench_scale.py
 QUICK_OUT := benchmarks/out/quick
 
 bench: venv mxnet-env bench-env

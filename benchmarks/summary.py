@@ -144,9 +144,32 @@ def mnist_rows(r):
                 f"{rate(r['imagefolder'])} img/s", r["ratio_imagefolder_s_over_ours_s"], load=loads(r))]
 
 
+def scale_rows(r):
+    """Per conversion step: ms per image at each size over the smallest size's (goal <= 1.15),
+    then the largest process's peak memory at the largest size over the smallest's (and its
+    growth per image)."""
+    sizes = sorted(r["sizes"], key=int)
+    small, large = sizes[0], sizes[-1]
+    rows = []
+    for step, entry in r["scaling"].items():
+        for size, ratio in entry["ms_per_img_ratio_vs_smallest"].items():
+            once = " (one repeat)" if r["repeats"][size] == 1 else ""
+            rows.append(row(f"scale: {step} ms/img at {size} img vs {small}{once}",
+                            f"{r['sizes'][size]['steps'][step]['ms_per_img_median']} ms/img",
+                            f"{r['sizes'][small]['steps'][step]['ms_per_img_median']} ms/img", ratio, "<= 1.15",
+                            loads(r)))
+        if "peak_rss_ratio_largest_vs_smallest" in entry:
+            rss = [r["sizes"][n]["steps"][step]["max_process_rss_mb"] for n in (large, small)]
+            rows.append(row(f"scale: {step} peak RSS {large} vs {small} img, "
+                            f"{entry['process_rss_kb_per_img_marginal']:+} KB/img",
+                            f"{rss[0]} MB", f"{rss[1]} MB", entry["peak_rss_ratio_largest_vs_smallest"]["process"],
+                            load=loads(r)))
+    return rows
+
+
 SOURCES = {"codec": codec_rows, "pack": pack_rows, "rec_loader": rec_loader_rows,
            "small_images": small_images_rows, "tiny_cache": tiny_cache_rows, "threads": threads_rows,
-           "mnist_epoch": mnist_rows}
+           "mnist_epoch": mnist_rows, "scale": scale_rows}
 
 
 def collect(folder: Path) -> dict:

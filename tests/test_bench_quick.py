@@ -9,7 +9,7 @@ import pytest
 from conftest import realdata_path
 
 ROOT = Path(__file__).resolve().parents[1]
-FAST = {"codec": "decode", "mnist_epoch": "imgdag", "small_images": "sides", "tiny_cache": "sides"}
+FAST = {"codec": "decode", "mnist_epoch": "imgdag", "small_images": "sides", "tiny_cache": "sides", "scale": "sizes"}
 
 
 @pytest.mark.realdata
