@@ -144,7 +144,8 @@ def test_mnist_recipe_through_slurm_equals_a_local_run(slurm, mnist_done, tmp_pa
                 if rule not in ("mnist_lenet5", "datasets_checked")]  # local rules: not submitted
     start = time.monotonic()
     sh(["snakemake", "--profile", "profiles/slurm", "--max-threads", "2", "--slurm-no-account",
-        "--slurm-init-seconds-before-status-checks", "1", "mnist_lenet5"], ws, timeout=1500)  # squeue: the profile's
+        "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "1",
+        "mnist_lenet5"], ws, timeout=1500)  # squeue: the profile's
     seconds = time.monotonic() - start
     jobs = re.findall(r"Name=(\S+) JobState=(\S+)", (slurm / "jobcomp.log").read_text())
     print(f"\nSLURM: {len(jobs)} jobs in {seconds:.0f} s; load {os.getloadavg()}")
