@@ -9,6 +9,11 @@ import yaml
 
 from e2e import clone_workspace, copy_repo, sh
 
+# before any test module loads torch: the test process runs torch at the project's vector ISA
+# (compute.cpu_isa's default), as every job does, whatever order the tests run in; a script a
+# test runs in this process then passes its ISA check with the default --cpu-isa
+import imgdag.threads  # noqa: E402,F401  isort: skip
+
 ROOT = Path(__file__).resolve().parents[1]
 REALDATA = Path(os.environ.get("IMGDAG_REALDATA", ROOT.parent / "shared" / "realdata"))
 

@@ -1,5 +1,6 @@
 """Helpers for end-to-end tests: a throw-away copy of the repository and running its CLIs."""
 import os
+import runpy
 import shutil
 import subprocess
 import sys
@@ -57,3 +58,14 @@ def script(name, *args, ok: bool = True) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, env=cli_env(), timeout=300)
     assert (done.returncode == 0) == ok, done.stderr
     return done
+
+
+def run_script_here(monkeypatch, name, *args):
+    """Run scripts/NAME in this process (no interpreter start-up; its forked workers inherit
+    monkeypatches); returns its exit code."""
+    monkeypatch.setattr(sys, "argv", [name, *map(str, args)])
+    try:
+        runpy.run_path(str(ROOT / "scripts" / name), run_name="__main__")
+    except SystemExit as e:
+        return e.code
+    return 0

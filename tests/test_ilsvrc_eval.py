@@ -2,13 +2,12 @@
 run over the real ILSVRC2012 val images."""
 import csv
 import json
-import runpy
 import shutil
-import sys
 
 import pytest
 import torch
-from conftest import ROOT, realdata_path
+from conftest import realdata_path
+from e2e import run_script_here
 
 from imgdag.demo.ilsvrc import make_demo_ilsvrc_val
 from imgdag.demo.imagenet import IMAGENET8_WNIDS
@@ -17,16 +16,6 @@ from imgdag.formats.index_table import read_ilsvrc_val_table, write_ilsvrc_val_t
 from imgdag.layouts.ilsvrc_val import val_table_from_devkit
 from imgdag.models import build_model, save_trained_model
 from imgdag.weightfiles import file_sha256
-
-
-def run_script(monkeypatch, name, *args):
-    """Run a script in this process; returns its exit code."""
-    monkeypatch.setattr(sys, "argv", [name, *map(str, args)])
-    try:
-        runpy.run_path(str(ROOT / "scripts" / name), run_name="__main__")
-    except SystemExit as e:
-        return e.code
-    return 0
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +32,7 @@ def demo(tmp_path_factory):
 
 def evaluate(monkeypatch, demo, table, model, weights, crops=(1, 10)):
     params = {"weights": weights, "evaluate": {"crops": list(crops), "batch_size": 3, "device": "cpu"}}
-    code = run_script(monkeypatch, "evaluate_crops.py", "--table", table, "--images", demo / "images",
+    code = run_script_here(monkeypatch, "evaluate_crops.py", "--table", table, "--images", demo / "images",
                       "--model", model, "--params", json.dumps(params), "--num-workers", 0,
                       "--metrics-out", demo / "metrics.json", "--run-info-out", demo / "run_info.json",
                       "--predictions-out", demo / "predictions.csv")
@@ -52,7 +41,7 @@ def evaluate(monkeypatch, demo, table, model, weights, crops=(1, 10)):
 
 @pytest.mark.parametrize("name", ["evaluate_crops.py", "model_classes.py"])
 def test_help(monkeypatch, capsys, name):
-    assert run_script(monkeypatch, name, "--help") == 0
+    assert run_script_here(monkeypatch, name, "--help") == 0
     assert "usage:" in capsys.readouterr().out
 
 
@@ -101,7 +90,7 @@ def test_a_table_not_in_the_model_class_order_is_refused(monkeypatch, capsys, de
     assert evaluate(monkeypatch, demo, demo / "eight.csv", demo / "model.pt", weights) == 1
     assert "eight.csv: 4 rows disagree with" in capsys.readouterr().err
     save_trained_model(demo / "model.pt", model, "lenet5", IMAGENET8_WNIDS, spec, {})
-    assert run_script(monkeypatch, "model_classes.py", "--model", demo / "model.pt", "--out", demo / "classes.txt") == 0
+    assert run_script_here(monkeypatch, "model_classes.py", "--model", demo / "model.pt", "--out", demo / "classes.txt") == 0
     assert (demo / "classes.txt").read_text().split() == IMAGENET8_WNIDS
 
 
@@ -110,7 +99,7 @@ def test_a_table_not_in_the_model_class_order_is_refused(monkeypatch, capsys, de
 def test_random_alexnet_on_the_real_val_images_in_caffe_label_order(monkeypatch, tmp_path):
     root = realdata_path("ilsvrc2012-val")
     table = tmp_path / "val.csv"
-    assert run_script(monkeypatch, "write_ilsvrc_val_table.py", "--caffe-val", root / "caffe_val.txt",
+    assert run_script_here(monkeypatch, "write_ilsvrc_val_table.py", "--caffe-val", root / "caffe_val.txt",
                       "--synset-words", root / "synset_words.txt", "--images", root / "images", "--out", table) == 0
     expected = {}
     for line in (root / "labels.txt").read_text().splitlines():
@@ -122,7 +111,7 @@ def test_random_alexnet_on_the_real_val_images_in_caffe_label_order(monkeypatch,
 
     def run(table, crops):
         params = {"weights": weights, "evaluate": {"crops": crops, "batch_size": 50, "device": "cpu"}}
-        assert run_script(monkeypatch, "evaluate_crops.py", "--table", table, "--images", root / "images",
+        assert run_script_here(monkeypatch, "evaluate_crops.py", "--table", table, "--images", root / "images",
                           "--model", tmp_path / "alexnet.pth", "--params", json.dumps(params),
                           "--metrics-out", tmp_path / "metrics.json",
                           "--run-info-out", tmp_path / "run_info.json",

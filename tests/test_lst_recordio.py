@@ -1,6 +1,5 @@
 """MXNet .lst and RecordIO: exact layout, round trips, damaged files, packing, real files, CLIs."""
 import random
-import runpy
 import struct
 import subprocess
 import sys
@@ -9,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import ROOT, realdata_path
+from e2e import run_script_here
 from PIL import Image
 
 from imgdag.errors import DataError
@@ -400,16 +400,6 @@ def run_script(name, *args, cwd):
     return subprocess.run(
         [sys.executable, str(ROOT / "scripts" / name), *map(str, args)], cwd=cwd, capture_output=True, text=True
     )
-
-
-def run_script_here(monkeypatch, name, *args):
-    """Run a script in this process (no interpreter start-up); returns its exit code."""
-    monkeypatch.setattr(sys, "argv", [name, *map(str, args)])
-    try:
-        runpy.run_path(str(ROOT / "scripts" / name), run_name="__main__")
-    except SystemExit as e:
-        return e.code
-    return 0
 
 
 @pytest.mark.parametrize("name", ["make_lst.py", "make_rec.py"])

@@ -2,14 +2,12 @@
 import csv
 import json
 import os
-import runpy
-import sys
 import zipfile
 from collections import Counter
 
 import numpy as np
 import pytest
-from e2e import ROOT, script
+from e2e import run_script_here, script
 
 from imgdag import arraycache_writer, codec
 from imgdag.arraycache import cache_paths, cache_stem, read_array_cache
@@ -173,16 +171,6 @@ def test_train_refuses_classes_that_disagree_with_num_classes(tiny, tmp_path):
     assert "classes.txt: 10 classes but num_classes is 200" in done.stderr
 
 
-def run_script(monkeypatch, name, *args):
-    """Run a script in this process (its forked workers inherit monkeypatches); its exit code."""
-    monkeypatch.setattr(sys, "argv", [name, *map(str, args)])
-    try:
-        runpy.run_path(str(ROOT / "scripts" / name), run_name="__main__")
-    except SystemExit as e:
-        return e.code
-    return 0
-
-
 def test_each_job_walks_the_raw_folder_once_and_each_image_decodes_once(tiny, tmp_path, monkeypatch):
     """The index job and each cache job (2 workers) list the raw folder once (the workers reuse the
     listing), and over the whole route every image is decoded once (the cache's decode is the check)."""
@@ -211,10 +199,10 @@ def test_each_job_walks_the_raw_folder_once_and_each_image_decodes_once(tiny, tm
 
     monkeypatch.setattr(os, "scandir", counting_scandir)
     monkeypatch.setattr(codec, "_decode", counting_decode)
-    assert run_script(monkeypatch, "write_tiny_index.py", "--raw", raw, "--out", tmp_path / "index") == 0
+    assert run_script_here(monkeypatch, "write_tiny_index.py", "--raw", raw, "--out", tmp_path / "index") == 0
     jobs = {"index": calls()}
     for split in ("train", "val", "test"):
-        assert run_script(monkeypatch, "tiny_to_array.py", "--raw", raw, "--index", tmp_path / f"index/{split}.csv",
+        assert run_script_here(monkeypatch, "tiny_to_array.py", "--raw", raw, "--index", tmp_path / f"index/{split}.csv",
                           "--out", tmp_path / f"cache/{split}", "--workers", "2") == 0
         jobs[split] = calls()
     assert {job: lines.count("walk") for job, lines in jobs.items()} == {"index": 1, "train": 1, "val": 1, "test": 1}
