@@ -7,16 +7,17 @@ hold the original JPEGs) and "256" (resized so the shorter side is 256, quality 
 - loader: random-resized crops 224 (area 0.08-1, aspect 3/4-4/3) + mirror, normalised to float
   CHW, batch 64, `--workers` decode workers, epoch 1 (the pool starting) and epoch 2 (a warm
   pool and page cache) timed apart, each epoch every record once:
-  ours: imgdag.imagedata.ImageBatches over RecordImages (uint8 batches from the workers,
-  normalised on the CPU here with one torch thread: more would busy-wait against the workers
-  on a 2-core machine);
+  ours: imgdag.imagedata.ImageBatches over RecordImages (`--workers` decoding threads that
+  write normalised crops straight into the batch; one torch thread);
   mxnet: mx.io.ImageRecordIter(random_resized_crop, rand_mirror, mean/std,
   preprocess_threads=workers);
   dali: DALI's CPU pipeline (device_id=None) readers.mxnet(random_shuffle) ->
   decoders.image_random_crop -> resize 224x224 -> crop_mirror_normalize(coin-flip mirror),
   num_threads=workers, through its PyTorch iterator (last_batch_policy PARTIAL, sized by the
   reader);
-  interleaved per repeat: full ours, mxnet, dali, then 256 ours, mxnet, dali;
+  decode_limit: the ceiling for a loader built on libjpeg-turbo: every record read and decoded
+  whole (the loader's fast IDCT, no crop, resize or normalisation) by `--workers` threads;
+  interleaved per repeat: full ours, mxnet, dali, decode_limit, then the same on 256;
 - decode: every full-size record read and decoded to RGB in one thread: RecordReader +
   imgdag.codec against MXIndexedRecordIO + mx.recordio.unpack_img.
 Each side is timed inside its process after imports (MXNet in .venv-mxnet, DALI in a process
@@ -34,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -141,6 +143,22 @@ def ours_loader(rec, batch, workers):
     return run
 
 
+def decode_limit(rec, workers):
+    """Two passes (as two epochs) of `workers` threads reading and decoding every record."""
+    def decode(reader, i):
+        codec.decode_rgb(reader[i].image, f"{rec} record {reader.keys[i]}", fast=True)
+
+    def run():
+        seconds, images = [], []
+        with RecordReader(rec) as reader, ThreadPoolExecutor(workers) as pool:
+            for _ in range(EPOCHS):
+                start = time.perf_counter()
+                images.append(sum(1 for _ in pool.map(decode, [reader] * len(reader), range(len(reader)))))
+                seconds.append(time.perf_counter() - start)
+        return {"epoch_seconds": seconds, "images": images}
+    return run
+
+
 def ours_decode(rec):
     def run():
         start, n = time.perf_counter(), 0
@@ -186,7 +204,7 @@ def loader_entry(results: dict, records: int) -> dict:
                 assert r["images"][epoch] == records, (name, epoch, r["images"], records)
             sides[name] = summary([{"seconds": r["epoch_seconds"][epoch], "load_1min": r["load_1min"]}
                                    for r in runs], records, "img")
-        for peer in ("mxnet", "dali"):
+        for peer in ("mxnet", "dali", "decode_limit"):
             if peer in sides:
                 sides[f"ratio_ours_over_{peer}_img_per_s"] = ratio(sides["ours"], sides[peer])
         entry[f"epoch_{epoch + 1}"] = sides
@@ -232,6 +250,7 @@ def main():
             if "dali" not in absent:
                 runs[size, "dali"] = process_side(sys.executable, DALI_SIDE, rec, args.batch, args.workers,
                                                   *mean_std, EPOCHS)
+            runs[size, "decode_limit"] = decode_limit(rec, args.workers)
         results = interleaved({key: with_load(run) for key, run in runs.items()}, args.repeats)
         result["loader"] = {}
         for size, rec in recs.items():

@@ -1,8 +1,8 @@
-"""Batches of large images decoded and cropped by loader workers, from a CNTK map file (one
+"""Batches of large images decoded and cropped by loader threads, from a CNTK map file (one
 image file per row) or straight from RecordIO (`.rec` + `.idx`).
 
 A map file (`imgdag.formats.cntk_map`) lists `path<TAB>label`; relative paths are taken under
-`image_root`. A `.rec` holds the encoded images and labels (`imgdag.formats.recordio`). Workers
+`image_root`. A `.rec` holds the encoded images and labels (`imgdag.formats.recordio`). Threads
 decode each image with `imgdag.codec` (a JPEG at the smallest DCT scale that keeps the crop's
 detail) and cut a `crop` x `crop` uint8 tensor:
 - training: a random-resized crop (area fraction min_scale..1 of the image, aspect ratio
@@ -12,27 +12,29 @@ detail) and cut a `crop` x `crop` uint8 tensor:
   and 1.3 levels mean |difference|, inside im2rec's 2-level tolerance: noise beside a random
   crop; packing and evaluation stay exact);
 - evaluation: the shorter side resized to `resize`, then the centre crop, decoded exactly.
-Batches are contiguous uint8 (B, 3, crop, crop) until they reach the device, where they are
-normalised. The order of epoch e and every image's crop are drawn from (seed, e, image index)
-alone: they do not depend on the number of workers, and a resumed run repeats an
+For a GPU, batches stay contiguous uint8 (B, 3, crop, crop) until they reach it, where they are
+normalised; on a CPU each crop is normalised as it is written. The order of epoch e and every image's crop are drawn from (seed, e, image index)
+alone: they do not depend on the number of threads, and a resumed run repeats an
 uninterrupted one. Under DDP (`rank`, `world_size`) each process takes samples rank,
 rank + world_size, ... of the epoch's order (padded by repeating its first samples when
 training, so the ranks step together), as imgdag.batches.ArrayBatches.
 """
 import math
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 from pathlib import Path
-from typing import Iterator, NamedTuple, Optional
+from typing import Iterator, Optional
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
 from imgdag import codec
 from imgdag.distributed import rank_share
 from imgdag.errors import DataError
 from imgdag.formats.cntk_map import read_cntk_map
 from imgdag.formats.recordio import RecordReader
-from imgdag.images import PixelNormalizer, chw_tensor
+from imgdag.images import PixelNormalizer
 
 ASPECT_RANGE = (3 / 4, 4 / 3)
 
@@ -74,13 +76,6 @@ def decode_crop(data: bytes, source, crop: int, resize: int, seed_keys, min_scal
     return pixels[:, ::-1] if mirror and rng.random() < 0.5 else pixels
 
 
-class _Unreadable(NamedTuple):
-    """A worker's DataError, passed on as data (an exception in a worker loses its type)."""
-
-    path: str
-    problem: str
-
-
 class MapFileImages:
     """The images a CNTK map file lists: `labels`, and `read(i)` -> (bytes, source name)."""
 
@@ -114,36 +109,8 @@ class RecordImages:
         return self.reader[i].image, f"{self.reader.rec_path} record {self.reader.keys[i]}"
 
 
-class _Crops(Dataset):
-    """Items are keyed (index, epoch): the image's crop is drawn from (seed, epoch, index)."""
-
-    def __init__(self, images, crop: int, resize: int, train: bool, min_scale: float,
-                 mirror: bool, seed: int):
-        self.images, self.crop, self.resize = images, crop, resize
-        self.train, self.min_scale, self.mirror, self.seed = train, min_scale, mirror, seed
-
-    def __len__(self) -> int:
-        return len(self.images.labels)
-
-    def __getitem__(self, key: tuple[int, int]):
-        index, epoch = key
-        try:
-            data, source = self.images.read(index)
-            pixels = decode_crop(data, source, self.crop, self.resize,
-                                 self.train and (self.seed, epoch, index), self.min_scale, self.mirror)
-        except DataError as e:
-            return _Unreadable(e.path, e.problem)
-        return chw_tensor(pixels), self.images.labels[index]
-
-
-def _collate(items):
-    unreadable = [item for item in items if isinstance(item, _Unreadable)]
-    return unreadable[0] if unreadable else default_collate(items)
-
-
-class _EpochBatchSampler(Sampler):
-    """Batches of (index, epoch) keys of this rank's share; runs in the main process, so
-    `epoch` can be set."""
+class _EpochBatchSampler:
+    """Batches of (index, epoch) keys of this rank's share of epoch `epoch`."""
 
     def __init__(self, count: int, batch_size: int, shuffle: bool, seed: int, rank: int,
                  world_size: int):
@@ -170,32 +137,76 @@ class _EpochBatchSampler(Sampler):
 class ImageBatches:
     """Iterable of (images float (B,3,crop,crop), labels int64 (B,)) batches of `images` (a
     MapFileImages or RecordImages), one epoch at a time (the engine's batches interface, like
-    ArrayBatches); `batch_size` is the global batch, split over `world_size` processes."""
+    ArrayBatches); `batch_size` is the global batch, split over `world_size` processes.
+
+    `num_workers` decoding threads (0: decode in the calling thread) write each crop straight
+    into its place in the batch tensor: no worker processes to start, nothing pickled. For a
+    GPU the batch is uint8 (pinned), normalised on the GPU; on a CPU the threads normalise each
+    crop as they write it (PixelNormalizer.image_into). The codecs and numpy release the GIL,
+    so the threads decode in parallel; they keep up to PREFETCH_BATCHES batches ahead of the
+    one being used.
+    """
+
+    PREFETCH_BATCHES = 2
 
     def __init__(self, images, batch_size: int, device: torch.device, mean, std, crop: int,
                  resize: Optional[int] = None, train: bool = False, min_scale: float = 0.08,
                  mirror: bool = True, seed: int = 0, num_workers: int = 0, rank: int = 0,
                  world_size: int = 1):
-        self.labels = images.labels
-        self.device = device
-        dataset = _Crops(images, crop, resize or crop, train, min_scale, mirror, seed)
+        self.images, self.labels, self.device = images, images.labels, device
+        self.on_gpu = device.type == "cuda"
+        self.crop, self.resize = crop, resize or crop
+        self.train, self.min_scale, self.mirror, self.seed = train, min_scale, mirror, seed
         self.sampler = _EpochBatchSampler(len(self.labels), batch_size, train, seed, rank, world_size)
-        self.loader = DataLoader(dataset, batch_sampler=self.sampler, num_workers=num_workers,
-                                 collate_fn=_collate, pin_memory=device.type == "cuda",
-                                 persistent_workers=num_workers > 0)
+        self.pool = ThreadPoolExecutor(num_workers, "imgdag-decode") if num_workers > 0 else None
         self.normalize = PixelNormalizer(mean, std, device)
 
     def __len__(self) -> int:
         return len(self.sampler)
 
+    def _decode_into(self, out: np.ndarray, index: int, epoch: int) -> None:
+        """Decode and crop image `index` into `out` (3, crop, crop): uint8 for a GPU, else
+        normalised floats; its draws from (seed, epoch, index) when training."""
+        data, source = self.images.read(index)
+        pixels = decode_crop(data, source, self.crop, self.resize,
+                             self.train and (self.seed, epoch, index), self.min_scale, self.mirror)
+        if self.on_gpu:
+            out[...] = pixels.transpose(2, 0, 1)
+        else:
+            self.normalize.image_into(pixels, out)
+
+    def _start(self, keys: list[tuple[int, int]]):
+        """(batch tensor, labels, futures of its crops): decoding starts (or, without threads,
+        is done)."""
+        x = torch.empty((len(keys), 3, self.crop, self.crop), pin_memory=self.on_gpu,
+                        dtype=torch.uint8 if self.on_gpu else torch.float32)
+        out = x.numpy()
+        if self.pool is None:
+            for slot, (index, epoch) in enumerate(keys):
+                self._decode_into(out[slot], index, epoch)
+            futures = []
+        else:
+            futures = [self.pool.submit(self._decode_into, out[slot], index, epoch)
+                       for slot, (index, epoch) in enumerate(keys)]
+        return x, torch.tensor([self.labels[index] for index, _ in keys]), futures
+
     def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The batches of `epoch`, in the order and with the crops drawn from (seed, epoch)."""
         self.sampler.epoch = epoch
-        for batch in self.loader:
-            if isinstance(batch, _Unreadable):
-                raise DataError(batch.path, batch.problem)
-            x, y = batch
-            x = self.normalize(x.to(self.device, non_blocking=True))
-            if self.device.type == "cuda":
-                x = x.contiguous(memory_format=torch.channels_last)
-            yield x, y.to(self.device, non_blocking=True)
+        keys = iter(self.sampler)
+        ahead = deque(self._start(k) for k in islice(keys, self.PREFETCH_BATCHES if self.pool else 1))
+        try:
+            while ahead:
+                x, y, futures = ahead.popleft()
+                if (following := next(keys, None)) is not None:
+                    ahead.append(self._start(following))
+                for future in futures:
+                    future.result()  # an image's DataError is raised here, as itself
+                if self.on_gpu:  # uint8 travels; normalised where the model runs
+                    x = self.normalize(x.to(self.device, non_blocking=True))
+                    x = x.contiguous(memory_format=torch.channels_last)
+                yield x, y.to(self.device, non_blocking=True)
+        finally:  # left early (an error, a break): no more decoding for this epoch
+            for _, _, futures in ahead:
+                for future in futures:
+                    future.cancel()

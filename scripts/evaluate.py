@@ -27,7 +27,8 @@ def main() -> None:
     test.add_argument("--test-map", help="CNTK map file of the test set (a model trained on crops of large images)")
     p.add_argument("--image-root", help="folder the map file's relative paths are under (default: the current folder)")
     p.add_argument("--num-workers", type=int,
-                   help="image loader processes (.rec, map files), out of --threads (default: threads - 1)")
+                   help="image decoding threads (.rec, map files), out of --threads "
+                        "(default: what torch leaves, at least 1; 0: decode between steps)")
     p.add_argument("--params", type=json_object, default={},
                    help="the recipe's evaluate section: latency_batch, latency_repeats, device")
     p.add_argument("--split", choices=["test", "val"], default="test",
@@ -40,7 +41,10 @@ def main() -> None:
                    help="CSV of actual,predicted class per image (DVC's confusion plot)")
     add_thread_arguments(p)
     args = p.parse_args()
-    threads, workers = start_threads(args, args.num_workers if args.test_map or args.test_rec else 0)
+    reads_images = bool(args.test_map or args.test_rec)
+    threads, workers = start_threads(args, args.num_workers if reads_images else 0)
+    if reads_images and args.num_workers is None:  # a decoding thread overlaps the model's steps,
+        workers = max(workers, 1)                   # and sleeps while its batches wait: even on 2 cores
     device = select_device(args.params.get("device", "auto"))
     model, saved = load_trained_model(args.model, device)
     model = prepare_model(model, device)

@@ -101,7 +101,8 @@ def main() -> None:
     p.add_argument("--image-root", help="folder the map files' relative paths are under "
                                         "(default: the current folder)")
     p.add_argument("--num-workers", type=int,
-                   help="image loader processes (.rec, map files), out of --threads (default: threads - 1)")
+                   help="image decoding threads (.rec, map files), out of --threads "
+                        "(default: what torch leaves, at least 1; 0: decode between steps)")
     p.add_argument("--classes", help="class list file (classes.txt) naming the model's classes; "
                                      "default: 0 .. num_classes-1")
     p.add_argument("--params", required=True, type=json_object,
@@ -120,7 +121,10 @@ def main() -> None:
         p.error("--train-cache and --val-cache go together, as do --train-rec and --val-rec, "
                 "and --train-map and --val-map")
     params = args.params
-    threads, workers = start_threads(args, args.num_workers if args.train_map or args.train_rec else 0)
+    reads_images = bool(args.train_map or args.train_rec)
+    threads, workers = start_threads(args, args.num_workers if reads_images else 0)
+    if reads_images and args.num_workers is None:  # a decoding thread overlaps the model's steps,
+        workers = max(workers, 1)                   # and sleeps while its batches wait: even on 2 cores
     rank, world, _, device = init_from_env(select_device(params.get("device", "auto")))
     if is_main():
         lock_run(args.checkpoint_dir)  # one trainer per run: held until the process ends

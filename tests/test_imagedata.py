@@ -49,7 +49,8 @@ def batches(root, source="map", batch_size=4, **kw):
 
 
 def collect(b, epoch):
-    xs, ys = zip(*b.epoch(epoch))
+    """The epoch's batches, each copied as it comes (as a training step would use it)."""
+    xs, ys = zip(*((x.clone(), y.clone()) for x, y in b.epoch(epoch)))
     return torch.cat(xs), torch.cat(ys)
 
 
@@ -76,6 +77,17 @@ def test_train_epochs_repeat_from_seed_and_epoch_whatever_the_workers(images):
         wx, wy = collect(with_workers, epoch)
         assert torch.equal(wx, x) and torch.equal(wy, y)
     assert not torch.equal(collect(batches(images, train=True, seed=4), 1)[0], x1)
+
+
+def test_an_epoch_left_early_leaves_the_next_one_whole(images):
+    """Decoding threads run ahead of the batch in use: an epoch abandoned after one batch (a
+    break, an error) must not leak its crops into the next epoch asked for."""
+    threaded = batches(images, train=True, seed=3, batch_size=2, num_workers=2)
+    first = [t.clone() for t in next(iter(threaded.epoch(1)))]
+    x, y = collect(threaded, 1)
+    assert torch.equal(x[:2], first[0]) and torch.equal(y[:2], first[1])
+    reference = collect(batches(images, train=True, seed=3, batch_size=2), 1)
+    assert torch.equal(x, reference[0]) and torch.equal(y, reference[1])
 
 
 def test_random_resized_box_stays_inside_with_area_and_aspect_in_range():

@@ -33,6 +33,7 @@ packs a `.lst`'s images as im2rec.py does.
 """
 import os
 import struct
+import threading
 from pathlib import Path
 from typing import NamedTuple
 
@@ -199,8 +200,8 @@ class RecordReader:
     The index comes from `idx_path`, or when that is None from the `.idx` beside the `.rec`
     (same name), or, when there is none, from a scan of the `.rec`. `reader[i]` is the i-th
     record in index order (its key `reader.keys[i]`), `read_at(offset)` the record at a byte
-    offset, iteration goes through the file in order. Safe to use after
-    fork (a new process opens its own file handle), so it fits DataLoader workers.
+    offset, iteration goes through the file in order. Reads are positioned (os.pread on one
+    descriptor), so threads share a reader, and so do processes forked from its owner.
     """
 
     def __init__(self, rec_path, idx_path=None):
@@ -218,7 +219,7 @@ class RecordReader:
                                                f"{self.rec_path} ({size} bytes; records start at multiples of 4)")
         self.keys = [key for key, _ in pairs]
         self.offsets = [offset for _, offset in pairs]
-        self._file, self._pid = None, None
+        self._file, self._opening = None, threading.Lock()
 
     def __len__(self):
         return len(self.offsets)
@@ -234,9 +235,7 @@ class RecordReader:
 
     def read_at(self, offset: int) -> Record:
         """The record whose first part starts at byte `offset`."""
-        f = self._open()
-        f.seek(offset)
-        found = _read_record(f, self.rec_path, offset)
+        found = _read_record(_Cursor(self._descriptor(), offset), self.rec_path, offset)
         if found is None:
             raise DataError(self.rec_path, f"no record at byte offset {offset}: the file ends before it")
         return _unpack(self.rec_path, offset, found[0])
@@ -244,8 +243,7 @@ class RecordReader:
     def label_at(self, offset: int) -> float:
         """The first label of the record at byte `offset`, reading its header only (a record
         split inside its header, or too short, is read whole)."""
-        f = self._open()
-        f.seek(offset)
+        f = _Cursor(self._descriptor(), offset)
         part = _read_part_header(f, self.rec_path, offset)
         if part is not None and part[0] in (0, 1):
             head = f.read(min(part[1], _IRHEADER.size + 4))
@@ -261,16 +259,18 @@ class RecordReader:
         for offset, payload in _scan(self.rec_path):
             yield _unpack(self.rec_path, offset, payload)
 
-    def _open(self):
-        if self._pid != os.getpid():
-            self._file, self._pid = open(self.rec_path, "rb"), os.getpid()
-        return self._file
+    def _descriptor(self) -> int:
+        with self._opening:
+            if self._file is None:
+                self._file = open(self.rec_path, "rb", buffering=0)
+            return self._file.fileno()
 
     def close(self):
-        """Close the file handle (reading again reopens it)."""
-        if self._file is not None:
-            self._file.close()
-        self._file = self._pid = None
+        """Close the file (reading again reopens it)."""
+        with self._opening:
+            if self._file is not None:
+                self._file.close()
+            self._file = None
 
     def __enter__(self):
         return self
@@ -279,4 +279,19 @@ class RecordReader:
         self.close()
 
     def __getstate__(self):
-        return {**self.__dict__, "_file": None, "_pid": None}
+        return {**self.__dict__, "_file": None, "_opening": None}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state, _opening=threading.Lock())
+
+
+class _Cursor:
+    """A file's bytes read from `offset` on with os.pread: no shared file position."""
+
+    def __init__(self, fd: int, offset: int):
+        self.fd, self.offset = fd, offset
+
+    def read(self, size: int) -> bytes:
+        data = os.pread(self.fd, size, self.offset)
+        self.offset += len(data)
+        return data
