@@ -28,6 +28,11 @@ import sys
 from imgdag.faults import stop_with_snakemake
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# torch's CPU allocator asks for transparent huge pages for tensors of 2 MB and more (c10's
+# alloc_cpu reads this once). A fresh 38 MB batch of 64 normalised 224 px crops otherwise
+# takes ~9,400 page faults as it is written: measured, 1.76 ms per crop written into new
+# memory against 0.5 ms into memory written before, and 0.5-0.57 with huge pages.
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 # compute.cpu_isa -> ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA; host: no pin. MKL's code branch
 # is COMPATIBLE at every level: its other branches are defined on Intel CPUs only (elsewhere
