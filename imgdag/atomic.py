@@ -89,10 +89,16 @@ def atomic_path(path):
         tmp.unlink(missing_ok=True)
 
 
+def _open_without_truncating(path, flags):
+    # the temporary is new and empty: O_TRUNC would change nothing, except that ext4
+    # (auto_da_alloc) then writes the whole file out when it is closed, as if it replaced one
+    return os.open(path, flags & ~os.O_TRUNC, 0o666)
+
+
 @contextmanager
 def atomic_open(path, mode="w", **kwargs):
     """Open a temporary file for writing; on success it is renamed to `path`."""
-    with atomic_path(path) as tmp, open(tmp, mode, **kwargs) as f:
+    with atomic_path(path) as tmp, open(tmp, mode, opener=_open_without_truncating, **kwargs) as f:
         yield f
 
 
