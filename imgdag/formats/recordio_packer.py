@@ -16,7 +16,6 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from imgdag import codec
 from imgdag.errors import DataError
 from imgdag.faults import fault_point
 from imgdag.formats.lst import LstEntry, read_lst
@@ -85,6 +84,7 @@ class PackSummary:
 def encode_for_record(image_bytes: bytes, source, options: PackOptions) -> bytes:
     """Re-encode one image file's bytes the way im2rec.py does with `options` (not pass_through):
     decode (EXIF-oriented unless color -1), centre square, resize, encode."""
+    from imgdag import codec  # here, not at the top: a pass-through copy never loads OpenCV
     if options.color == 1:
         pixels = codec.decode_rgb(image_bytes, source)
     elif options.color == 0:
@@ -137,6 +137,8 @@ def _pack_entry(entry: LstEntry, image_root: str, options: PackOptions):
         return None, ("unreadable", f"cannot read the image file: {e.strerror or e}")
     try:
         if options.pass_through:
+            from imgdag import codec  # as in encode_for_record
+
             codec.check_image(data, path)
             return None, None
         return _record_head(entry) + encode_for_record(data, path, options), None
