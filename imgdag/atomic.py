@@ -91,7 +91,9 @@ def atomic_path(path):
 
 def _open_without_truncating(path, flags):
     # the temporary is new and empty: O_TRUNC would change nothing, except that ext4
-    # (auto_da_alloc) then writes the whole file out when it is closed, as if it replaced one
+    # (auto_da_alloc) then writes the whole file out when it is closed, as it does for a file
+    # rewritten in place. The rename over an existing output still makes ext4 write it out
+    # (its guard for replaced files): kept, as is the absence of an fsync
     return os.open(path, flags & ~os.O_TRUNC, 0o666)
 
 
