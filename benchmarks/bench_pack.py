@@ -9,7 +9,11 @@ command line, whole (start-up included), interleaved ours / im2rec (/ cat) per r
   recipe runs after its map writer checked the images) on >= 400 MB of listed files, MB/s, against
   `cat` of the same files into one file; the .rec files must be byte-identical to im2rec's;
 - pass-through-check: the same with each image decode-checked while packing (plain `--pass-through`).
-Each command starts with no dirty pages (an untimed sync before it). Peak memory is sampled
+Each command starts with no dirty pages (an untimed sync before it) and with its outputs of the
+previous repeat removed (untimed), as Snakemake and DVC remove a job's outputs before running it:
+ext4 writes out the whole of a file that replaces another (a rename over it, or a truncation
+before writing: `cat > existing`) when it is closed or renamed, a second for 400 MB here, which
+timed the file system's write-back instead of the tool in every repeat but the first. Peak memory is sampled
 over each command's whole process tree (and its largest process).
 `--baseline CHECKOUT` also times another checkout's make_rec.py (e.g. the main branch before a
 change) in the same interleaving, and checks its .rec is byte-identical to ours.
@@ -44,10 +48,13 @@ def repeated_lst(path: Path, files: list[Path], count: int) -> int:
 JOBS = ["resize", "pass_through", "pass_through_check"]
 
 
-def after_sync(run):
-    """`run`, started with no dirty pages (os.sync first, not timed), so that the write-back of
-    one command's 400 MB does not slow down the next command, whichever side it is."""
+def after_sync(run, outputs):
+    """`run`, started with its `outputs` removed and no dirty pages (os.sync first; neither is
+    timed), so that the write-back of one command's 400 MB does not slow down the next command,
+    whichever side it is, and each command writes new files (see the module docstring)."""
     def synced():
+        for path in outputs:
+            Path(path).unlink(missing_ok=True)
         os.sync()
         return run()
     return synced
@@ -104,7 +111,11 @@ def main():
                 (work / "cat.args").write_text("\0".join(paths))
                 runs["cat"] = lambda: run_command(
                     ["sh", "-c", f"xargs -0 cat < {work / 'cat.args'} > {work / 'cat.out'}"])
-            synced = {name: after_sync(run) for name, run in runs.items()}
+            outputs = {"ours": [ours_rec], "im2rec": [mx_rec], "cat": [work / "cat.out"]}
+            if args.baseline:
+                outputs["baseline"] = [base_rec]
+            synced = {name: after_sync(run, [p for rec in outputs[name] for p in (rec, rec.with_suffix(".idx"))])
+                      for name, run in runs.items()}
             measured = {name: summary(r, work_done, unit) for name, r in interleaved(synced, args.repeats).items()}
             entry = {"entries": count, "listed_mb": round(listed_bytes / 2**20, 1), **measured}
             if have_mxnet:

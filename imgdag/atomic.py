@@ -89,10 +89,18 @@ def atomic_path(path):
         tmp.unlink(missing_ok=True)
 
 
+def _open_without_truncating(path, flags):
+    # the temporary is new and empty: O_TRUNC would change nothing, except that ext4
+    # (auto_da_alloc) then writes the whole file out when it is closed, as it does for a file
+    # rewritten in place. The rename over an existing output still makes ext4 write it out
+    # (its guard for replaced files): kept, as is the absence of an fsync
+    return os.open(path, flags & ~os.O_TRUNC, 0o666)
+
+
 @contextmanager
 def atomic_open(path, mode="w", **kwargs):
     """Open a temporary file for writing; on success it is renamed to `path`."""
-    with atomic_path(path) as tmp, open(tmp, mode, **kwargs) as f:
+    with atomic_path(path) as tmp, open(tmp, mode, opener=_open_without_truncating, **kwargs) as f:
         yield f
 
 

@@ -11,13 +11,15 @@ an archive are read in this process (one file handle).
 import warnings
 from contextlib import ExitStack
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from imgdag import codec
 from imgdag.errors import DataError
-from imgdag.layouts.tree import DirTree, FileTree
 from imgdag.pool import process_pool
+
+if TYPE_CHECKING:  # a type only: imported where it runs (a .rec pass-through copy needs neither)
+    from imgdag.layouts.tree import FileTree
 
 BAD_IMAGES = ("skip", "error")
 CHUNK = 16  # images per task sent to a worker
@@ -38,12 +40,14 @@ class ImageCheck:
 _worker: dict = {}  # this process's tree
 
 
-def _use_tree(tree: FileTree) -> None:
+def _use_tree(tree: "FileTree") -> None:
     _worker["tree"] = tree
 
 
 def _problem(name: str) -> tuple[str, str] | None:
     """(where, problem) when the image `name` of this process's tree does not decode."""
+    from imgdag import codec  # here, not at the top: a pass-through .rec copy never loads OpenCV
+
     tree = _worker["tree"]
     try:
         codec.check_image(tree.read_bytes(name), tree.where(name))
@@ -52,9 +56,11 @@ def _problem(name: str) -> tuple[str, str] | None:
     return None
 
 
-def bad_images(tree: FileTree, names: list[str], check: ImageCheck, desc: str) -> dict[str, str]:
+def bad_images(tree: "FileTree", names: list[str], check: ImageCheck, desc: str) -> dict[str, str]:
     """{where: problem} of the images `names` of `tree` that do not decode; with
     check.bad_images "error", a DataError naming the first instead."""
+    from imgdag.layouts.tree import DirTree
+
     bad = {}
     with ExitStack() as stack:
         if check.workers > 1 and isinstance(tree, DirTree) and len(names) > CHUNK:

@@ -165,6 +165,26 @@ def test_writer_splits_records_at_aligned_magic_words_as_dmlc(tmp_path):
     assert [r.header.id for r in reader] == [1, 2]
 
 
+def test_pass_through_copy_splits_at_aligned_magic_words_as_write_does(tmp_path):
+    """A copied image file (RecordWriter.write_from_file, one reused buffer) is framed as
+    `write` frames the same payload in memory, over records of growing and shrinking size."""
+    images = {"m.jpg": b"abcd" + MAGIC_BYTES + b"efg" + MAGIC_BYTES + b"h" + MAGIC_BYTES, "big.jpg": b"z" * 999,
+              "small.jpg": MAGIC_BYTES + b"y"}
+    for name, data in images.items():
+        (tmp_path / name).write_bytes(data)
+    entries = [LstEntry(3, (1.0,), "m.jpg"), LstEntry(4, (1.0, 2.0), "m.jpg"), LstEntry(5, (0.0,), "big.jpg"),
+               LstEntry(6, (0.0,), "small.jpg")]
+    write_lst(tmp_path / "m.lst", entries)
+    checked = PackOptions(pass_through=True, images_checked=True)
+    pack(tmp_path / "m.lst", tmp_path, tmp_path / "c.rec", tmp_path / "c.idx", checked)
+    heads = {3: pack_record(IRHeader(0, 1.0, 3, 0), None, b""), 4: pack_record(IRHeader(0, 0, 4, 0), [1, 2], b""),
+             5: pack_record(IRHeader(0, 0.0, 5, 0), None, b""), 6: pack_record(IRHeader(0, 0.0, 6, 0), None, b"")}
+    rec, idx = write_records(tmp_path, {e.index: heads[e.index] + images[e.path] for e in entries})
+    assert (tmp_path / "c.rec").read_bytes() == rec.read_bytes()
+    assert (tmp_path / "c.idx").read_text() == idx.read_text()
+    assert [r.image for r in RecordReader(tmp_path / "c.rec")] == [images[e.path] for e in entries]
+
+
 def test_bad_magic_is_a_data_error_naming_file_and_offset(tmp_path):
     payloads = {i: pack_record(IRHeader(0, 0.0, i, 0), None, b"12345678") for i in range(3)}
     rec, idx = write_records(tmp_path, payloads)
@@ -419,6 +439,19 @@ def test_cli_make_lst_then_make_rec(image_folder, tmp_path):
     assert result.returncode == 0, result.stderr
     assert f"packed 3 of 3 images into {tmp_path / 'data.rec'}" in result.stdout
     assert sorted(RecordReader(tmp_path / "data.rec").keys) == [0, 1, 2]
+
+
+def test_cli_pass_through_of_checked_images_loads_no_image_codec(image_folder, tmp_path):
+    """Copying checked images decodes nothing, so make_rec.py loads no codec library (OpenCV
+    alone took 0.15-0.5 s of its start-up)."""
+    root, lst, _, _ = image_folder
+    code = ("import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__'); "
+            "print('loaded:', sorted({'cv2', 'simplejpeg', 'PIL'} & set(sys.modules)))")
+    result = subprocess.run([sys.executable, "-c", code, str(ROOT / "scripts" / "make_rec.py"), str(lst), str(root),
+                             "--rec", str(tmp_path / "c.rec"), "--pass-through", "--images-checked"],
+                            cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "packed 3 of 3 images" in result.stdout and "loaded: []" in result.stdout
 
 
 def test_cli_rebuild_index(image_folder, tmp_path, monkeypatch, capsys):

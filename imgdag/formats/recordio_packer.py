@@ -16,7 +16,6 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from imgdag import codec
 from imgdag.errors import DataError
 from imgdag.faults import fault_point
 from imgdag.formats.lst import LstEntry, read_lst
@@ -85,6 +84,7 @@ class PackSummary:
 def encode_for_record(image_bytes: bytes, source, options: PackOptions) -> bytes:
     """Re-encode one image file's bytes the way im2rec.py does with `options` (not pass_through):
     decode (EXIF-oriented unless color -1), centre square, resize, encode."""
+    from imgdag import codec  # here, not at the top: a pass-through copy never loads OpenCV
     if options.color == 1:
         pixels = codec.decode_rgb(image_bytes, source)
     elif options.color == 0:
@@ -100,18 +100,23 @@ def encode_for_record(image_bytes: bytes, source, options: PackOptions) -> bytes
     return codec.encode_png(pixels, options.quality)
 
 
-def _read_after(path, head: bytes) -> bytearray:
-    """`head` followed by the bytes of the file `path`, read straight into one buffer."""
-    with open(path, "rb", buffering=0) as f:
-        size = os.fstat(f.fileno()).st_size
-        payload = bytearray(len(head) + size)
-        payload[: len(head)] = head
-        view, at = memoryview(payload), len(head)
-        while at < len(payload) and (got := f.readinto(view[at:])):
-            at += got
-    if at != len(payload):
-        raise OSError(f"{path} changed size while read")
-    return payload
+def _open_failure(e: OSError) -> tuple[str, str]:
+    """(skip reason, problem) of an image file that cannot be opened or read."""
+    if isinstance(e, FileNotFoundError):
+        return "missing", "no such image file"
+    return "unreadable", f"cannot read the image file: {e.strerror or e}"
+
+
+def _copy_image(writer: RecordWriter, entry: LstEntry, path: str):
+    """Append the record of `entry` with the bytes of the image file `path` unchanged: None, or
+    (skip reason, problem) when the file cannot be opened."""
+    try:
+        image = open(path, "rb", buffering=0)
+    except OSError as e:
+        return _open_failure(e)
+    with image:
+        writer.write_from_file(entry.index, _record_head(entry), image)
+    return None
 
 
 def _record_head(entry: LstEntry) -> bytes:
@@ -123,20 +128,20 @@ def _record_head(entry: LstEntry) -> bytes:
 
 def _pack_entry(entry: LstEntry, image_root: str, options: PackOptions):
     """(payload, None) for one `.lst` entry, or (None, (skip reason, problem)). With
-    pass_through, (None, None) once the image is checked: the caller copies the file, so that
-    its bytes do not travel back from a worker process."""
-    path = os.path.join(image_root, entry.path)
+    pass_through, (None, None) once the image is checked (at once with images_checked): the
+    caller copies the file, so that its bytes do not travel back from a worker process."""
     if options.pass_through and options.images_checked:
-        return (None, None) if os.path.isfile(path) else (None, ("missing", "no such image file"))
+        return None, None
+    path = os.path.join(image_root, entry.path)
     try:
         with open(path, "rb") as f:
             data = f.read()
-    except FileNotFoundError:
-        return None, ("missing", "no such image file")
     except OSError as e:
-        return None, ("unreadable", f"cannot read the image file: {e.strerror or e}")
+        return None, _open_failure(e)
     try:
         if options.pass_through:
+            from imgdag import codec  # as in encode_for_record
+
             codec.check_image(data, path)
             return None, None
         return _record_head(entry) + encode_for_record(data, path, options), None
@@ -191,15 +196,16 @@ def pack(lst_path, image_root, rec_path, idx_path, options=PackOptions(), num_wo
             if slots:
                 slots.release()
             path = os.path.join(image_root, entry.path)
-            if payload is None and skip is None:  # pass-through, checked: copy the file's bytes
-                payload = _read_after(path, _record_head(entry))
-            if payload is None:
+            if payload is not None:
+                writer.write(entry.index, payload)
+            elif skip is None:  # pass-through, checked: copy the file's bytes
+                skip = _copy_image(writer, entry, path)
+            if skip is not None:
                 if bad_images == "error":
                     raise DataError(path, skip[1])
                 skipped[skip[0]] += 1
                 skipped_files.append(f"{path} ({skip[0]}: {skip[1]})")
             else:
-                writer.write(entry.index, payload)
                 written += 1
                 fault_point("pack")
     warn_skipped(lst_path, skipped_files)

@@ -1,8 +1,9 @@
 """Write MXNet RecordIO files: `.rec` records and their `.idx` (format: imgdag.formats.recordio)."""
+import os
 from contextlib import ExitStack
 from pathlib import Path
 
-from imgdag.atomic import atomic_path
+from imgdag.atomic import atomic_open, atomic_path
 from imgdag.errors import DataError
 from imgdag.formats.recordio import frame_parts, scan_index
 
@@ -18,16 +19,15 @@ class RecordWriter:
         self.rec_path, self.idx_path = Path(rec_path), idx_path and Path(idx_path)
         self._stack = ExitStack()
         self._rec = self._idx = None
+        self._buffer = bytearray()  # write_from_file's, reused from record to record
 
     def __enter__(self):
         # exits run last-in first-out: each file is closed before its rename, the .rec renamed
         # before the .idx, so a new .idx never sits beside an old .rec
         with ExitStack() as stack:
             if self.idx_path:
-                self._idx = open(stack.enter_context(atomic_path(self.idx_path)), "w", newline="\n")
-                stack.callback(self._idx.close)
-            self._rec = open(stack.enter_context(atomic_path(self.rec_path)), "wb")
-            stack.callback(self._rec.close)
+                self._idx = stack.enter_context(atomic_open(self.idx_path, "w", newline="\n"))
+            self._rec = stack.enter_context(atomic_open(self.rec_path, "wb"))
             self._stack = stack.pop_all()
         return self
 
@@ -45,6 +45,22 @@ class RecordWriter:
         if self._idx:
             self._idx.write(f"{int(key)}\t{offset}\n")
         return offset
+
+    def write_from_file(self, key: int, head: bytes, file) -> int:
+        """Append one record whose payload is `head` followed by the bytes of the open binary
+        `file` (an image copied unchanged); returns its byte offset. The bytes go through one
+        buffer that every call reuses."""
+        size = len(head) + os.fstat(file.fileno()).st_size
+        if len(self._buffer) < size:
+            self._buffer = bytearray(size)
+        with memoryview(self._buffer)[:size] as payload:
+            payload[: len(head)] = head
+            at = len(head)
+            while at < size and (got := file.readinto(payload[at:])):
+                at += got
+            if at != size:
+                raise OSError(f"{file.name} changed size while read")
+            return self.write(key, payload)
 
 
 def rebuild_index(rec_path, idx_path) -> int:
