@@ -34,7 +34,7 @@ def main():
         if args.root:
             p.error("--from-map takes no ROOT")
         rows = read_cntk_map(args.from_map)
-        write_lst(f"{args.prefix}.lst", [LstEntry(i, (float(label),), path) for i, (path, label) in enumerate(rows)])
+        write_lst(f"{args.prefix}.lst", (LstEntry(i, (float(label),), path) for i, (path, label) in enumerate(rows)))
         print(f"wrote {len(rows)} entries of {args.from_map} to {args.prefix}.lst")
         return
     if not args.root:
