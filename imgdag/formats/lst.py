@@ -37,10 +37,14 @@ def format_lst_line(entry: LstEntry) -> str:
     return "%d\t" % entry.index + "".join("%f\t" % label for label in entry.labels) + entry.path + "\n"
 
 
-def write_lst(path, entries) -> None:
-    """Write `entries` to the `.lst` file `path` atomically."""
+def write_lst(path, entries) -> int:
+    """Write `entries` (a list, or any iterable: written as it goes) to the `.lst` file `path`
+    atomically; how many."""
+    count = 0
     with atomic_open(path, "w", encoding="utf-8", newline="\n") as f:
-        f.writelines(format_lst_line(entry) for entry in entries)
+        for count, entry in enumerate(entries, 1):
+            f.write(format_lst_line(entry))
+    return count
 
 
 def read_lst(path, image_root=None) -> list[LstEntry]:
