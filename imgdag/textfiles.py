@@ -6,6 +6,7 @@ plain UTF-8/LF twin. Bytes that are not UTF-8 are a DataError naming the file an
 """
 import csv
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
 from imgdag.errors import DataError
@@ -34,16 +35,23 @@ def read_text(path, expected: str = "a UTF-8 text file") -> str:
     return decode_text(data, path)
 
 
-def read_lines(path, expected: str = "a UTF-8 text file") -> list[str]:
-    """The lines of `path` without their line ends (line i+1 of the file is item i)."""
+def read_lines(path, expected: str = "a UTF-8 text file") -> Iterator[str]:
+    """The lines of `path` without their line ends, one at a time (line i+1 of the file is item
+    i); the file is read (and a DataError raised) at the call."""
     return text_lines(read_text(path, expected))
 
 
-def text_lines(text: str) -> list[str]:
-    """Lines of text read by `decode_text`: split at LF only (str.splitlines also splits at
-    form feeds and Unicode separators, which would shift line numbers)."""
-    lines = text.split("\n")
-    return lines[:-1] if lines[-1] == "" else lines
+def text_lines(text: str) -> Iterator[str]:
+    """Lines of text read by `decode_text`, one at a time (a reader of a million-line list
+    holds its entries, not a second list of the lines): split at LF only (str.splitlines also
+    splits at form feeds and Unicode separators, which would shift line numbers)."""
+    start, end = 0, len(text)
+    while start < end:
+        stop = text.find("\n", start)
+        if stop < 0:
+            stop = end
+        yield text[start:stop]
+        start = stop + 1
 
 
 def csv_rows(text: str) -> list[list[str]]:

@@ -4,7 +4,7 @@
 from pathlib import Path
 
 from imgdag.cli import parser, run
-from imgdag.formats.cntk_map import read_cntk_map
+from imgdag.formats.cntk_map import iter_cntk_map
 from imgdag.formats.lst import IM2REC_EXTS, LstEntry, im2rec_lst_files, list_image_folder, write_lst
 
 
@@ -33,9 +33,10 @@ def main():
     if args.from_map:
         if args.root:
             p.error("--from-map takes no ROOT")
-        rows = read_cntk_map(args.from_map)
-        write_lst(f"{args.prefix}.lst", [LstEntry(i, (float(label),), path) for i, (path, label) in enumerate(rows)])
-        print(f"wrote {len(rows)} entries of {args.from_map} to {args.prefix}.lst")
+        rows = iter_cntk_map(args.from_map)  # each row written as read: no list of the rows or entries
+        entries = (LstEntry(i, (float(label),), path) for i, (path, label) in enumerate(rows))
+        count = write_lst(f"{args.prefix}.lst", entries)
+        print(f"wrote {count} entries of {args.from_map} to {args.prefix}.lst")
         return
     if not args.root:
         p.error("ROOT is required (or --from-map MAP)")

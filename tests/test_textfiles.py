@@ -10,7 +10,7 @@ from imgdag.formats.recordio import read_idx
 from imgdag.layouts.dog_breed import parse_labels_csv
 from imgdag.layouts.tiny_imagenet import parse_val_annotations, parse_wnids
 from imgdag.layouts.tree import DirTree
-from imgdag.textfiles import read_text
+from imgdag.textfiles import read_text, text_lines
 
 # (reader of a path, plain UTF-8/LF text of a valid file)
 READERS = {
@@ -48,3 +48,9 @@ def test_not_utf8_names_file_and_line(tmp_path, kind):
 def test_missing_file_says_what_was_expected(tmp_path):
     with pytest.raises(DataError, match="missing.*expected a list"):
         read_text(tmp_path / "nope.txt", "a list")
+
+
+@pytest.mark.parametrize("text", ["", "\n", "a", "a\n", "a\nb", "a\n\n", "\n\na\n\n\nb", "a\fb\u2028c\n"])
+def test_text_lines_split_at_lf_only_without_a_last_empty_line(text):
+    lines = text.split("\n")
+    assert list(text_lines(text)) == (lines[:-1] if lines[-1] == "" else lines)

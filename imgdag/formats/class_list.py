@@ -19,7 +19,7 @@ def read_class_list(path) -> list[str]:
     """The class names of `path`, line i giving label i. Blank lines may only end the file: one
     inside it would shift every later label."""
     path = Path(path)
-    lines = read_lines(path, "one class name a line")
+    lines = list(read_lines(path, "one class name a line"))
     while lines and not lines[-1].strip():
         lines.pop()
     blank = [number for number, line in enumerate(lines, 1) if not line.strip()]

@@ -7,6 +7,7 @@ class list written beside the maps as `classes.txt`. Paths may not contain a tab
 newline.
 This module reads maps; imgdag.formats.cntk_map_writer writes them.
 """
+from collections.abc import Iterator
 from pathlib import Path
 
 from imgdag.errors import DataError
@@ -15,11 +16,14 @@ from imgdag.textfiles import read_lines
 
 def read_cntk_map(path) -> list[tuple[str, int]]:
     """(path, label) rows of a map file."""
+    return list(iter_cntk_map(path))
+
+
+def iter_cntk_map(path) -> Iterator[tuple[str, int]]:
+    """(path, label) rows of a map file, one at a time (the file is read at the first)."""
     path = Path(path)
-    rows = []
     for line_no, line in enumerate(read_lines(path, "a CNTK map file: path<TAB>label lines"), 1):
         image, tab, label = line.rpartition("\t")
         if not tab or not image or not label.isdigit():
             raise DataError(path, f"line {line_no}: expected path<TAB>label, got {line!r}")
-        rows.append((image, int(label)))
-    return rows
+        yield image, int(label)

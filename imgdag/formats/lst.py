@@ -37,16 +37,20 @@ def format_lst_line(entry: LstEntry) -> str:
     return "%d\t" % entry.index + "".join("%f\t" % label for label in entry.labels) + entry.path + "\n"
 
 
-def write_lst(path, entries) -> None:
-    """Write `entries` to the `.lst` file `path` atomically."""
+def write_lst(path, entries) -> int:
+    """Write `entries` (a list, or any iterable: written as it goes) to the `.lst` file `path`
+    atomically; how many."""
+    count = 0
     with atomic_open(path, "w", encoding="utf-8", newline="\n") as f:
-        f.writelines(format_lst_line(entry) for entry in entries)
+        for count, entry in enumerate(entries, 1):
+            f.write(format_lst_line(entry))
+    return count
 
 
 def read_lst(path, image_root=None) -> list[LstEntry]:
     """Read a `.lst` file; blank lines are skipped, any other malformed line is a DataError
     naming the line. With `image_root`, a path that leads outside it is a DataError too."""
-    entries = []
+    entries, class_labels = [], {}  # class_labels: a class label's text -> its one tuple, shared by its lines
     for number, line in enumerate(read_lines(path, "an MXNet .lst file"), 1):
         if not line.strip():
             continue
@@ -68,6 +72,8 @@ def read_lst(path, image_root=None) -> list[LstEntry]:
             raise DataError(path, f"line {number}: labels {fields[1:-1]} are not all finite float32 numbers")
         if image_root is not None and not _inside(image_root, fields[-1]):
             raise DataError(path, f"line {number}: path {fields[-1]!r} is outside the image root {image_root}")
+        if len(labels) == 1:
+            labels = class_labels.setdefault(fields[1], labels)
         entries.append(LstEntry(index, labels, fields[-1]))
     return entries
 
@@ -100,8 +106,8 @@ def list_image_folder(root, exts=IM2REC_EXTS, recursive=False) -> list[LstEntry]
             for name in sorted(files):
                 file = os.path.join(folder, name)
                 if os.path.splitext(name)[1].lower() in exts and os.path.isfile(file):
-                    label = labels.setdefault(folder, len(labels))
-                    entries.append(LstEntry(len(entries), (float(label),), _utf8(os.path.relpath(file, root), root)))
+                    label = labels.setdefault(folder, (float(len(labels)),))  # one tuple per folder
+                    entries.append(LstEntry(len(entries), label, _utf8(os.path.relpath(file, root), root)))
     else:
         for name in sorted(os.listdir(root)):
             file = os.path.join(root, name)

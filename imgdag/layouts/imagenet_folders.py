@@ -70,7 +70,8 @@ def read_imagenet_folders(raw, splits=SPLITS, classes: list[str] | None = None,
             elif parts[0] not in index:
                 unknown[parts[0]] += 1
             else:
-                records.append(ImageRecord(name, index[parts[0]], parts[0]))
+                label = index[parts[0]]  # the class list's WNID string, not this path's copy of it
+                records.append(ImageRecord(name, label, classes[label]))
         if unknown:
             shown = ", ".join(sorted(unknown)[:5]) + (", ..." if len(unknown) > 5 else "")
             reason = f"{split}: images of {len(unknown)} classes not in the class list ({shown})"

@@ -22,7 +22,7 @@ IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
 EMPTY_CLASSES = ("error", "keep")  # a listed class without a usable image: refuse, or keep its index and report it
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: no per-record __dict__ (a dataset holds millions)
 class ImageRecord:
     path: str
     label: int
