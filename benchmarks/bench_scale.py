@@ -17,12 +17,13 @@ command line in a fresh process, start-up included, with --workers processes:
 - rec_resize_256: scripts/make_rec.py --resize 256 --quality 95 (full-size ImageNet's packing);
 - loader_epoch: one training epoch over the resize-256 .rec in a fresh interpreter:
   imgdag.imagedata.ImageBatches over RecordImages, random-resized crop 224 + mirror, batch 64,
-  --workers decode workers, one torch thread (as bench_rec_loader.py); loader_epoch_in_process is
-  the same run's epoch alone (its torch import left out, the .rec opened and the pool started).
+  --workers decoding threads, one torch thread (as bench_rec_loader.py); loader_epoch_in_process
+  is the same run's epoch alone (its torch import left out, the .rec opened).
 Repeats are interleaved: each round runs every size's steps, smallest size first; sizes above
 10,000 images run --large-repeats rounds (the first ones). Every command starts with no dirty
 pages (an untimed sync) and reads a tree in the page cache (generated just before). Per step and
-size: median and min seconds, ms per image, the most 1-minute load seen, peak memory: the largest
+size: median and min seconds, ms per image, CPU ms per image (the step's processes, user +
+system: what more cores share), the most 1-minute load seen, peak memory: the largest
 single process of the step (the kernel's figure, wait4's ru_maxrss) and the step's whole process
 tree (summed, sampled every 20 ms). Then per step: ms per image at each size over the smallest
 size's (goal <= 1.15, of the medians and of the minima), the marginal ms per image between
@@ -62,7 +63,7 @@ batches = ImageBatches(RecordImages(rec), batch, torch.device("cpu"), [0.485, 0.
                        [0.229, 0.224, 0.225], 224, train=True, mirror=True, num_workers=workers)
 images = sum(len(x) for x, _ in batches.epoch(0))
 seconds = time.perf_counter() - start
-del batches  # stops the workers: exiting with them alive leaves their pymp-* folders in TMPDIR
+del batches
 with open(report, "w") as f:
     json.dump({"images": images, "epoch_seconds": seconds}, f)
 """
@@ -70,7 +71,8 @@ with open(report, "w") as f:
 # A step's peak memory, as the kernel counts it: ru_maxrss of a child also holds the memory of
 # the process it was spawned from (the mm it shared until exec), so the steps are spawned by
 # this small interpreter (stdlib only, a few MB), never by the benchmark process (the decoded
-# sources); it writes {"seconds", "max_rss_kb"} of the command to its first argument.
+# sources); it writes {"seconds", "max_rss_kb", "cpu_seconds"} of the command to its first
+# argument (CPU: the command's and its waited-for children's, user + system).
 PEAK_RSS = r"""
 import json, os, sys, time
 report, command = sys.argv[1], sys.argv[2:]
@@ -78,7 +80,8 @@ start = time.perf_counter()
 _, status, usage = os.wait4(os.posix_spawnp(command[0], command, os.environ), 0)
 seconds = time.perf_counter() - start
 with open(report, "w") as f:
-    json.dump({"seconds": seconds, "max_rss_kb": usage.ru_maxrss}, f)
+    json.dump({"seconds": seconds, "max_rss_kb": usage.ru_maxrss,
+               "cpu_seconds": usage.ru_utime + usage.ru_stime}, f)
 sys.exit(os.waitstatus_to_exitcode(status))
 """
 
@@ -151,14 +154,15 @@ def step_commands(raw: Path, out: Path, tree: dict, workers: int, batch: int) ->
 
 def run_step(command: list, env: dict, report: Path) -> dict:
     """Run one command (after an untimed sync) under the PEAK_RSS wrapper: {"seconds" (the
-    command's own), "process_rss_mb" (its largest process at its peak, the kernel's figure),
+    command's own), "cpu_seconds" (its processes' CPU time), "process_rss_mb" (its largest process at its peak, the kernel's figure),
     "tree_rss_mb" (the most the tree held at once, summed, the wrapper's few MB included,
     sampled every 20 ms), "load_1min" (the most seen at its start and end)}."""
     os.sync()
     load = os.getloadavg()[0]
     r = run_command([sys.executable, "-I", "-S", "-c", PEAK_RSS, report, *command], env=env)
     peak = json.loads(report.read_text())
-    return {"seconds": peak["seconds"], "process_rss_mb": round(peak["max_rss_kb"] / 1024, 1),
+    return {"seconds": peak["seconds"], "cpu_seconds": round(peak["cpu_seconds"], 3),
+            "process_rss_mb": round(peak["max_rss_kb"] / 1024, 1),
             "tree_rss_mb": r["peak_tree_rss_mb"], "load_1min": round(max(load, os.getloadavg()[0]), 2)}
 
 
@@ -266,6 +270,9 @@ def main():
                 images = commands[n]["loader_epoch" if step == "loader_epoch_in_process" else step][2]
                 side = summary(r, images, "img")
                 entry["steps"][step] = {"images": images, **side, **per_image(side, images)}
+                if "cpu_seconds" in r[0]:  # CPU per image: what a core count divides (the projection)
+                    cpu = sorted(x["cpu_seconds"] for x in r)
+                    entry["steps"][step]["cpu_ms_per_img_median"] = round(1000 * cpu[len(cpu) // 2] / images, 3)
             entry["round_seconds_median"] = round(sum(entry["steps"][s]["median_s"] for s in STEPS), 1)
             result["sizes"][str(n)] = entry
         result["scaling"] = scaling(result["sizes"])
