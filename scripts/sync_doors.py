@@ -1,8 +1,9 @@
 """Keep Snakemake's and DVC's views of the results in step, without rerunning anything.
 
 record    after `snakemake`: record the finished recipes in dvc.lock (`dvc commit`), once
-          `snakemake -n` confirms they are current; then `dvc status` is clean and `dvc repro`
-          has nothing to do.
+          `snakemake -n` confirms they are current, then give the files pipeline-ordered times
+          again (`dvc commit` links them back from its cache with new times, in no order); then
+          `dvc status` is clean and neither `dvc repro` nor `snakemake -n` has anything to do.
 checkout  on a fresh clone: `dvc checkout` (or `--pull`: `dvc pull`) the recipes, then, once
           `dvc status` confirms the files are the recorded ones, touch every job of the recipes
           (`snakemake --touch --forceall`): DVC restores files with new times in no order, and
@@ -50,6 +51,17 @@ def dvc_is_current(recipes: list[str]) -> bool:
     return json.loads(_run(["dvc", "status", "--json", "--with-deps", *recipes])) == {}
 
 
+def touch_in_pipeline_order(recipes: list[str]) -> None:
+    """`snakemake --touch` every job of the recipes: their outputs get modification times in
+    pipeline order, so Snakemake needs no checksum of a restored file (the profiles checksum only
+    small inputs), and it records each job's params and code as they are now. Every job, not only
+    those it finds out of date: a job it skips keeps the params of its last run (or none, in a
+    fresh clone), and a later params change would go unseen."""
+    _run(["snakemake", "--touch", "--forceall", "--cores", "1", *recipes])
+    if not snakemake_is_current(recipes):
+        raise SyncError("snakemake -n still plans jobs after --touch (see `snakemake -n`)")
+
+
 def record(recipes: list[str]) -> None:
     if not recipes:
         raise SyncError("no recipe has results yet: run `snakemake --cores all` first")
@@ -57,6 +69,7 @@ def record(recipes: list[str]) -> None:
         raise SyncError(f"Snakemake has jobs left for {' '.join(recipes)}: run "
                         f"`snakemake --cores all {' '.join(recipes)}` first, then record")
     _run(["dvc", "commit", "--force", "--with-deps", *recipes])
+    touch_in_pipeline_order(recipes)
     if not dvc_is_current(recipes):
         raise SyncError("dvc status is not clean after dvc commit (see `dvc status`)")
     print(f"recorded in dvc.lock: {' '.join(recipes)}; commit it with the metrics "
@@ -70,11 +83,7 @@ def checkout(recipes: list[str], pull: bool) -> None:
     if not dvc_is_current(recipes):
         raise SyncError("dvc status is not clean after checkout: the workspace differs from "
                         "dvc.lock (changed params or code?); run `dvc repro` instead")
-    # every job, not only those Snakemake finds out of date: a job it skips keeps the params of
-    # its last run (or none, in a fresh clone), and a later params change would go unseen
-    _run(["snakemake", "--touch", "--forceall", "--cores", "1", *recipes])
-    if not snakemake_is_current(recipes):
-        raise SyncError("snakemake -n still plans jobs after --touch (see `snakemake -n`)")
+    touch_in_pipeline_order(recipes)
     print(f"restored {' '.join(recipes)}: `dvc status` and `snakemake -n` have nothing to do")
 
 

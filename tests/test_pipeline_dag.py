@@ -7,6 +7,8 @@ repository's params, so that the results can match the committed dvc.lock).
 """
 import csv
 import json
+import os
+import time
 
 import pytest
 import yaml
@@ -92,15 +94,21 @@ def test_dvc_records_the_snakemake_run_as_the_committed_baseline(ws):
                                f"{OUT}/train_log.csv"]
 
 
-def test_snakemake_has_nothing_to_do_after_dvc_checkout(ws):
-    # DVC restores files with fresh modification times, upstream ones after downstream ones
-    for name in ["data/mnist/cache/train.images.npy", "data/mnist/train.rec",
-                 "data/mnist/train.lst", "data/demo/mnist/train-images-idx3-ubyte.gz"]:
+def test_snakemake_has_nothing_to_do_after_dvc_checkout_and_sync(ws):
+    restored = ["data/mnist/cache/train.images.npy", "data/mnist/train.rec",
+                "data/mnist/train.lst", "data/demo/mnist/train-images-idx3-ubyte.gz"]
+    for name in restored:
         (ws / name).unlink()
     sh(["dvc", "checkout"], ws)
-    # the trap: restored inputs are now newer than the model trained from them
+    # DVC gives restored files new modification times where it copies them (a pull, or a cache
+    # that cannot be linked), upstream ones after downstream ones: the trap, restored inputs
+    # newer than the model trained from them. Data files are too large for Snakemake's checksums.
+    now = time.time()
+    for name in restored:
+        os.utime(ws / name, (now, now))
     assert (ws / "data/mnist/train.rec").stat().st_mtime_ns > \
         (ws / f"{OUT}/model.pt").stat().st_mtime_ns
+    sh(["python", "scripts/sync_doors.py", "checkout"], ws)
     assert "Nothing to be done" in sh(["snakemake", "-n"], ws).stdout
     assert "up to date" in sh(["dvc", "status"], ws).stdout
 
