@@ -54,6 +54,7 @@ STEPS = ["cntk_maps", "lst_from_map", "lst_listing", "rec_pass_through", "rec_re
 
 LOADER_EPOCH = r"""
 import json, sys, time
+import imgdag.threads  # before torch, as train.py
 import torch
 from imgdag.imagedata import ImageBatches, RecordImages
 rec, batch, workers, report = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
