@@ -38,7 +38,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import imgdag.threads  # noqa: F401  before torch, as every script: its settings reach torch
+import imgdag.threads  # noqa: F401  before torch, as every script
 import torch
 from timing import MXNET_PYTHON, context, interleaved, ratio, real_jpegs, summary, write_result
 

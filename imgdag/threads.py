@@ -28,13 +28,6 @@ import sys
 from imgdag.faults import stop_with_snakemake
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-# torch's CPU allocator asks for transparent huge pages for tensors of 2 MB and more (c10's
-# alloc_cpu reads this once). A fresh 38 MB batch of 64 normalised 224 px crops otherwise
-# takes ~9,400 page faults as it is written: measured on a quiet machine, 0.69-0.81 ms per crop
-# normalised into new memory, 0.18 into memory written before, 0.25-0.33 with huge pages (the
-# 256-px .rec loader: 755-959 img/s without, 1336-1462 with). Read once, at torch's first large
-# allocation: set before torch loads.
-os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 # compute.cpu_isa -> ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA; host: no pin. MKL's code branch
 # is COMPATIBLE at every level: its other branches are defined on Intel CPUs only (elsewhere
