@@ -90,6 +90,20 @@ def test_an_epoch_left_early_leaves_the_next_one_whole(images):
     assert torch.equal(x, reference[0]) and torch.equal(y, reference[1])
 
 
+@pytest.mark.parametrize("workers", [0, 2])
+def test_batch_memory_is_reused_only_once_the_caller_lets_go(images, workers):
+    """CPU batches reuse their memory (no fresh pages per step), but never one the caller
+    still holds, whole or as a view."""
+    b = batches(images, train=True, seed=3, batch_size=1, num_workers=workers)
+    reference = collect(b, 1)
+    kept = list(b.epoch(1))  # every batch held, uncopied
+    views = [x[0] for x, _ in b.epoch(1)]  # only a view of each held
+    for held in (torch.cat([x for x, _ in kept]), torch.stack(views)):
+        assert torch.equal(held, reference[0])
+    addresses = {x.data_ptr() for x, _ in b.epoch(1)}  # each batch let go after its step
+    assert len(addresses) <= ImageBatches.PREFETCH_BATCHES + 3 < len(reference[1])
+
+
 def test_random_resized_box_stays_inside_with_area_and_aspect_in_range():
     rng = np.random.default_rng(0)
     boxes = [random_resized_box(100, 80, rng, min_scale=0.3) for _ in range(300)]
