@@ -73,6 +73,7 @@ remote:
 	@echo "remote written to .dvc/config: commit it (git add .dvc/config && git commit -m 'DVC remote'), so that clones find it"
 
 # speed figures as interleaved side-by-side ratios, JSON in benchmarks/out/ (with the load average),
+# packing and the .rec loader again beside two CPU-bound competitors (the loaded condition),
 # then one table of every ratio (benchmarks/out/summary.json); about 10 minutes on 2 quiet cores, 19 at load 5,
 # before bench_scale.py (11 more at load 4, 8 GB of temporary files)
 BENCHES := benchmarks/bench_codec.py benchmarks/bench_pack.py benchmarks/bench_rec_loader.py \
@@ -82,6 +83,8 @@ QUICK_OUT := benchmarks/out/quick
 
 bench: venv mxnet-env bench-env
 	for b in $(BENCHES); do $(BIN)/python $$b || exit 1; done
+	for n in pack rec_loader; do $(BIN)/python benchmarks/bench_$$n.py --competitors 2 \
+		--out benchmarks/out/$${n}_loaded.json || exit 1; done
 	$(BIN)/python benchmarks/summary.py benchmarks/out
 
 # pyvips for the codec comparison and NVIDIA DALI's CPU pipeline for the .rec loader comparison

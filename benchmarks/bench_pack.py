@@ -28,7 +28,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from timing import MXNET_PYTHON, ROOT, context, interleaved, ratio, real_jpegs, run_command, summary, write_result
+from timing import (MXNET_PYTHON, ROOT, add_competitors_option, competing, context, interleaved, ratio, real_jpegs,
+                    run_command, summary, write_result)
 
 from imgdag.formats.lst import LstEntry, write_lst
 
@@ -69,6 +70,7 @@ def main():
     p.add_argument("--quick", action="store_true", help="smoke test: 20 images, 5 MB, one repeat")
     p.add_argument("--baseline", help="another checkout whose scripts/make_rec.py to time as 'baseline'")
     p.add_argument("--jobs", nargs="+", choices=JOBS, default=JOBS)
+    add_competitors_option(p)
     p.add_argument("--out", help="JSON output (default benchmarks/out/pack.json)")
     args = p.parse_args()
     if args.quick:
@@ -78,7 +80,7 @@ def main():
     have_mxnet = MXNET_PYTHON.exists()
     im2rec = im2rec_path() if have_mxnet else None
     result = {**context(), "quick": args.quick, "workers": args.workers, "repeats": args.repeats,
-              "source": str(root), "baseline": args.baseline}
+              "competitors": args.competitors, "source": str(root), "baseline": args.baseline}
     work = Path(tempfile.mkdtemp(prefix="bench-pack-"))
     try:
         pass_count = -(-args.pass_through_mb * 2**20 // sum(f.stat().st_size for f in files)) * len(files)
@@ -116,7 +118,9 @@ def main():
                 outputs["baseline"] = [base_rec]
             synced = {name: after_sync(run, [p for rec in outputs[name] for p in (rec, rec.with_suffix(".idx"))])
                       for name, run in runs.items()}
-            measured = {name: summary(r, work_done, unit) for name, r in interleaved(synced, args.repeats).items()}
+            with competing(args.competitors):
+                timed = interleaved(synced, args.repeats)
+            measured = {name: summary(r, work_done, unit) for name, r in timed.items()}
             entry = {"entries": count, "listed_mb": round(listed_bytes / 2**20, 1), **measured}
             if have_mxnet:
                 entry["ratio_im2rec_s_over_ours_s"] = ratio(measured["ours"], measured["im2rec"])

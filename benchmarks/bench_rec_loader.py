@@ -40,7 +40,8 @@ from pathlib import Path
 
 import imgdag.threads  # noqa: F401  before torch, as every script
 import torch
-from timing import MXNET_PYTHON, context, interleaved, ratio, real_jpegs, summary, write_result
+from timing import (MXNET_PYTHON, add_competitors_option, competing, context, interleaved, ratio, real_jpegs,
+                    summary, write_result)
 
 from imgdag import codec
 from imgdag.formats.lst import LstEntry, write_lst
@@ -226,6 +227,7 @@ def main():
                    help="our loader workers, ImageRecordIter's preprocess_threads, DALI's num_threads")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--quick", action="store_true", help="smoke test: one batch of records, one repeat")
+    add_competitors_option(p)
     p.add_argument("--out", help="JSON output (default benchmarks/out/rec_loader.json)")
     args = p.parse_args()
     torch.set_num_threads(1)
@@ -235,7 +237,8 @@ def main():
     absent = absent_peers()
     work = Path(tempfile.mkdtemp(prefix="bench-rec-loader-"))
     result = {**context(), "quick": args.quick, "records": args.records, "batch": args.batch,
-              "workers": args.workers, "repeats": args.repeats, "epochs": EPOCHS, **absent}
+              "workers": args.workers, "repeats": args.repeats, "epochs": EPOCHS,
+              "competitors": args.competitors, **absent}
     mean_std = (json.dumps(MEAN), json.dumps(STD))
     try:
         write_lst(work / "real.lst", [LstEntry(i, (float(i % 10),), files[i % len(files)].name)
@@ -252,7 +255,8 @@ def main():
                 runs[size, "dali"] = process_side(sys.executable, DALI_SIDE, rec, args.batch, args.workers,
                                                   *mean_std, EPOCHS)
             runs[size, "decode_limit"] = decode_limit(rec, args.workers)
-        results = interleaved({key: with_load(run) for key, run in runs.items()}, args.repeats)
+        with competing(args.competitors):
+            results = interleaved({key: with_load(run) for key, run in runs.items()}, args.repeats)
         result["loader"] = {}
         for size, rec in recs.items():
             sides = {name: r for (s, name), r in results.items() if s == size}
@@ -265,7 +269,8 @@ def main():
         if "mxnet" not in absent:
             decode["mxnet"] = process_side(MXNET_PYTHON, MXNET_SIDE, "decode", recs["full"], args.batch,
                                            args.workers, *mean_std)
-        results = interleaved(decode, args.repeats)
+        with competing(args.competitors):
+            results = interleaved(decode, args.repeats)
         for name, r in results.items():
             assert all(x["images"] == args.records for x in r), (name, r)
         entry = {name: summary([{"seconds": x["seconds"]} for x in r], args.records, "img")

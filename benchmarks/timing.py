@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
@@ -38,6 +39,24 @@ def interleaved(runs: dict, repeats: int) -> dict[str, list]:
         for name, run in runs.items():
             results[name].append(run())
     return results
+
+
+@contextmanager
+def competing(count: int):
+    """`count` CPU-bound processes (a Python busy loop each) running until the block ends: the
+    loaded condition, two of them on a 2-core machine."""
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+
+
+def add_competitors_option(parser) -> None:
+    parser.add_argument("--competitors", type=int, default=0,
+                        help="CPU-bound processes running beside every timed side (the loaded condition: 2)")
 
 
 def summary(results: list[dict], work: float, unit: str) -> dict:
