@@ -33,3 +33,23 @@ def test_bench_quick_writes_json_and_one_summary_of_the_ratios(tmp_path):
     assert sorted(m.split(".json")[0].rsplit("/", 1)[1] for m in summary["missing"]) == \
         ["pack", "pack_loaded", "rec_loader", "rec_loader_loaded", "threads"]
     assert "small images data path" in done.stdout  # the table is printed
+
+
+def test_competitors_run_beside_the_block_and_set_the_loaded_goals():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import summary
+    import timing
+
+    import psutil
+    with timing.competing(2):
+        busy = [c for c in psutil.Process().children() if "while True" in " ".join(c.cmdline())]
+        assert len(busy) == 2 and all(c.is_running() for c in busy)
+    assert not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in busy)
+    side = {"median_img_per_s": 1.0, "best_img_per_s": 1.0, "median_mb_per_s": 1.0,
+            "max_peak_tree_rss_mb": 1.0}
+    job = {"ours": side, "im2rec": side, "cat": side, "listed_mb": 1, "ratio_im2rec_s_over_ours_s": {"median": 1.7},
+           "ratio_cat_s_over_ours_s": {"median": 0.5}}
+    for competitors, goal, met in ((0, ">= 2.0", False), (2, ">= 1.5", True)):
+        rows = summary.pack_rows({"resize": job, "pass_through": job, "competitors": competitors})
+        assert (rows[0]["goal"], rows[0]["met"]) == (goal, met)
+        assert ("competitors" in rows[0]["what"]) == bool(competitors)
