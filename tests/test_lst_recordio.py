@@ -13,7 +13,7 @@ from PIL import Image
 
 from imgdag.errors import DataError
 from imgdag.codec import decode_gray, decode_rgb, decode_stored
-from imgdag.formats.lst import LstEntry, im2rec_lst_files, list_image_folder, read_lst, write_lst
+from imgdag.formats.lst import LstEntry, _inside, im2rec_lst_files, list_image_folder, read_lst, write_lst
 from imgdag.formats.recordio import (
     MAGIC_BYTES,
     IRHeader,
@@ -472,3 +472,13 @@ def test_cli_bad_lst_exits_1_with_one_line(tmp_path, monkeypatch, capsys):
     assert run_script_here(monkeypatch, "make_rec.py", tmp_path / "bad.lst", tmp_path) == 1
     expected = f"error: {tmp_path / 'bad.lst'}: line 1: expected index<TAB>label(s)<TAB>path, got '0\\tonly-two'"
     assert capsys.readouterr().err.strip() == expected
+
+
+@pytest.mark.parametrize("path, inside", [
+    ("a.jpg", True), ("cls/a.jpg", True), ("./a", True), ("a/./b", True), ("a//b", True), ("a/.", True),
+    ("a/../b", True), ("ROOT/a", True), ("", False), (".", False), ("./", False), ("a/..", False), ("..", False),
+    ("../a", False), ("a/../../b", False), ("/etc/passwd", False), ("ROOT", False), ("ROOT/../x", False),
+])
+def test_a_lst_path_is_inside_the_image_root_by_its_spelling(tmp_path, path, inside):
+    root = str(tmp_path)
+    assert _inside(root, path.replace("ROOT", root)) is inside

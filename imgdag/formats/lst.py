@@ -51,6 +51,7 @@ def read_lst(path, image_root=None) -> list[LstEntry]:
     """Read a `.lst` file; blank lines are skipped, any other malformed line is a DataError
     naming the line. With `image_root`, a path that leads outside it is a DataError too."""
     entries, class_labels = [], {}  # class_labels: a class label's text -> its one tuple, shared by its lines
+    root = os.path.abspath(image_root) if image_root is not None else None
     for number, line in enumerate(read_lines(path, "an MXNet .lst file"), 1):
         if not line.strip():
             continue
@@ -70,7 +71,7 @@ def read_lst(path, image_root=None) -> list[LstEntry]:
                                   f"(-{MAX_CLASS}..{MAX_CLASS})")
         if not all(abs(label) <= MAX_FLOAT32 for label in labels):  # False for nan
             raise DataError(path, f"line {number}: labels {fields[1:-1]} are not all finite float32 numbers")
-        if image_root is not None and not _inside(image_root, fields[-1]):
+        if root is not None and not _inside(root, fields[-1]):
             raise DataError(path, f"line {number}: path {fields[-1]!r} is outside the image root {image_root}")
         if len(labels) == 1:
             labels = class_labels.setdefault(fields[1], labels)
@@ -78,10 +79,13 @@ def read_lst(path, image_root=None) -> list[LstEntry]:
     return entries
 
 
-def _inside(root, path: str) -> bool:
-    """Whether `path` (relative to `root`, or absolute) names a file under `root`, by its
-    spelling (symlinked folders inside the root are followed as the packer follows them)."""
-    root = os.path.abspath(root)
+def _inside(root: str, path: str) -> bool:
+    """Whether `path` (relative to `root`, an absolute path, or absolute) names a file under
+    `root`, by its spelling (symlinked folders inside the root are followed as the packer
+    follows them)."""
+    parts = path.split("/")
+    if not path.startswith("/") and ".." not in parts and any(part not in ("", ".") for part in parts):
+        return True  # relative and never climbing: the common case, without building the path
     target = os.path.abspath(os.path.join(root, path))
     return target != root and os.path.commonpath([root, target]) == root
 
