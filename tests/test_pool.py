@@ -8,8 +8,11 @@ forever. Each case runs in a child process with such a handler and must end with
 import subprocess
 import sys
 import textwrap
+import time
 
 from e2e import ROOT
+
+from imgdag.pool import process_pool
 
 FLAG_ONLY_SIGTERM = """
 import signal
@@ -66,3 +69,31 @@ def test_packing_with_workers_stops_at_a_bad_image_under_a_flag_only_sigterm_han
             print("refused:", e)
     """)
     assert done.returncode == 0 and "refused:" in done.stdout and "bad.png" in done.stdout, done.stderr
+
+
+def _unpickled_slowly():
+    time.sleep(1.0)
+    return "slow"
+
+
+class _SlowToUnpickle:
+    def __reduce__(self):
+        return _unpickled_slowly, ()
+
+
+def _result(i):
+    if i == 0:
+        return _SlowToUnpickle()
+    time.sleep(0.2)  # arrives while the parent is still unpickling result 0, and waits in the pipe
+    return b"x" * 100_000
+
+
+def test_the_worker_handler_sleeps_while_a_result_waits_in_the_pipe():
+    """CPython's Pool spins its worker-handler thread while a result is unread (bpo-35493's
+    wait set); ours does not, so a parent writing the results keeps its CPU."""
+    with process_pool(2) as pool:
+        handler = time.pthread_getcpuclockid(pool._worker_handler.ident)
+        before = time.clock_gettime(handler)
+        assert pool.map(_result, [0, 1], chunksize=1) == ["slow", b"x" * 100_000]
+        spent = time.clock_gettime(handler) - before
+    assert spent < 0.1, f"the worker handler used {spent:.2f} s of CPU while results waited (about 0.8 s spinning)"
