@@ -20,7 +20,6 @@ rank + world_size, ... of the epoch's order (padded by repeating its first sampl
 training, so the ranks step together), as imgdag.batches.ArrayBatches.
 """
 import math
-import sys
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
@@ -35,7 +34,7 @@ from imgdag.distributed import rank_share
 from imgdag.errors import DataError
 from imgdag.formats.cntk_map import read_cntk_map
 from imgdag.formats.recordio import RecordReader
-from imgdag.images import PixelNormalizer
+from imgdag.images import BatchArrays, PixelNormalizer
 
 ASPECT_RANGE = (3 / 4, 4 / 3)
 
@@ -135,35 +134,6 @@ class _EpochBatchSampler:
             yield [(int(i), self.epoch) for i in order[start:start + self.batch_size]]
 
 
-class _BatchArrays:
-    """Float batch arrays for the CPU, each reused once nothing outside holds it. Fresh memory
-    costs a page fault per 4 KiB as it is first written: at 256-px records about 3/4 of the
-    time of cropping into it (benchmarks/bench_rec_loader.py).
-
-    A batch goes out as torch.from_numpy(array): the tensor's storage holds the array, and so
-    does every view or .numpy() of that tensor, and every slot a thread writes; an array that
-    only this pool refers to is free. At most `keep` arrays are kept: one the caller holds
-    longer is left to it.
-    """
-
-    def __init__(self, shape: tuple, keep: int):
-        self.shape, self.arrays = shape, deque(maxlen=keep)
-        self.alone = self._refs(np.empty(0))  # the count of an array nothing else holds
-
-    @staticmethod
-    def _refs(array: np.ndarray) -> int:
-        return sys.getrefcount(array)
-
-    def take(self) -> np.ndarray:
-        """A free array of `shape` (float32, contents undefined)."""
-        for i in range(len(self.arrays)):
-            if self._refs(self.arrays[i]) == self.alone + 1:  # + 1: the deque's own reference
-                self.arrays.rotate(-i - 1)  # to the back: the oldest stays first in line
-                return self.arrays[-1]
-        self.arrays.append(np.empty(self.shape, np.float32))
-        return self.arrays[-1]
-
-
 class ImageBatches:
     """Iterable of (images float (B,3,crop,crop), labels int64 (B,)) batches of `images` (a
     MapFileImages or RecordImages), one epoch at a time (the engine's batches interface, like
@@ -174,7 +144,7 @@ class ImageBatches:
     GPU the batch is uint8 (pinned), normalised on the GPU; on a CPU the threads normalise each
     crop as they write it (PixelNormalizer.image_into). The codecs and numpy release the GIL,
     so the threads decode in parallel; they keep up to PREFETCH_BATCHES batches ahead of the
-    one being used. CPU batch memory is reused once the caller has let go of it (_BatchArrays).
+    one being used. CPU batch memory is reused once the caller has let go of it (BatchArrays).
     """
 
     PREFETCH_BATCHES = 2
@@ -205,7 +175,7 @@ class ImageBatches:
         else:
             self.normalize.image_into(pixels, out)
 
-    def _start(self, keys: list[tuple[int, int]], arrays: Optional[_BatchArrays]):
+    def _start(self, keys: list[tuple[int, int]], arrays: Optional[BatchArrays]):
         """(batch tensor, labels, futures of its crops): decoding starts (or, without threads,
         is done); on a CPU into an array of `arrays`."""
         shape = (len(keys), 3, self.crop, self.crop)
@@ -230,7 +200,7 @@ class ImageBatches:
         self.sampler.epoch = epoch
         keys = iter(self.sampler)
         # this epoch's CPU batch memory: the yielded batch, the caller's last one, those ahead
-        arrays = None if self.on_gpu else _BatchArrays(
+        arrays = None if self.on_gpu else BatchArrays(
             (self.sampler.batch_size, 3, self.crop, self.crop), keep=self.PREFETCH_BATCHES + 3)
         ahead = deque(self._start(k, arrays)
                       for k in islice(keys, self.PREFETCH_BATCHES if self.pool else 1))

@@ -4,6 +4,7 @@ import torch
 from torchvision.transforms import functional as TF
 
 from imgdag.augment import batch_augment, random_crop_flip, random_crop_rotate
+import imgdag.batches as batches_module
 from imgdag.batches import ArrayBatches
 
 
@@ -48,6 +49,35 @@ def test_batches_are_normalised_as_torchvision_to_the_bit():
     mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
     x, _ = next(iter(ArrayBatches(pixels, np.arange(5), 5, torch.device("cpu"), mean, std).epoch(0)))
     assert torch.equal(x, TF.normalize(torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 255, mean, std))
+
+
+def test_cpu_batch_memory_is_reused_only_once_the_caller_lets_go(monkeypatch):
+    """CPU batches are written into float memory used before (no fresh pages per step), but
+    never into a batch the caller still holds, whole or as a view."""
+    allocated = []  # the address of each fresh array (no reference to it: that would keep it busy)
+
+    class CountedArrays(batches_module.BatchArrays):
+        def take(self):
+            before = {id(a) for a in self.arrays}
+            array = super().take()
+            if id(array) not in before:
+                allocated.append(array.ctypes.data)
+            return array
+
+    monkeypatch.setattr(batches_module, "BatchArrays", CountedArrays)
+    pixels = np.random.default_rng(0).integers(0, 256, (12, 8, 8, 3), np.uint8)
+    b = ArrayBatches(pixels, np.arange(12), 2, torch.device("cpu"), [0.5] * 3, [0.25] * 3, shuffle=True,
+                     seed=1, **batch_augment(6, 8, mirror=True))
+    reference = [x.clone() for x, _ in b.epoch(1)]
+    kept = list(b.epoch(1))  # every batch held, uncopied
+    views = [x[0] for x, _ in b.epoch(1)]  # only a view of each held
+    assert all(torch.equal(x, r) for (x, _), r in zip(kept, reference, strict=True))
+    assert all(torch.equal(v, r[0]) for v, r in zip(views, reference, strict=True))
+    allocated.clear()
+    # each batch let go after its step: a few arrays, and every batch is written into one of them
+    addresses = [(x.data_ptr(), torch.equal(x, r)) for (x, _), r in zip(b.epoch(1), reference, strict=True)]
+    assert all(equal and address in allocated for address, equal in addresses), (addresses, allocated)
+    assert len(allocated) <= 3 < len(reference)
 
 
 def grid_image(n: int, side: int = 64) -> torch.Tensor:
