@@ -2,6 +2,7 @@
 MNIST recipe and one finished demo (every recipe) for the end-to-end tests."""
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,38 @@ def read_only(ws: Path):
     yield ws
     changed = sorted(set(stamps.items()) ^ set(file_stamps(ws).items()))
     assert not changed, f"a test changed the shared workspace (use e2e.clone_workspace): {changed[:5]}"
+
+
+# Free disk space where the tests write (pytest's tmp tree): at the start, and the lowest seen
+# after any test, printed at the end of the run (the part of a CI log one sees). A run whose
+# disk fills fails with OSError ENOSPC in whichever fixture writes next; this line names it.
+DISK = {"start": None, "low": None, "after": None}
+
+
+def _free_gb(config) -> float:
+    where = config.option.basetemp or tempfile.gettempdir()
+    while not os.path.exists(where):
+        where = os.path.dirname(where)
+    return shutil.disk_usage(where).free / 2**30
+
+
+def pytest_sessionstart(session):
+    DISK["start"] = DISK["low"] = _free_gb(session.config)
+
+
+def pytest_runtest_teardown(item):
+    free = _free_gb(item.config)
+    if free < DISK["low"]:
+        DISK["low"], DISK["after"] = free, item.nodeid
+
+
+@pytest.hookimpl(trylast=True)  # after the durations: next to the final counts
+def pytest_terminal_summary(terminalreporter, config):
+    if DISK["start"] is None:
+        return
+    line = f"free disk where tests write: {DISK['start']:.1f} GiB at the start, {DISK['low']:.1f} GiB at the lowest"
+    if DISK["after"]:
+        line += f" (at the end of {DISK['after']})"
+    if DISK["low"] < 1:
+        line += ": THE DISK RAN (NEARLY) FULL; errors above may be ENOSPC, not the code"
+    terminalreporter.write_line(line, red=DISK["low"] < 1)
