@@ -50,6 +50,7 @@ class ArrayBatches:
         self.images = torch.from_numpy(np.ascontiguousarray(images)).to(device) \
             if device.type == "cuda" else images
         self.normalize = PixelNormalizer(mean, std, device)
+        self._arrays = None  # on a CPU: the float batches, reused from epoch to epoch (BatchArrays)
 
     def __len__(self) -> int:
         return -(-len(self._shard(torch.arange(len(self.labels)))) // self.batch_size)
@@ -70,7 +71,6 @@ class ArrayBatches:
         order = torch.randperm(n, generator=generator) if self.shuffle else torch.arange(n)
         # on CUDA the order moves to the device once: no host copy or sync per batch
         order = self._shard(order).to(self.labels.device)
-        arrays = None  # on a CPU: the float batches, reused once the caller lets go (BatchArrays)
         for start in range(0, len(order), self.batch_size):
             idx = order[start:start + self.batch_size]
             x = self._gather(idx)  # uint8 (B,H,W,C)
@@ -81,9 +81,12 @@ class ArrayBatches:
             planes = x.to(self.device, non_blocking=True).permute(0, 3, 1, 2).contiguous()
             out = None
             if self.device.type == "cpu":
-                if arrays is None or arrays.shape != tuple(planes.shape):
-                    arrays = BatchArrays(tuple(planes.shape), keep=3)
-                out = torch.from_numpy(arrays.take())
+                # the shape is known once the first batch is cropped; a short last batch gets
+                # fresh memory (as in imgdag.imagedata.ImageBatches)
+                if self._arrays is None:
+                    self._arrays = BatchArrays(tuple(planes.shape), keep=3)
+                if self._arrays.shape == tuple(planes.shape):
+                    out = torch.from_numpy(self._arrays.take())
             x = self.normalize(planes, out)
             del planes, out  # x alone holds the batch's memory now
             if self.augment is not None:

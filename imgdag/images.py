@@ -43,14 +43,15 @@ class PixelNormalizer:
 
 
 class BatchArrays:
-    """Float batch arrays for the CPU, each reused once nothing outside holds it. Fresh memory
-    costs a page fault per 4 KiB as it is first written: at 256-px records about 3/4 of the
-    time of cropping into it (benchmarks/bench_rec_loader.py).
+    """Float batch arrays for the CPU, each reused once nothing outside holds it (the `.rec`
+    loader's and ArrayBatches'). Fresh memory costs a page fault per 4 KiB as it is first
+    written: at 256-px records about 3/4 of the time of cropping into it
+    (benchmarks/bench_rec_loader.py).
 
     A batch goes out as torch.from_numpy(array): the tensor's storage holds the array, and so
-    does every view or .numpy() of that tensor, and every slot a thread writes; an array that
-    only this pool refers to is free. At most `keep` arrays are kept: one the caller holds
-    longer is left to it.
+    does every view or .numpy() of that tensor (and, in the `.rec` loader, every slot a decode
+    thread writes); an array that only this pool refers to is free. At most `keep` arrays are
+    kept: one the caller holds longer is left to it.
     """
 
     def __init__(self, shape: tuple, keep: int):

@@ -80,6 +80,37 @@ def test_cpu_batch_memory_is_reused_only_once_the_caller_lets_go(monkeypatch):
     assert len(allocated) <= 3 < len(reference)
 
 
+def test_cpu_batch_memory_outlives_the_epoch_and_its_short_last_batch(monkeypatch):
+    """The next epoch writes into the float memory of the last one (no fresh pages per epoch);
+    a short last batch takes fresh memory and leaves the full batches' arrays to the next epoch."""
+    allocated = []
+
+    class CountedArrays(batches_module.BatchArrays):
+        def take(self):
+            before = {id(a) for a in self.arrays}
+            array = super().take()
+            if id(array) not in before:
+                allocated.append(array.ctypes.data)
+            return array
+
+    monkeypatch.setattr(batches_module, "BatchArrays", CountedArrays)
+    pixels = np.random.default_rng(0).integers(0, 256, (13, 8, 8, 3), np.uint8)
+
+    def batches():
+        return ArrayBatches(pixels, np.arange(13), 4, torch.device("cpu"), [0.5] * 3, [0.25] * 3,
+                            shuffle=True, seed=1, **batch_augment(6, 8, mirror=True))
+
+    b = batches()
+    assert [len(x) for x, _ in b.epoch(0)] == [4, 4, 4, 1]
+    first = len(allocated)
+    assert 1 <= first <= 3
+    again = [(x.data_ptr(), x.clone()) for x, _ in b.epoch(1)]
+    assert len(allocated) == first, "epoch 1 took fresh arrays"
+    assert all(address in allocated for address, _ in again[:3])
+    fresh = [x for x, _ in batches().epoch(1)]  # the same epoch from a new loader, fresh memory
+    assert all(torch.equal(x, y) for (_, x), y in zip(again, fresh, strict=True))
+
+
 def grid_image(n: int, side: int = 64) -> torch.Tensor:
     """n copies of an (H,W,C) image whose pixel (r, c) holds r * side + c, in 2 channels."""
     values = torch.arange(side * side, dtype=torch.float32).view(1, side, side, 1)
