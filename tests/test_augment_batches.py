@@ -1,5 +1,6 @@
 """Batch augmentation and array batches: geometry, reproducibility per (seed, epoch)."""
 import numpy as np
+import pytest
 import torch
 from torchvision.transforms import functional as TF
 
@@ -51,20 +52,27 @@ def test_batches_are_normalised_as_torchvision_to_the_bit():
     assert torch.equal(x, TF.normalize(torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 255, mean, std))
 
 
-def test_cpu_batch_memory_is_reused_only_once_the_caller_lets_go(monkeypatch):
-    """CPU batches are written into float memory used before (no fresh pages per step), but
-    never into a batch the caller still holds, whole or as a view."""
-    allocated = []  # the address of each fresh array (no reference to it: that would keep it busy)
+@pytest.fixture
+def allocated(monkeypatch) -> list:
+    """The address of each fresh array ArrayBatches' BatchArrays allocates, in order (no
+    reference to the array: that would keep it busy)."""
+    addresses = []
 
     class CountedArrays(batches_module.BatchArrays):
         def take(self):
             before = {id(a) for a in self.arrays}
             array = super().take()
             if id(array) not in before:
-                allocated.append(array.ctypes.data)
+                addresses.append(array.ctypes.data)
             return array
 
     monkeypatch.setattr(batches_module, "BatchArrays", CountedArrays)
+    return addresses
+
+
+def test_cpu_batch_memory_is_reused_only_once_the_caller_lets_go(allocated):
+    """CPU batches are written into float memory used before (no fresh pages per step), but
+    never into a batch the caller still holds, whole or as a view."""
     pixels = np.random.default_rng(0).integers(0, 256, (12, 8, 8, 3), np.uint8)
     b = ArrayBatches(pixels, np.arange(12), 2, torch.device("cpu"), [0.5] * 3, [0.25] * 3, shuffle=True,
                      seed=1, **batch_augment(6, 8, mirror=True))
@@ -80,20 +88,9 @@ def test_cpu_batch_memory_is_reused_only_once_the_caller_lets_go(monkeypatch):
     assert len(allocated) <= 3 < len(reference)
 
 
-def test_cpu_batch_memory_outlives_the_epoch_and_its_short_last_batch(monkeypatch):
+def test_cpu_batch_memory_outlives_the_epoch_and_its_short_last_batch(allocated):
     """The next epoch writes into the float memory of the last one (no fresh pages per epoch);
     a short last batch takes fresh memory and leaves the full batches' arrays to the next epoch."""
-    allocated = []
-
-    class CountedArrays(batches_module.BatchArrays):
-        def take(self):
-            before = {id(a) for a in self.arrays}
-            array = super().take()
-            if id(array) not in before:
-                allocated.append(array.ctypes.data)
-            return array
-
-    monkeypatch.setattr(batches_module, "BatchArrays", CountedArrays)
     pixels = np.random.default_rng(0).integers(0, 256, (13, 8, 8, 3), np.uint8)
 
     def batches():
