@@ -160,6 +160,10 @@ class ImageBatches:
         self.sampler = _EpochBatchSampler(len(self.labels), batch_size, train, seed, rank, world_size)
         self.pool = ThreadPoolExecutor(num_workers, "imgdag-decode") if num_workers > 0 else None
         self.normalize = PixelNormalizer(mean, std, device)
+        # CPU batch memory, reused from epoch to epoch: the yielded batch, the caller's last
+        # one, those ahead; an array an abandoned epoch's threads still write stays referenced
+        self.arrays = None if self.on_gpu else BatchArrays(
+            (self.sampler.batch_size, 3, crop, crop), keep=self.PREFETCH_BATCHES + 3)
 
     def __len__(self) -> int:
         return len(self.sampler)
@@ -175,15 +179,15 @@ class ImageBatches:
         else:
             self.normalize.image_into(pixels, out)
 
-    def _start(self, keys: list[tuple[int, int]], arrays: Optional[BatchArrays]):
+    def _start(self, keys: list[tuple[int, int]]):
         """(batch tensor, labels, futures of its crops): decoding starts (or, without threads,
-        is done); on a CPU into an array of `arrays`."""
+        is done); on a CPU into an array of `self.arrays`."""
         shape = (len(keys), 3, self.crop, self.crop)
         if self.on_gpu:  # pinned: torch's host allocator reuses it once the copy is done
             x = torch.empty(shape, dtype=torch.uint8, pin_memory=True)
             out = x.numpy()
         else:
-            out = arrays.take() if shape == arrays.shape \
+            out = self.arrays.take() if shape == self.arrays.shape \
                 else np.empty(shape, np.float32)  # a short last batch
             x = torch.from_numpy(out)
         if self.pool is None:
@@ -199,16 +203,13 @@ class ImageBatches:
         """The batches of `epoch`, in the order and with the crops drawn from (seed, epoch)."""
         self.sampler.epoch = epoch
         keys = iter(self.sampler)
-        # this epoch's CPU batch memory: the yielded batch, the caller's last one, those ahead
-        arrays = None if self.on_gpu else BatchArrays(
-            (self.sampler.batch_size, 3, self.crop, self.crop), keep=self.PREFETCH_BATCHES + 3)
-        ahead = deque(self._start(k, arrays)
+        ahead = deque(self._start(k)
                       for k in islice(keys, self.PREFETCH_BATCHES if self.pool else 1))
         try:
             while ahead:
                 x, y, futures = ahead.popleft()
                 if (following := next(keys, None)) is not None:
-                    ahead.append(self._start(following, arrays))
+                    ahead.append(self._start(following))
                 for future in futures:
                     future.result()  # an image's DataError is raised here, as itself
                 if self.on_gpu:  # uint8 travels; normalised where the model runs

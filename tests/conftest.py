@@ -14,6 +14,7 @@ from e2e import clone_workspace, copy_repo, sh
 # (compute.cpu_isa's default), as every job does, whatever order the tests run in; a script a
 # test runs in this process then passes its ISA check with the default --cpu-isa
 import imgdag.threads  # noqa: E402,F401  isort: skip
+from imgdag.images import BatchArrays  # noqa: E402  isort: skip
 
 ROOT = Path(__file__).resolve().parents[1]
 REALDATA = Path(os.environ.get("IMGDAG_REALDATA", ROOT.parent / "shared" / "realdata"))
@@ -64,6 +65,23 @@ def demo_done(mnist_done, tmp_path_factory):
     sh(["git", "commit", "-qam", "the repository's params"], ws)
     sh(["snakemake", "--cores", "2"], ws)
     yield from read_only(ws)
+
+
+@pytest.fixture
+def allocated(monkeypatch) -> list:
+    """The address of each fresh array any BatchArrays allocates (either loader's), in order
+    (no reference to the array: that would keep it busy)."""
+    addresses, take = [], BatchArrays.take
+
+    def counted_take(self):
+        before = {id(a) for a in self.arrays}
+        array = take(self)
+        if id(array) not in before:
+            addresses.append(array.ctypes.data)
+        return array
+
+    monkeypatch.setattr(BatchArrays, "take", counted_take)
+    return addresses
 
 
 def read_only(ws: Path):

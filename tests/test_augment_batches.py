@@ -5,7 +5,6 @@ import torch
 from torchvision.transforms import functional as TF
 
 from imgdag.augment import batch_augment, random_crop_flip, random_crop_rotate
-import imgdag.batches as batches_module
 from imgdag.batches import ArrayBatches
 
 
@@ -50,24 +49,6 @@ def test_batches_are_normalised_as_torchvision_to_the_bit():
     mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
     x, _ = next(iter(ArrayBatches(pixels, np.arange(5), 5, torch.device("cpu"), mean, std).epoch(0)))
     assert torch.equal(x, TF.normalize(torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 255, mean, std))
-
-
-@pytest.fixture
-def allocated(monkeypatch) -> list:
-    """The address of each fresh array ArrayBatches' BatchArrays allocates, in order (no
-    reference to the array: that would keep it busy)."""
-    addresses = []
-
-    class CountedArrays(batches_module.BatchArrays):
-        def take(self):
-            before = {id(a) for a in self.arrays}
-            array = super().take()
-            if id(array) not in before:
-                addresses.append(array.ctypes.data)
-            return array
-
-    monkeypatch.setattr(batches_module, "BatchArrays", CountedArrays)
-    return addresses
 
 
 def test_cpu_batch_memory_is_reused_only_once_the_caller_lets_go(allocated):

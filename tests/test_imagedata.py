@@ -104,6 +104,21 @@ def test_batch_memory_is_reused_only_once_the_caller_lets_go(images, workers):
     assert len(addresses) <= ImageBatches.PREFETCH_BATCHES + 3 < len(reference[1])
 
 
+@pytest.mark.parametrize("workers", [0, 2])
+def test_cpu_batch_memory_outlives_the_epoch_and_its_short_last_batch(images, workers, allocated):
+    """The next epoch writes into the float memory of the last one (no fresh pages per epoch);
+    a short last batch takes fresh memory and leaves the full batches' arrays to the next epoch."""
+    b = batches(images, train=True, seed=3, num_workers=workers)
+    assert [len(y) for _, y in b.epoch(0)] == [4, 4, 2]
+    first = len(allocated)
+    assert 1 <= first <= 2
+    again = [(x.data_ptr(), x.clone()) for x, _ in b.epoch(1)]
+    assert len(allocated) == first, "epoch 1 took fresh arrays"
+    assert all(address in allocated for address, _ in again[:2])
+    fresh = collect(batches(images, train=True, seed=3, num_workers=workers), 1)[0]
+    assert torch.equal(torch.cat([x for _, x in again]), fresh)
+
+
 def test_random_resized_box_stays_inside_with_area_and_aspect_in_range():
     rng = np.random.default_rng(0)
     boxes = [random_resized_box(100, 80, rng, min_scale=0.3) for _ in range(300)]
