@@ -41,6 +41,28 @@ def read_lines(path, expected: str = "a UTF-8 text file") -> Iterator[str]:
     return text_lines(read_text(path, expected))
 
 
+def stream_lines(path, expected: str = "a UTF-8 text file") -> Iterator[str]:
+    """The lines of `path` as read_lines gives them, read a block at a time as they are used
+    (a list of a million lines is never held whole); a missing file is a DataError at the
+    call, bytes that are not UTF-8 one when their line is reached."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, f"missing (expected {expected})")
+    return _streamed_lines(path, expected)
+
+
+def _streamed_lines(path: Path, expected: str) -> Iterator[str]:
+    try:  # utf-8-sig drops a BOM; newline=None reads CRLF and CR as LF, as decode_text
+        with open(path, encoding="utf-8-sig", newline=None) as f:
+            for line in f:
+                yield line[:-1] if line.endswith("\n") else line
+    except UnicodeDecodeError:
+        read_text(path, expected)  # raises the DataError that names the line
+        raise
+    except OSError as e:
+        raise DataError(path, f"unreadable: {e}") from None
+
+
 def text_lines(text: str) -> Iterator[str]:
     """Lines of text read by `decode_text`, one at a time (a reader of a million-line list
     holds its entries, not a second list of the lines): split at LF only (str.splitlines also

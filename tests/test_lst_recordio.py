@@ -68,11 +68,20 @@ def test_write_lst_writes_im2rec_lines_and_reads_back(tmp_path):
 
 
 def test_read_lst_strips_spaces_around_fields_and_skips_blank_lines(tmp_path):
-    (tmp_path / "l.lst").write_text("0 \t 3 \t 0-0.jpeg\n\n1\t2\t7\tb.jpg\n")
-    assert read_lst(tmp_path / "l.lst") == [LstEntry(0, (3.0,), "0-0.jpeg"), LstEntry(1, (2.0, 7.0), "b.jpg")]
+    (tmp_path / "l.lst").write_text("0 \t 3 \t 0-0.jpeg\n\n1\t2\t7\tb.jpg\n2\t 3 \t c.jpg \t\n3\t3\t d.jpg \n")
+    assert read_lst(tmp_path / "l.lst") == [LstEntry(0, (3.0,), "0-0.jpeg"), LstEntry(1, (2.0, 7.0), "b.jpg"),
+                                            LstEntry(2, (3.0,), "c.jpg"), LstEntry(3, (3.0,), "d.jpg")]
 
 
-@pytest.mark.parametrize("bad", ["0\ta.jpg", "x\t1\ta.jpg", "0\tone\ta.jpg", "1.5\t1\ta.jpg"])
+@pytest.mark.parametrize("bad", ["1\t1\t../x.jpg", "1\t1\t/etc/passwd", "1\t1\t.", "-1\t1\tb.jpg"])
+def test_a_line_whose_label_was_met_before_is_checked_as_the_first(tmp_path, bad):
+    (tmp_path / "l.lst").write_text(f"0\t1\tok.jpg\n{bad}\n")
+    with pytest.raises(DataError, match=r"l\.lst: line 2: (path|index)"):
+        read_lst(tmp_path / "l.lst", tmp_path)
+
+
+# line 1's label met again ("1"): such a line is read on a shorter way, with the same checks
+@pytest.mark.parametrize("bad", ["0\ta.jpg", "x\t1\ta.jpg", "0\tone\ta.jpg", "1.5\t1\ta.jpg", "0\t1\t ", "0\t1\t\t"])
 def test_read_lst_names_file_and_line_of_a_malformed_line(tmp_path, bad):
     (tmp_path / "l.lst").write_text(f"0\t1\tok.jpg\n{bad}\n")
     with pytest.raises(DataError, match=r"l\.lst: line 2: expected"):
@@ -482,3 +491,49 @@ def test_cli_bad_lst_exits_1_with_one_line(tmp_path, monkeypatch, capsys):
 def test_a_lst_path_is_inside_the_image_root_by_its_spelling(tmp_path, path, inside):
     root = str(tmp_path)
     assert _inside(root, path.replace("ROOT", root)) is inside
+
+
+@pytest.mark.parametrize("options, workers", [(PackOptions(pass_through=True, images_checked=True), 1),
+                                              (PackOptions(pass_through=True), 2)])
+def test_packing_memory_does_not_grow_with_the_list(tmp_path, options, workers):
+    """The packer holds no entry per image (it read the whole .lst into a list before: about
+    200 bytes an entry): the main process's peak Python memory grows by under 40 bytes an
+    entry from 2,000 to 8,000 entries (the index array of the duplicate check takes 8)."""
+    import tracemalloc
+
+    save(tmp_path / "a.png", np.zeros((4, 4, 3), np.uint8))
+
+    def peak(entries: int) -> int:
+        write_lst(tmp_path / "l.lst", (LstEntry(i, (float(i % 7),), "a.png") for i in range(entries)))
+        tracemalloc.start()
+        try:
+            assert pack(tmp_path / "l.lst", tmp_path, tmp_path / "o.rec", tmp_path / "o.idx", options,
+                        num_workers=workers).written == entries
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    peak(100)  # first-call allocations (imports, caches) out of the way
+    small, large = peak(2000), peak(8000)
+    assert (large - small) / 6000 < 40, f"peak {small} -> {large} bytes"
+
+
+def test_a_lst_that_changes_between_its_check_and_packing_leaves_no_rec(tmp_path, monkeypatch):
+    """The .lst is read twice (checked whole, then packed as read): one that grew in between
+    (a duplicate index now possible) is a DataError, and no .rec is left."""
+    import imgdag.formats.recordio_packer as packer
+
+    save(tmp_path / "a.png", np.zeros((4, 4, 3), np.uint8))
+    write_lst(tmp_path / "l.lst", [LstEntry(0, (1.0,), "a.png"), LstEntry(1, (1.0,), "a.png")])
+    check = packer._check_lst
+
+    def check_then_grow(lst_path, image_root):
+        count = check(lst_path, image_root)
+        with open(lst_path, "a") as f:
+            f.write("0\t1.000000\ta.png\n")
+        return count
+
+    monkeypatch.setattr(packer, "_check_lst", check_then_grow)
+    with pytest.raises(DataError, match=r"l\.lst: changed while packing: 2 entries when checked, 3 when packed"):
+        pack(tmp_path / "l.lst", tmp_path, tmp_path / "o.rec", tmp_path / "o.idx", PackOptions(pass_through=True))
+    assert not (tmp_path / "o.rec").exists() and not (tmp_path / "o.idx").exists()

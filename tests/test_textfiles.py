@@ -10,7 +10,7 @@ from imgdag.formats.recordio import read_idx
 from imgdag.layouts.dog_breed import parse_labels_csv
 from imgdag.layouts.tiny_imagenet import parse_val_annotations, parse_wnids
 from imgdag.layouts.tree import DirTree
-from imgdag.textfiles import read_text, text_lines
+from imgdag.textfiles import read_lines, read_text, stream_lines, text_lines
 
 # (reader of a path, plain UTF-8/LF text of a valid file)
 READERS = {
@@ -54,3 +54,25 @@ def test_missing_file_says_what_was_expected(tmp_path):
 def test_text_lines_split_at_lf_only_without_a_last_empty_line(text):
     lines = text.split("\n")
     assert list(text_lines(text)) == (lines[:-1] if lines[-1] == "" else lines)
+
+
+LONG_CRLF = "".join(f"{i}\t{'x' * (i % 13)}\r\n" for i in range(20_000))  # CRLFs at every block offset
+
+
+@pytest.mark.parametrize("data", [
+    b"", b"\n", b"a", b"a\r\nb\rc\n\r\n", b"\xef\xbb\xbfa\nb", b"a\fb\xe2\x80\xa8c\r", b"\r\r\n\n",
+    LONG_CRLF.encode(), b"\xef\xbb\xbf" + LONG_CRLF.replace("\r\n", "\r").encode(),
+])
+def test_streamed_lines_are_the_lines_read_whole(tmp_path, data):
+    """The .lst reader streams its file: line for line what the whole-file reader gives."""
+    (tmp_path / "t.txt").write_bytes(data)
+    assert list(stream_lines(tmp_path / "t.txt")) == list(read_lines(tmp_path / "t.txt"))
+
+
+def test_streamed_lines_name_a_late_non_utf8_line_and_a_missing_file(tmp_path):
+    (tmp_path / "t.txt").write_bytes(LONG_CRLF.encode() + b"ok\n\xe9\n")
+    lines = stream_lines(tmp_path / "t.txt")
+    with pytest.raises(DataError, match=r"t\.txt.*line 20002: not UTF-8"):
+        list(lines)
+    with pytest.raises(DataError, match="missing.*expected a list"):
+        stream_lines(tmp_path / "nope.txt", "a list")  # at the call, before any line is asked for

@@ -10,12 +10,13 @@ image root, every path stays inside it (no `..` escape, no absolute path elsewhe
 """
 import os
 import random
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
 from imgdag.atomic import atomic_open
 from imgdag.errors import DataError
-from imgdag.textfiles import read_lines
+from imgdag.textfiles import stream_lines
 
 IM2REC_EXTS = (".jpeg", ".jpg", ".png")
 IM2REC_SHUFFLE_SEED = 100
@@ -50,33 +51,55 @@ def write_lst(path, entries) -> int:
 def read_lst(path, image_root=None) -> list[LstEntry]:
     """Read a `.lst` file; blank lines are skipped, any other malformed line is a DataError
     naming the line. With `image_root`, a path that leads outside it is a DataError too."""
-    entries, class_labels = [], {}  # class_labels: a class label's text -> its one tuple, shared by its lines
+    return list(iter_lst(path, image_root))
+
+
+def iter_lst(path, image_root=None) -> Iterator[LstEntry]:
+    """read_lst's entries one at a time, the file read as they are used (memory does not grow
+    with the list); a malformed line is a DataError when it is reached."""
+    class_labels = {}  # a class label's text -> its one tuple: checked once, shared by its lines
     root = os.path.abspath(image_root) if image_root is not None else None
-    for number, line in enumerate(read_lines(path, "an MXNet .lst file"), 1):
-        if not line.strip():
-            continue
-        fields = [field.strip() for field in line.strip().split("\t")]
-        if len(fields) < 3:
-            raise DataError(path, f"line {number}: expected index<TAB>label(s)<TAB>path, got {line.strip()!r}")
+    for number, line in enumerate(stream_lines(path, "an MXNet .lst file"), 1):
+        fields = line.split("\t")
+        labels = class_labels.get(fields[1]) if len(fields) == 3 else None
+        if labels is None or not fields[2].strip():  # not one class label met before: check all
+            if not line.strip():
+                continue
+            fields = [field.strip() for field in line.strip().split("\t")]
+            labels = _checked_labels(path, number, line, fields)
+            if len(labels) == 1:
+                labels = class_labels.setdefault(fields[1], labels)
         try:
-            index, labels = int(fields[0]), tuple(float(x) for x in fields[1:-1])
+            index = int(fields[0])
         except ValueError:
             raise DataError(
                 path, f"line {number}: expected an integer index and numeric labels, got {line.strip()!r}"
             ) from None
         if not 0 <= index <= MAX_INDEX:
             raise DataError(path, f"line {number}: index {index} is outside 0..2**64-1 (a record id)")
-        if len(labels) == 1 and not (labels[0].is_integer() and abs(labels[0]) <= MAX_CLASS):
-            raise DataError(path, f"line {number}: label {labels[0]:g} is not an integer class label "
-                                  f"(-{MAX_CLASS}..{MAX_CLASS})")
-        if not all(abs(label) <= MAX_FLOAT32 for label in labels):  # False for nan
-            raise DataError(path, f"line {number}: labels {fields[1:-1]} are not all finite float32 numbers")
-        if root is not None and not _inside(root, fields[-1]):
-            raise DataError(path, f"line {number}: path {fields[-1]!r} is outside the image root {image_root}")
-        if len(labels) == 1:
-            labels = class_labels.setdefault(fields[1], labels)
-        entries.append(LstEntry(index, labels, fields[-1]))
-    return entries
+        image = fields[-1].strip()
+        if root is not None and not _inside(root, image):
+            raise DataError(path, f"line {number}: path {image!r} is outside the image root {image_root}")
+        yield LstEntry(index, labels, image)
+
+
+def _checked_labels(path, number: int, line: str, fields: list[str]) -> tuple[float, ...]:
+    """The labels of `.lst` line `number` (`fields`: its stripped fields); DataError unless
+    there is a path after them and they are one integer class label or finite float32s."""
+    if len(fields) < 3:
+        raise DataError(path, f"line {number}: expected index<TAB>label(s)<TAB>path, got {line.strip()!r}")
+    try:
+        labels = tuple(float(x) for x in fields[1:-1])
+    except ValueError:
+        raise DataError(
+            path, f"line {number}: expected an integer index and numeric labels, got {line.strip()!r}"
+        ) from None
+    if len(labels) == 1 and not (labels[0].is_integer() and abs(labels[0]) <= MAX_CLASS):
+        raise DataError(path, f"line {number}: label {labels[0]:g} is not an integer class label "
+                              f"(-{MAX_CLASS}..{MAX_CLASS})")
+    if not all(abs(label) <= MAX_FLOAT32 for label in labels):  # False for nan
+        raise DataError(path, f"line {number}: labels {fields[1:-1]} are not all finite float32 numbers")
+    return labels
 
 
 def _inside(root: str, path: str) -> bool:
@@ -84,8 +107,8 @@ def _inside(root: str, path: str) -> bool:
     `root`, by its spelling (symlinked folders inside the root are followed as the packer
     follows them)."""
     parts = path.split("/")
-    if not path.startswith("/") and ".." not in parts and any(part not in ("", ".") for part in parts):
-        return True  # relative and never climbing: the common case, without building the path
+    if not path.startswith("/") and ".." not in parts and parts[-1] not in ("", "."):
+        return True  # relative, never climbing, naming a file: the common case, without building the path
     target = os.path.abspath(os.path.join(root, path))
     return target != root and os.path.commonpath([root, target]) == root
 

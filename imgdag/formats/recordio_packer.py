@@ -8,17 +8,19 @@ or two and encoded bytes may differ; with pass_through the image files' bytes ar
 """
 import os
 import threading
-from collections import Counter
+from array import array
+from collections import Counter, deque
 from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from imgdag.errors import DataError
 from imgdag.faults import fault_point
-from imgdag.formats.lst import LstEntry, read_lst
+from imgdag.formats.lst import LstEntry, iter_lst
 from imgdag.formats.recordio import IRHeader, pack_record
 from imgdag.formats.recordio_writer import RecordWriter
 from imgdag.imagecheck import BAD_IMAGES, warn_skipped
@@ -149,11 +151,45 @@ def _pack_entry(entry: LstEntry, image_root: str, options: PackOptions):
         return None, ("corrupt", e.problem)
 
 
-def _bounded(entries, slots: threading.Semaphore):
-    """`entries`, each taken only when one of the in-flight slots is free."""
-    for entry in entries:
-        slots.acquire()
-        yield entry
+def _check_lst(lst_path, image_root) -> int:
+    """Read the whole `.lst` once before packing (every line checked, nothing kept but the
+    indexes, 8 bytes an entry): its entry count; DataError for a malformed line or an index
+    listed twice (each becomes a record key, which must be unique)."""
+    indexes = array("Q", (entry.index for entry in iter_lst(lst_path, image_root)))
+    keys = np.frombuffer(indexes, np.uint64)
+    ordered = np.sort(keys)
+    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    if len(repeated):
+        first = keys[np.isin(keys, repeated)][0]  # in the file's order
+        raise DataError(lst_path, f"index {first} appears more than once ({len(repeated)} repeated "
+                                  "indexes): each becomes a record key, which must be unique")
+    return len(keys)
+
+
+def _encoded(entries, encode, num_workers: int, stack: ExitStack):
+    """(entry, encode(entry)) for each of `entries`, in order; with `num_workers` > 1 encoded
+    by that many processes, at most IN_FLIGHT_PER_WORKER entries each in flight (memory does
+    not grow with the list)."""
+    if num_workers <= 1:
+        yield from ((entry, encode(entry)) for entry in entries)
+        return
+    pool = stack.enter_context(process_pool(num_workers))
+    slots, in_flight = threading.Semaphore(num_workers * IN_FLIGHT_PER_WORKER), deque()
+    done = threading.Event()
+    # on an error, unblock the pool's task feeder so that the pool can terminate
+    stack.callback(lambda: (done.set(), slots.release()))
+
+    def feed():  # runs in the pool's task-feeding thread
+        for entry in entries:
+            slots.acquire()
+            if done.is_set():
+                return
+            in_flight.append(entry)
+            yield entry
+
+    for result in pool.imap(encode, feed(), chunksize=PACK_CHUNK):
+        slots.release()
+        yield in_flight.popleft(), result
 
 
 def pack(lst_path, image_root, rec_path, idx_path, options=PackOptions(), num_workers=1,
@@ -163,38 +199,24 @@ def pack(lst_path, image_root, rec_path, idx_path, options=PackOptions(), num_wo
 
     Records keep the `.lst` order, keyed by its index (the IRHeader id), one label as
     header.label or several packed after the header (flag = their count), as
-    `im2rec.py --pack-label`. Images that are missing, unreadable or do not decode (corrupt)
-    are skipped, counted by reason and each named in a warning; with bad_images "error"
-    (imgdag.imagecheck) the first stops packing with a DataError naming it. With `num_workers`
-    > 1, that many processes read and check or encode, at most IN_FLIGHT_PER_WORKER images each
-    in flight, so memory does not grow with the dataset.
+    `im2rec.py --pack-label`. The whole `.lst` is checked before the first image is read,
+    then read again as packing goes: memory does not grow with the list. Images that are
+    missing, unreadable or do not decode (corrupt) are skipped, counted by reason and each
+    named in a warning; with bad_images "error" (imgdag.imagecheck) the first stops packing
+    with a DataError naming it. With `num_workers` > 1, that many processes read and check or
+    encode, at most IN_FLIGHT_PER_WORKER images each in flight.
     """
     if bad_images not in BAD_IMAGES:
         raise ValueError(f"bad_images must be one of {BAD_IMAGES}, got {bad_images!r}")
-    entries = read_lst(lst_path, image_root)
-    repeated = [index for index, n in Counter(e.index for e in entries).items() if n > 1]
-    if repeated:
-        raise DataError(lst_path, f"index {repeated[0]} appears more than once ({len(repeated)} repeated "
-                                  "indexes): each becomes a record key, which must be unique")
+    count = _check_lst(lst_path, image_root)
     encode = partial(_pack_entry, image_root=str(image_root), options=options)
     skipped, skipped_files, written = Counter(), [], 0
     copy_only = options.pass_through and options.images_checked  # no work for worker processes
     with ExitStack() as stack:
-        if num_workers > 1 and not copy_only:
-            pool = stack.enter_context(process_pool(num_workers))
-            slots = threading.Semaphore(num_workers * IN_FLIGHT_PER_WORKER)
-            # on an error, unblock the pool's task feeder so that the pool can terminate
-            stack.callback(slots.release, len(entries) + 1)
-            results = pool.imap(encode, _bounded(entries, slots), chunksize=PACK_CHUNK)
-        else:
-            slots, results = None, map(encode, entries)
+        results = _encoded(iter_lst(lst_path, image_root), encode, 1 if copy_only else num_workers, stack)
         writer = stack.enter_context(RecordWriter(rec_path, idx_path))
-        for entry, (payload, skip) in tqdm(
-            zip(entries, results, strict=True), total=len(entries), desc=f"pack {Path(rec_path).name}",
-            unit="img", mininterval=1,
-        ):
-            if slots:
-                slots.release()
+        for entry, (payload, skip) in tqdm(results, total=count, desc=f"pack {Path(rec_path).name}",
+                                           unit="img", mininterval=1):
             path = os.path.join(image_root, entry.path)
             if payload is not None:
                 writer.write(entry.index, payload)
@@ -208,5 +230,8 @@ def pack(lst_path, image_root, rec_path, idx_path, options=PackOptions(), num_wo
             else:
                 written += 1
                 fault_point("pack")
+        if written + skipped.total() != count:  # before the writer's rename: no .rec is left
+            raise DataError(lst_path, f"changed while packing: {count} entries when checked, "
+                                      f"{written + skipped.total()} when packed")
     warn_skipped(lst_path, skipped_files)
     return PackSummary(written, dict(skipped), str(rec_path))
