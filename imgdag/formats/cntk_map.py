@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from imgdag.errors import DataError
-from imgdag.textfiles import read_lines
+from imgdag.textfiles import stream_lines
 
 
 def read_cntk_map(path) -> list[tuple[str, int]]:
@@ -20,9 +20,9 @@ def read_cntk_map(path) -> list[tuple[str, int]]:
 
 
 def iter_cntk_map(path) -> Iterator[tuple[str, int]]:
-    """(path, label) rows of a map file, one at a time (the file is read at the first)."""
+    """(path, label) rows of a map file, one at a time (the file read as they are used)."""
     path = Path(path)
-    for line_no, line in enumerate(read_lines(path, "a CNTK map file: path<TAB>label lines"), 1):
+    for line_no, line in enumerate(stream_lines(path, "a CNTK map file: path<TAB>label lines"), 1):
         image, tab, label = line.rpartition("\t")
         if not tab or not image or not label.isdigit():
             raise DataError(path, f"line {line_no}: expected path<TAB>label, got {line!r}")
