@@ -20,10 +20,10 @@ rank + world_size, ... of the epoch's order (padded by repeating its first sampl
 training, so the ranks step together), as imgdag.batches.ArrayBatches.
 """
 import math
+import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
-from pathlib import Path
 from typing import Iterator, Optional
 
 import numpy as np
@@ -32,7 +32,7 @@ import torch
 from imgdag import codec
 from imgdag.distributed import rank_share
 from imgdag.errors import DataError
-from imgdag.formats.cntk_map import read_cntk_map
+from imgdag.formats.cntk_map import iter_cntk_map
 from imgdag.formats.recordio import RecordReader
 from imgdag.images import BatchArrays, PixelNormalizer
 
@@ -80,19 +80,20 @@ class MapFileImages:
     """The images a CNTK map file lists: `labels`, and `read(i)` -> (bytes, source name)."""
 
     def __init__(self, map_path, image_root=None):
-        rows = read_cntk_map(map_path)
-        if not rows:
+        root = str(image_root) if image_root is not None else ""
+        self.paths, self.labels = [], []  # strings, not Path objects: about half the memory
+        for path, label in iter_cntk_map(map_path):
+            self.paths.append(os.path.join(root, path))
+            self.labels.append(label)
+        if not self.paths:
             raise DataError(map_path, "no images listed")
-        root = Path(image_root) if image_root is not None else Path()
-        self.paths = [root / path for path, _ in rows]
-        missing = [p for p in self.paths if not p.is_file()]
+        missing = [p for p in self.paths if not os.path.isfile(p)]
         if missing:
             raise DataError(map_path, f"{len(missing)} listed images are not files, "
                                       f"e.g. {missing[0]} (is --image-root right?)")
-        self.labels = [label for _, label in rows]
 
     def read(self, i: int) -> tuple[bytes, str]:
-        return codec.read_bytes(self.paths[i]), str(self.paths[i])
+        return codec.read_bytes(self.paths[i]), self.paths[i]
 
 
 class RecordImages:

@@ -150,7 +150,7 @@ def test_writer_frames_pads_and_indexes_records(tmp_path):
     assert rec.read_bytes() == frame(0, payloads[10]) + frame(0, payloads[4])
     assert idx.read_text() == f"10\t0\n4\t{len(frame(0, payloads[10]))}\n"
     reader = RecordReader(rec)
-    assert reader.idx_path == idx and reader.keys == [10, 4] and len(reader) == 2
+    assert reader.idx_path == idx and list(reader.keys) == [10, 4] and len(reader) == 2
     assert reader[1].header.id == 4 and reader[reader.keys.index(10)].image == b"abc"
     assert [r.labels.tolist() for r in reader] == [[1.0], [2.0]]
 
@@ -233,7 +233,7 @@ def test_reader_scans_without_idx_and_rebuild_index_equals_the_written_one(tmp_p
     written = idx.read_text()
     idx.unlink()
     scanned = RecordReader(rec)
-    assert scanned.idx_path is None and scanned.keys == [5, 2, 9, 0, 7]
+    assert scanned.idx_path is None and list(scanned.keys) == [5, 2, 9, 0, 7]
     assert scanned[scanned.keys.index(7)].image == MAGIC_BYTES * 3
     assert rebuild_index(rec, tmp_path / "rebuilt.idx") == 5
     assert (tmp_path / "rebuilt.idx").read_text() == written
@@ -243,6 +243,14 @@ def test_malformed_idx_line_is_a_data_error(tmp_path):
     rec, idx = write_records(tmp_path, {0: pack_record(IRHeader(0, 0.0, 0, 0), None, b"")})
     idx.write_text("0\t0\nzero\n")
     with pytest.raises(DataError, match=r"r\.idx: line 2: expected key<TAB>offset"):
+        RecordReader(rec)
+
+
+@pytest.mark.parametrize("key", [-1, 2**64])
+def test_an_idx_key_that_is_no_record_id_is_a_data_error(tmp_path, key):
+    rec, idx = write_records(tmp_path, {0: pack_record(IRHeader(0, 0.0, 0, 0), None, b"")})
+    idx.write_text(f"{key}\t0\n")
+    with pytest.raises(DataError, match=rf"r\.idx: key {key} is outside 0\.\.2\*\*64-1"):
         RecordReader(rec)
 
 
@@ -284,7 +292,7 @@ def test_pack_png_round_trips_ids_labels_and_pixels(image_folder, tmp_path):
     summary = pack(lst, root, tmp_path / "out.rec", tmp_path / "out.idx", PackOptions(encoding=".png", color=-1))
     assert (summary.written, summary.skipped) == (3, {})
     reader = RecordReader(tmp_path / "out.rec")
-    assert reader.keys == [7, 3, 11] and [r.header.id for r in reader] == [7, 3, 11]
+    assert list(reader.keys) == [7, 3, 11] and [r.header.id for r in reader] == [7, 3, 11]
     assert [r.header.flag for r in reader] == [0, 3, 0]
     for entry, record in zip(entries, reader, strict=True):
         assert record.labels.tolist() == list(entry.labels)
@@ -356,7 +364,7 @@ def test_pack_counts_and_names_skipped_images(image_folder, tmp_path, pass_throu
     assert str(summary).endswith(
         "packed 1 of 4 images into " + str(tmp_path / "b.rec") + "; skipped 2 corrupt, 1 missing"
     )
-    assert RecordReader(tmp_path / "b.rec").keys == [0]
+    assert list(RecordReader(tmp_path / "b.rec").keys) == [0]
     with pytest.raises(DataError, match=r"cut\.png: not a decodable image"):
         pack(tmp_path / "bad.lst", root, tmp_path / "e.rec", tmp_path / "e.idx", options, workers, "error")
     assert not (tmp_path / "e.rec").exists()
@@ -394,9 +402,9 @@ def test_real_classification_rec_without_idx_is_scanned(name, count):
     rec = realdata_path("mxnet-recordio") / "classification" / f"{name}.rec"
     reader = RecordReader(rec)
     assert reader.idx_path is None and len(reader) == count
-    assert reader.keys == list(range(1, count + 1))  # ids 1..N, not the .lst beside it
+    assert list(reader.keys) == list(range(1, count + 1))  # ids 1..N, not the .lst beside it
     records = list(reader)
-    assert [r.header.id for r in records] == reader.keys
+    assert [r.header.id for r in records] == list(reader.keys)
     assert all(r.header.flag == 0 and r.labels[0] == int(r.labels[0]) for r in records)
     assert decode_stored(records[0].image, "t").shape == (28, 28, 1)
     assert reader[count - 1].header.id == count
@@ -408,13 +416,13 @@ def test_real_detection_rec_has_multi_label_headers_matching_its_idx_and_lst():
     reader = RecordReader(folder / "train.rec")
     entries = read_lst(folder / "train.lst")
     assert reader.idx_path == folder / "train.idx"
-    assert reader.keys == [e.index for e in entries] == list(range(12))
+    assert list(reader.keys) == [e.index for e in entries] == list(range(12))
     for entry, record in zip(entries, reader, strict=True):
         assert record.header.flag == 9 and record.header.label == 0.0
         assert record.labels.tolist() == np.float32(entry.labels).tolist()
         assert record.image[:2] == b"\xff\xd8"  # pass-through JPEG
     assert decode_stored(reader[0].image, "t").shape[2] == 3
-    assert [r.header.id for r in reader] == reader.keys
+    assert [r.header.id for r in reader] == list(reader.keys)
     assert (
         scan_index(folder / "train.rec")
         == read_idx(folder / "train.idx")

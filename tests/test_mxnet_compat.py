@@ -237,7 +237,7 @@ def test_we_read_what_im2rec_writes(images, im2rec, tmp_path):
         2,
     )
     theirs = RecordReader(rec)
-    assert theirs.idx_path == idx and theirs.keys == [e.index for e in entries]
+    assert theirs.idx_path == idx and list(theirs.keys) == [e.index for e in entries]
     assert scan_index(rec) == read_idx(idx)
     seen = mx_records(mx_read(tmp_path, rec, idx, iscolor=1))
     pack(base / "mixed.lst", root, tmp_path / "ours.rec", tmp_path / "ours.idx", PackOptions(resize=8, quality=90))
@@ -302,7 +302,7 @@ def test_mxnet_reads_the_real_detection_rec_as_we_do(tmp_path):
     folder = realdata_path("mxnet-recordio") / "detection"
     seen = mx_records(mx_read(tmp_path, folder / "train.rec", folder / "train.idx"))
     ours = RecordReader(folder / "train.rec")
-    assert [r["key"] for r in seen] == ours.keys
+    assert [r["key"] for r in seen] == list(ours.keys)
     for mx_record, record in zip(seen, ours, strict=True):
         assert mx_record["header"] == record.header and record.header.flag == 9
         assert mx_record["labels"] == record.labels.tolist()

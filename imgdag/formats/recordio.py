@@ -34,13 +34,15 @@ packs a `.lst`'s images as im2rec.py does.
 import os
 import struct
 import threading
+from array import array
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
 from imgdag.errors import DataError
-from imgdag.textfiles import read_lines
+from imgdag.textfiles import stream_lines
 
 MAGIC = 0xCED7230A
 MAGIC_BYTES = struct.pack("<I", MAGIC)
@@ -172,8 +174,13 @@ def _unpack(path, offset, payload) -> Record:
 def read_idx(idx_path) -> list[tuple[int, int]]:
     """The (key, offset) lines of a `.idx` file; each offset after the one before (a repeated
     or backward offset would read one record twice): DataError naming the line."""
-    pairs = []
-    for number, line in enumerate(read_lines(idx_path, "an MXNet .idx file: key<TAB>offset lines"), 1):
+    return list(iter_idx(idx_path))
+
+
+def iter_idx(idx_path) -> Iterator[tuple[int, int]]:
+    """read_idx's pairs one at a time, the file read as they are used."""
+    last = None
+    for number, line in enumerate(stream_lines(idx_path, "an MXNet .idx file: key<TAB>offset lines"), 1):
         fields = line.strip().split("\t")
         if fields == [""]:
             continue
@@ -182,11 +189,11 @@ def read_idx(idx_path) -> list[tuple[int, int]]:
             key, offset = int(key), int(offset)
         except ValueError:
             raise DataError(idx_path, f"line {number}: expected key<TAB>offset, got {line.strip()!r}") from None
-        if pairs and offset <= pairs[-1][1]:
+        if last is not None and offset <= last:
             raise DataError(idx_path, f"line {number}: offset {offset} is not after the previous line's "
-                                      f"{pairs[-1][1]} (each line is the next record, in file order)")
-        pairs.append((key, offset))
-    return pairs
+                                      f"{last} (each line is the next record, in file order)")
+        last = offset
+        yield key, offset
 
 
 def scan_index(rec_path) -> list[tuple[int, int]]:
@@ -211,14 +218,19 @@ class RecordReader:
         if idx_path is None and self.rec_path.with_suffix(".idx").is_file():
             idx_path = self.rec_path.with_suffix(".idx")
         self.idx_path = idx_path and Path(idx_path)
-        pairs = read_idx(self.idx_path) if self.idx_path else scan_index(self.rec_path)
+        pairs = iter_idx(self.idx_path) if self.idx_path else scan_index(self.rec_path)
         size = self.rec_path.stat().st_size
+        # 16 bytes a record (Python ints in lists took about 80): a million-record .rec's index
+        self.keys, self.offsets = array("Q"), array("q")
         for key, offset in pairs:
             if not (0 <= offset < size and offset % 4 == 0):
                 raise DataError(self.idx_path, f"key {key}: offset {offset} is not a record start inside "
                                                f"{self.rec_path} ({size} bytes; records start at multiples of 4)")
-        self.keys = [key for key, _ in pairs]
-        self.offsets = [offset for _, offset in pairs]
+            try:
+                self.keys.append(key)
+            except OverflowError:
+                raise DataError(self.idx_path, f"key {key} is outside 0..2**64-1 (a record id)") from None
+            self.offsets.append(offset)
         self._file, self._opening = None, threading.Lock()
 
     def __len__(self):
