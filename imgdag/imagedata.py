@@ -81,7 +81,7 @@ class MapFileImages:
 
     def __init__(self, map_path, image_root=None):
         root = str(image_root) if image_root is not None else ""
-        self.paths, self.labels = [], []  # strings, not Path objects: about half the memory
+        self.paths, self.labels = [], []  # strings, not Path objects: a third of the memory
         for path, label in iter_cntk_map(map_path):
             self.paths.append(os.path.join(root, path))
             self.labels.append(label)
