@@ -11,10 +11,24 @@ loops without blocking and takes CPU and the GIL from the thread that writes the
 a third of the parent's samples when packing 50 KB records on 2 cores). Our pools wait, as
 CPython's ThreadPool does, only for what the handler acts on: a worker exiting, the task cache
 emptying, close or terminate.
+
+CPython's `Pool.terminate()` kills the workers while the pool's own threads still use the
+queues they share (python/cpython#96995): a worker killed as it writes a result leaves the
+result queue locked, or half a message in it, and terminate then waits forever for the task
+handler or the result handler (a CI run hung so, stopping at a bad image). Our pools stop
+their threads first, with the workers alive and their results read, and kill the workers
+last, when nothing the parent does needs them. A queue lock held by a worker that is already
+dead (killed from outside) cannot be taken back: terminate waits at most `STOP_SECONDS` in all
+for it, then kills the workers anyway.
 """
 import multiprocessing
 import multiprocessing.pool
+import select
 import signal
+import time
+from multiprocessing.pool import TERMINATE
+
+STOP_SECONDS = 10.0  # the longest terminate waits for the pool's threads (see above)
 
 
 def _start_worker(initializer, initargs) -> None:
@@ -29,6 +43,35 @@ class _Pool(multiprocessing.pool.Pool):
 
     def _get_sentinels(self):
         return [self._change_notifier._reader]
+
+    @classmethod
+    def _terminate_pool(cls, taskqueue, inqueue, outqueue, pool, change_notifier,
+                        worker_handler, task_handler, result_handler, cache):
+        """Pool.terminate: the pool's threads end first, the workers last (see above)."""
+        deadline = time.monotonic() + STOP_SECONDS
+
+        def left() -> float:
+            return max(0.0, deadline - time.monotonic())
+
+        worker_handler._state = task_handler._state = TERMINATE
+        change_notifier.put(None)
+        if inqueue._rlock.acquire(timeout=left()):  # kept: the workers take no further task
+            while task_handler.is_alive() and inqueue._reader.poll():
+                inqueue._reader.recv_bytes()  # queued tasks; the task handler sends no more
+        worker_handler.join(left())  # no new workers after it; it ends the task handler's loop
+        task_handler.join(left())  # its sentinels go out while the result handler still reads
+        result_handler._state = TERMINATE
+        if outqueue._wlock.acquire(timeout=left()):  # a result is never cut by this message
+            try:
+                if select.select([], [outqueue._writer], [], left())[1]:
+                    outqueue._writer.send(None)  # wakes the result handler
+            finally:
+                outqueue._wlock.release()
+        result_handler.join(left())
+        for worker in pool:
+            worker.kill()  # it holds nothing the parent still needs
+        for worker in pool:
+            worker.join()
 
 
 def process_pool(workers: int, initializer=None, initargs=()) -> multiprocessing.pool.Pool:
