@@ -5,7 +5,7 @@ import json
 import os
 import sys
 
-from imgdag.errors import DataError
+from imgdag.errors import DataError, WorkerDied
 from imgdag.faults import stop_with_snakemake
 
 
@@ -52,12 +52,13 @@ def json_object(text: str) -> dict:
 
 
 def run(main) -> None:
-    """Run main(); bad input and a full disk exit 1 with one clear line instead of a traceback.
+    """Run main(); bad input, a full disk and a dead worker process exit 1 with one clear line
+    instead of a traceback.
     A job started by Snakemake ends when that Snakemake process is gone (imgdag.faults)."""
     stop_with_snakemake()
     try:
         main()
-    except DataError as e:
+    except (DataError, WorkerDied) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
     except OSError as e:

@@ -1,4 +1,6 @@
-"""The one exception type for bad input: its message names the file and what was expected."""
+"""The exception types a script reports in one line (imgdag.cli.run): bad input, whose message
+names the file and what was expected, and a worker process that died."""
+import signal
 
 
 class DataError(Exception):
@@ -11,3 +13,12 @@ class DataError(Exception):
                      .replace("\n", "\\n").replace("\r", "\\r"))
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+
+class WorkerDied(RuntimeError):
+    """A pool's worker process died while the pool ran (imgdag.pool); its tasks are lost."""
+
+    def __init__(self, exitcode: int):
+        how = f"killed by {signal.Signals(-exitcode).name}" if exitcode < 0 else f"exit status {exitcode}"
+        super().__init__(f"a worker process died ({how}; SIGKILL is often the kernel's out-of-memory "
+                         "killer): its images are lost, so this step stopped")

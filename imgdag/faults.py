@@ -22,7 +22,8 @@ unwatched.
 itself the Nth time (default: the first) it passes the point NAME; with NAME[:N]:hang its
 main thread stops there for good instead, as a stuck job does (so a test can kill the
 Snakemake process around a job that is still running). The kill tests use it to stop a job
-at a known place (tests/test_kill_recovery.py lists the points).
+at a known place (tests/test_kill_recovery.py lists the points; "check", in an image-check
+worker, is tests/test_pool.py's).
 """
 import fcntl
 import os

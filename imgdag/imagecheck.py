@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from tqdm import tqdm
 
 from imgdag.errors import DataError
+from imgdag.faults import fault_point
 from imgdag.pool import process_pool
 
 if TYPE_CHECKING:  # a type only: imported where it runs (a .rec pass-through copy needs neither)
@@ -49,6 +50,7 @@ def _problem(name: str) -> tuple[str, str] | None:
     from imgdag import codec  # here, not at the top: a pass-through .rec copy never loads OpenCV
 
     tree = _worker["tree"]
+    fault_point("check")
     try:
         codec.check_image(tree.read_bytes(name), tree.where(name))
     except DataError as e:

@@ -20,13 +20,20 @@ their threads first, with the workers alive and their results read, and kill the
 last, when nothing the parent does needs them. A queue lock held by a worker that is already
 dead (killed from outside) cannot be taken back: terminate waits at most `STOP_SECONDS` in all
 for it, then kills the workers anyway.
+
+A worker that dies while the pool runs (killed by the kernel's out-of-memory killer, or by a
+signal from outside) takes its tasks with it, and CPython's Pool, which starts a new worker in
+its place, then waits forever for their results. Our pools fail every pending result with
+`WorkerDied` instead, so that the caller stops with an error naming the signal.
 """
 import multiprocessing
 import multiprocessing.pool
 import select
 import signal
 import time
-from multiprocessing.pool import TERMINATE
+from multiprocessing.pool import TERMINATE, IMapIterator
+
+from imgdag.errors import WorkerDied
 
 STOP_SECONDS = 10.0  # the longest terminate waits for the pool's threads (see above)
 
@@ -39,10 +46,16 @@ def _start_worker(initializer, initargs) -> None:
 
 
 class _Pool(multiprocessing.pool.Pool):
-    """multiprocessing's Pool whose worker handler does not wake for results (see above)."""
+    """multiprocessing's Pool whose worker handler does not wake for results, whose terminate
+    cannot hang, and whose pending results fail when a worker dies (see above)."""
 
     def _get_sentinels(self):
         return [self._change_notifier._reader]
+
+    def _repopulate_pool(self):  # called once, by __init__, before the pool's threads start
+        if not isinstance(self._pool, _Workers):
+            self._pool = _Workers(self._cache)
+        return super()._repopulate_pool()
 
     @classmethod
     def _terminate_pool(cls, taskqueue, inqueue, outqueue, pool, change_notifier,
@@ -72,6 +85,33 @@ class _Pool(multiprocessing.pool.Pool):
             worker.kill()  # it holds nothing the parent still needs
         for worker in pool:
             worker.join()
+
+
+class _Workers(list):
+    """A pool's list of worker processes. The pool's worker handler deletes a worker from it
+    once the worker has exited (and then starts a new one); a worker that died there fails the
+    pool's pending results (see above)."""
+
+    def __init__(self, cache):
+        super().__init__()
+        self.cache = cache  # the pool's pending results
+
+    def __delitem__(self, i):
+        exitcode = self[i].exitcode
+        super().__delitem__(i)
+        if exitcode:  # a worker ends with 0 only when the pool stops it
+            for job in self.cache.copy().values():
+                _fail(job, WorkerDied(exitcode))
+
+
+def _fail(job, error: Exception) -> None:
+    """Make the pending result `job` (an imap iterator, or an apply or map result) raise `error`."""
+    if isinstance(job, IMapIterator):
+        job._set(job._index, (False, error))  # the next result its caller waits for
+    else:
+        job._success, job._value = False, error
+        job._cache.pop(job._job, None)
+        job._event.set()
 
 
 def process_pool(workers: int, initializer=None, initargs=()) -> multiprocessing.pool.Pool:

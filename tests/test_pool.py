@@ -1,16 +1,20 @@
-"""Worker pools stop when asked, whatever SIGTERM handler their parent process holds.
+"""Worker pools stop when asked, and never wait forever (imgdag.pool).
 
-The hang this guards against: a test drove Snakemake's API in the pytest process, whose
-scheduler left a SIGTERM handler that only sets a flag; pool workers forked afterwards
-inherited it, ignored `Pool.terminate()`, and packing a `.rec` that hit a bad image waited
-forever. Each case runs in a child process with such a handler and must end within seconds.
+The hangs these guard against: pool workers that inherited a flag-only SIGTERM handler (a test
+drove Snakemake's API in the pytest process) ignored `Pool.terminate()`; CPython's terminate
+killed a worker halfway through a result and then waited for its lock; a worker that died
+while the pool ran left its task's result awaited forever. Each case runs in a child process
+with a flag-only SIGTERM handler and must end within a minute.
 """
+import os
 import subprocess
 import sys
 import textwrap
 import time
 
+import pytest
 from e2e import ROOT
+from PIL import Image
 
 from imgdag.pool import process_pool
 
@@ -169,3 +173,44 @@ def test_terminate_gives_up_on_a_lock_that_a_killed_worker_holds():
     """)
     assert done.returncode == 0 and "stopped" in done.stdout, done.stderr
     assert float(done.stdout.split()[2]) < 2.0 + 1.0, done.stdout
+
+
+@pytest.mark.parametrize("method", ["imap", "imap_unordered", "map_async"])
+def test_a_worker_that_dies_fails_the_pending_results(method):
+    """A worker killed while the pool runs (the out-of-memory killer) loses its task; CPython's
+    Pool replaces the worker and waits for that task's result forever. Ours fails the pending
+    results with WorkerDied."""
+    done = run_child(f"""
+        import os, signal, time
+        from imgdag.errors import WorkerDied
+        from imgdag.pool import process_pool
+
+        def task(i):
+            time.sleep(0.05)
+            return i
+
+        with process_pool(2) as pool:
+            results = pool.{method}(task, range(200))
+            time.sleep(0.3)
+            os.kill(pool._pool[0].pid, signal.SIGKILL)
+            try:
+                list(results) if "{method}" != "map_async" else results.get()
+            except WorkerDied as e:
+                print("stopped:", e)
+    """)
+    assert done.returncode == 0 and "stopped: a worker process died (killed by SIGKILL" in done.stdout, done.stderr
+
+
+def test_a_script_whose_check_worker_dies_exits_1_with_one_line(tmp_path):
+    for split in ("train", "validation"):
+        for wnid in ("n01", "n02"):
+            (tmp_path / split / wnid).mkdir(parents=True)
+            for i in range(20):
+                Image.new("RGB", (8, 8), (i, 0, 0)).save(tmp_path / split / wnid / f"{wnid}_{i}.JPEG")
+    done = subprocess.run([sys.executable, ROOT / "scripts" / "write_cntk_maps.py", "--raw", tmp_path,
+                           "--out", tmp_path / "maps", "--workers", "2"], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "IMGDAG_FAULT": "check:3"})
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("error: a worker process died (killed by SIGKILL"), \
+        done.stderr
+    assert not (tmp_path / "maps").exists()
