@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Write MXNet .lst image lists for a folder of images, as `im2rec.py --list` does; or, with
 --from-map, PREFIX.lst with the rows of a CNTK map file (index = row number, same order)."""
-from pathlib import Path
+from collections import Counter
 
 from imgdag.cli import parser, run
 from imgdag.formats.cntk_map import iter_cntk_map
-from imgdag.formats.lst import IM2REC_EXTS, LstEntry, im2rec_lst_files, list_image_folder, write_lst
+from imgdag.formats.lst import IM2REC_EXTS, LstEntry, iter_image_folder, write_im2rec_lst_files, write_lst
 
 
 def main():
@@ -40,13 +40,18 @@ def main():
         return
     if not args.root:
         p.error("ROOT is required (or --from-map MAP)")
-    entries = list_image_folder(args.root, tuple(args.exts), args.recursive)
-    classes = {str(Path(e.path).parent): int(e.labels[0]) for e in entries}
-    files = im2rec_lst_files(args.prefix, entries, args.shuffle, args.chunks, args.train_ratio, args.test_ratio)
-    for path, chunk in files.items():
-        write_lst(path, chunk)
-        print(f"wrote {len(chunk)} entries to {path}")
-    print(f"listed {len(entries)} images in {len(classes)} classes under {args.root}")
+    classes = Counter()  # images per class label (a class folder's)
+
+    def listed(entries):
+        for entry in entries:
+            classes[entry.labels] += 1
+            yield entry
+
+    counts = write_im2rec_lst_files(args.prefix, listed(iter_image_folder(args.root, tuple(args.exts), args.recursive)),
+                                    args.shuffle, args.chunks, args.train_ratio, args.test_ratio)
+    for path, count in counts.items():
+        print(f"wrote {count} entries to {path}")
+    print(f"listed {classes.total()} images in {len(classes)} classes under {args.root}")
 
 
 if __name__ == "__main__":

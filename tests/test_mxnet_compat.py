@@ -13,7 +13,7 @@ from conftest import ROOT, realdata_path
 from PIL import Image
 
 from imgdag.codec import decode_gray, decode_rgb, decode_stored
-from imgdag.formats.lst import LstEntry, im2rec_lst_files, list_image_folder, read_lst, write_lst
+from imgdag.formats.lst import LstEntry, iter_image_folder, read_lst, write_im2rec_lst_files, write_lst
 from imgdag.formats.recordio import (
     MAGIC_BYTES,
     IRHeader,
@@ -279,18 +279,15 @@ def test_make_lst_matches_im2rec_list(images, im2rec, tmp_path, flags):
     (tmp_path / "mx").mkdir()
     mxnet(im2rec, "--list", tmp_path / "mx" / "data", root, *flags)
     exts = tuple(flags[flags.index("--exts") + 1 :]) if "--exts" in flags else (".jpeg", ".jpg", ".png")
-    entries = list_image_folder(root, exts, recursive="--recursive" in flags)
     ratio = {f: float(flags[flags.index(f) + 1]) for f in ("--train-ratio", "--test-ratio") if f in flags}
-    files = im2rec_lst_files(
+    files = write_im2rec_lst_files(  # as make_lst.py: the walk streamed, the lines read back by offset
         tmp_path / "ours" / "data",
-        entries,
+        iter_image_folder(root, exts, recursive="--recursive" in flags),
         shuffle="--no-shuffle" not in flags,
         chunks=int(flags[flags.index("--chunks") + 1]) if "--chunks" in flags else 1,
         train_ratio=ratio.get("--train-ratio", 1.0),
         test_ratio=ratio.get("--test-ratio", 0.0),
     )
-    for path, chunk in files.items():
-        write_lst(path, chunk)
     theirs = sorted(p.name for p in (tmp_path / "mx").iterdir())
     assert theirs == sorted(p.name for p in files)
     for name in theirs:

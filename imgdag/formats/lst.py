@@ -10,6 +10,8 @@ image root, every path stays inside it (no `..` escape, no absolute path elsewhe
 """
 import os
 import random
+import tempfile
+from array import array
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -114,7 +116,14 @@ def _inside(root: str, path: str) -> bool:
 
 
 def list_image_folder(root, exts=IM2REC_EXTS, recursive=False) -> list[LstEntry]:
-    """The images under `root` in the order and with the labels of `im2rec.py --list`.
+    """The images under `root` in the order and with the labels of `im2rec.py --list`
+    (`iter_image_folder`), as a list."""
+    return list(iter_image_folder(root, exts, recursive))
+
+
+def iter_image_folder(root, exts=IM2REC_EXTS, recursive=False) -> Iterator[LstEntry]:
+    """The images under `root` in the order and with the labels of `im2rec.py --list`, one at
+    a time as the walk meets them.
 
     Not recursive: the image files directly in `root` (sorted by name), all label 0.
     Recursive: a walk of `root` with folders and files sorted by name; each folder that holds
@@ -125,7 +134,7 @@ def list_image_folder(root, exts=IM2REC_EXTS, recursive=False) -> list[LstEntry]
     root = str(root)
     if not os.path.isdir(root):
         raise DataError(root, "expected a folder of images")
-    entries = []
+    count = 0
     if recursive:
         labels = {}
         for folder, dirs, files in os.walk(root, followlinks=True):
@@ -134,13 +143,14 @@ def list_image_folder(root, exts=IM2REC_EXTS, recursive=False) -> list[LstEntry]
                 file = os.path.join(folder, name)
                 if os.path.splitext(name)[1].lower() in exts and os.path.isfile(file):
                     label = labels.setdefault(folder, (float(len(labels)),))  # one tuple per folder
-                    entries.append(LstEntry(len(entries), label, _utf8(os.path.relpath(file, root), root)))
+                    yield LstEntry(count, label, _utf8(os.path.relpath(file, root), root))
+                    count += 1
     else:
         for name in sorted(os.listdir(root)):
             file = os.path.join(root, name)
             if os.path.splitext(name)[1].lower() in exts and os.path.isfile(file):
-                entries.append(LstEntry(len(entries), (0.0,), _utf8(name, root)))
-    return entries
+                yield LstEntry(count, (0.0,), _utf8(name, root))
+                count += 1
 
 
 def _utf8(name: str, root) -> str:
@@ -154,19 +164,29 @@ def _utf8(name: str, root) -> str:
 
 
 def im2rec_lst_files(prefix, entries, shuffle=True, chunks=1, train_ratio=1.0, test_ratio=0.0):
-    """The `.lst` files `im2rec.py --list` makes from `entries`: {path: entries}.
+    """The `.lst` files `im2rec.py --list` makes from `entries`: {path: entries}
+    (see im2rec_lst_split)."""
+    entries = list(entries)
+    split = im2rec_lst_split(prefix, len(entries), shuffle, chunks, train_ratio, test_ratio)
+    return {path: [entries[i] for i in positions] for path, positions in split.items()}
+
+
+def im2rec_lst_split(prefix, count, shuffle=True, chunks=1, train_ratio=1.0, test_ratio=0.0):
+    """Which of `count` listed entries go to which `.lst` file, as `im2rec.py --list` does it:
+    {path: positions in the listing, in file order}.
 
     As im2rec: shuffled with `random.seed(100)`, cut into `chunks` (`PREFIX_0.lst`, ...), and,
     when train_ratio < 1, each chunk split into `_test` (first test_ratio), `_train` (next
-    train_ratio) and `_val` (the rest, when train_ratio + test_ratio < 1).
+    train_ratio) and `_val` (the rest, when train_ratio + test_ratio < 1). A shuffle's order
+    depends on the count alone, so shuffling the positions gives im2rec's order of the entries.
     """
-    entries = list(entries)
+    order = array("Q", range(count))  # 8 bytes an entry
     if shuffle:
-        random.Random(IM2REC_SHUFFLE_SEED).shuffle(entries)
-    chunk_size = (len(entries) + chunks - 1) // chunks
+        random.Random(IM2REC_SHUFFLE_SEED).shuffle(order)
+    chunk_size = (count + chunks - 1) // chunks
     files = {}
     for i in range(chunks):
-        chunk = entries[i * chunk_size : (i + 1) * chunk_size]
+        chunk = order[i * chunk_size : (i + 1) * chunk_size]
         stem = f"{prefix}_{i}" if chunks > 1 else str(prefix)
         n_train, n_test = int(chunk_size * train_ratio), int(chunk_size * test_ratio)
         if train_ratio == 1.0:
@@ -178,3 +198,24 @@ def im2rec_lst_files(prefix, entries, shuffle=True, chunks=1, train_ratio=1.0, t
             files[Path(stem + "_val.lst")] = chunk[n_test + n_train :]
         files[Path(stem + "_train.lst")] = chunk[n_test : n_test + n_train]
     return files
+
+
+def write_im2rec_lst_files(prefix, entries, shuffle=True, chunks=1, train_ratio=1.0, test_ratio=0.0):
+    """Write the `.lst` files `im2rec.py --list` makes from `entries` (im2rec_lst_split),
+    each atomically; {path: how many entries}. The entries' lines wait in a temporary file
+    beside the output, read back by offset: memory holds 24 bytes an entry, not the entries."""
+    folder = Path(prefix).absolute().parent
+    folder.mkdir(parents=True, exist_ok=True)
+    offsets = array("Q", [0])
+    with tempfile.TemporaryFile(dir=folder, prefix=".listing-") as spool:
+        for entry in entries:
+            offsets.append(offsets[-1] + spool.write(format_lst_line(entry).encode("utf-8")))
+        spool.flush()
+        counts = {}
+        for path, positions in im2rec_lst_split(prefix, len(offsets) - 1, shuffle, chunks, train_ratio,
+                                                test_ratio).items():
+            with atomic_open(path, "wb") as out:
+                for i in positions:
+                    out.write(os.pread(spool.fileno(), offsets[i + 1] - offsets[i], offsets[i]))
+            counts[path] = len(positions)
+    return counts
