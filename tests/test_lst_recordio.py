@@ -16,7 +16,8 @@ from imgdag.codec import decode_gray, decode_rgb, decode_stored
 from imgdag.formats.lst import (
     LstEntry,
     _inside,
-    im2rec_lst_files,
+    format_lst_line,
+    im2rec_lst_split,
     list_image_folder,
     read_lst,
     write_im2rec_lst_files,
@@ -112,33 +113,32 @@ def test_list_image_folder_labels_folders_in_sorted_walk_order(tmp_path):
     assert [e.path for e in list_image_folder(tmp_path / "a", exts=(".txt",))] == ["notes.txt"]
 
 
-def test_im2rec_lst_files_shuffle_with_seed_100_and_split(tmp_path):
-    entries = [LstEntry(i, (0.0,), f"{i}.jpg") for i in range(10)]
-    expected = list(entries)
+def test_im2rec_lst_split_shuffles_with_seed_100_and_splits(tmp_path):
+    expected = list(range(10))
     random.seed(100)
     random.shuffle(expected)
-    assert im2rec_lst_files(tmp_path / "p", entries) == {tmp_path / "p.lst": expected}
-    files = im2rec_lst_files("p", entries, shuffle=False, train_ratio=0.6, test_ratio=0.2)
-    assert files == {Path("p_test.lst"): entries[:2], Path("p_val.lst"): entries[8:], Path("p_train.lst"): entries[2:8]}
-    chunks = im2rec_lst_files("p", entries, shuffle=False, chunks=3)
+    assert {k: list(v) for k, v in im2rec_lst_split(tmp_path / "p", 10).items()} == {tmp_path / "p.lst": expected}
+    files = {k: list(v) for k, v in im2rec_lst_split("p", 10, shuffle=False, train_ratio=0.6, test_ratio=0.2).items()}
+    assert files == {Path("p_test.lst"): [0, 1], Path("p_val.lst"): [8, 9], Path("p_train.lst"): [2, 3, 4, 5, 6, 7]}
+    chunks = im2rec_lst_split("p", 10, shuffle=False, chunks=3)
     assert [len(v) for v in chunks.values()] == [4, 4, 2]
     assert [str(k) for k in chunks] == ["p_0.lst", "p_1.lst", "p_2.lst"]
 
 
-
 @pytest.mark.parametrize("options", [{}, {"shuffle": False}, {"chunks": 3}, {"train_ratio": 0.6, "test_ratio": 0.2},
                                      {"chunks": 2, "train_ratio": 0.5}])
-def test_written_lst_files_are_the_listed_files_written_one_by_one(tmp_path, options):
-    """write_im2rec_lst_files (entries waiting on disk, read back by offset) writes the bytes of
-    im2rec_lst_files' lists: multi-label and non-ASCII lines, every split."""
+def test_written_lst_files_hold_the_split_entries_lines(tmp_path, options):
+    """write_im2rec_lst_files (entries waiting on disk, read back by offset) writes each file's
+    entries (im2rec_lst_split's positions in the listing) as write_lst would: multi-label and
+    non-ASCII lines, every split."""
     entries = [LstEntry(i, (float(i % 3),) if i % 4 else (1.0, 0.25, 2.5), f"c{i % 3}/é {i}.jpg") for i in range(23)]
-    written = write_im2rec_lst_files(tmp_path / "new" / "p", iter(entries), **options)
-    expected = im2rec_lst_files(tmp_path / "old" / "p", entries, **options)
-    assert [p.name for p in written] == [p.name for p in expected]
-    for (new, count), (old, listed) in zip(written.items(), expected.items()):
-        write_lst(old, listed)
-        assert count == len(listed) and new.read_bytes() == old.read_bytes(), new.name
-    assert sorted(q.name for q in (tmp_path / "new").iterdir()) == sorted(p.name for p in written)  # no spool left
+    written = write_im2rec_lst_files(tmp_path / "p", iter(entries), **options)
+    split = im2rec_lst_split(tmp_path / "p", len(entries), **options)
+    assert list(written) == list(split)
+    for path, positions in split.items():
+        lines = "".join(format_lst_line(entries[i]) for i in positions)
+        assert written[path] == len(positions) and path.read_bytes() == lines.encode("utf-8"), path.name
+    assert sorted(tmp_path.iterdir()) == sorted(split)  # no spool left
 
 
 def test_listing_memory_does_not_grow_with_the_listing(tmp_path):

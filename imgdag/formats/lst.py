@@ -163,14 +163,6 @@ def _utf8(name: str, root) -> str:
     return name
 
 
-def im2rec_lst_files(prefix, entries, shuffle=True, chunks=1, train_ratio=1.0, test_ratio=0.0):
-    """The `.lst` files `im2rec.py --list` makes from `entries`: {path: entries}
-    (see im2rec_lst_split)."""
-    entries = list(entries)
-    split = im2rec_lst_split(prefix, len(entries), shuffle, chunks, train_ratio, test_ratio)
-    return {path: [entries[i] for i in positions] for path, positions in split.items()}
-
-
 def im2rec_lst_split(prefix, count, shuffle=True, chunks=1, train_ratio=1.0, test_ratio=0.0):
     """Which of `count` listed entries go to which `.lst` file, as `im2rec.py --list` does it:
     {path: positions in the listing, in file order}.
