@@ -30,6 +30,7 @@ import multiprocessing
 import multiprocessing.pool
 import select
 import signal
+import threading
 import time
 from multiprocessing.pool import TERMINATE, IMapIterator
 
@@ -71,8 +72,8 @@ class _Pool(multiprocessing.pool.Pool):
         if inqueue._rlock.acquire(timeout=left()):  # kept: the workers take no further task
             while task_handler.is_alive() and inqueue._reader.poll():
                 inqueue._reader.recv_bytes()  # queued tasks; the task handler sends no more
-        worker_handler.join(left())  # no new workers after it; it ends the task handler's loop
-        task_handler.join(left())  # its sentinels go out while the result handler still reads
+        _join(worker_handler, left())  # no new workers after it; it ends the task handler's loop
+        _join(task_handler, left())  # its sentinels go out while the result handler still reads
         result_handler._state = TERMINATE
         if outqueue._wlock.acquire(timeout=left()):  # a result is never cut by this message
             try:
@@ -80,11 +81,18 @@ class _Pool(multiprocessing.pool.Pool):
                     outqueue._writer.send(None)  # wakes the result handler
             finally:
                 outqueue._wlock.release()
-        result_handler.join(left())
+        _join(result_handler, left())
         for worker in pool:
             worker.kill()  # it holds nothing the parent still needs
         for worker in pool:
             worker.join()
+
+
+def _join(thread: threading.Thread, timeout: float) -> None:
+    """Wait up to `timeout` for `thread` to end, unless it is this thread (a pool collected as
+    garbage in one of its own threads terminates there)."""
+    if thread is not threading.current_thread():
+        thread.join(timeout)
 
 
 class _Workers(list):

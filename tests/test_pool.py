@@ -214,3 +214,17 @@ def test_a_script_whose_check_worker_dies_exits_1_with_one_line(tmp_path):
     assert done.stderr.strip().splitlines()[-1].startswith("error: a worker process died (killed by SIGKILL"), \
         done.stderr
     assert not (tmp_path / "maps").exists()
+
+
+def test_a_pool_collected_in_its_own_result_thread_terminates_cleanly():
+    """A pool whose last reference is its imap iterator is collected, and terminated, in its
+    result handler thread when the last result arrives; terminate does not join that thread."""
+    done = run_child("""
+        import multiprocessing, time
+        from imgdag.pool import process_pool
+        print(sum(process_pool(2).imap(abs, range(100))))
+        time.sleep(0.5)
+        print("children", len(multiprocessing.active_children()))
+    """)
+    assert done.returncode == 0 and done.stdout.split() == ["4950", "children", "0"], done.stderr
+    assert "Error" not in done.stderr, done.stderr
