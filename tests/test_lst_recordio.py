@@ -144,7 +144,7 @@ def test_written_lst_files_hold_the_split_entries_lines(tmp_path, options):
 def test_listing_memory_does_not_grow_with_the_listing(tmp_path):
     """The listing holds offsets and positions, 24 bytes an entry, not the entries: peak Python
     memory grows by under 40 bytes an entry from 2,000 to 8,000 (holding and shuffling the
-    entries took about 190)."""
+    entries took 255 here)."""
     import tracemalloc
 
     def peak(count: int) -> int:
