@@ -104,12 +104,12 @@ def _imagenet_class_count(raw: Path) -> int | None:
         return sum(p.is_dir() for p in train.iterdir()) if train else None
     if raw.is_file() and (zipfile.is_zipfile(raw) or _uncompressed_tar(raw)):
         from imgdag.errors import DataError
-        from imgdag.layouts.imagenet_folders import EXPECTED, class_folders
+        from imgdag.layouts.imagenet_folders import EXPECTED
         from imgdag.layouts.tree import open_tree
 
         try:
             with open_tree(raw) as tree:
-                return len(class_folders(tree, tree.find_root("train", EXPECTED) + "train/"))
+                return len(tree.subfolders(tree.find_root("train", EXPECTED) + "train/"))
         except DataError:
             return None
     return None

@@ -14,6 +14,9 @@ class DataError(Exception):
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
 
+    def __reduce__(self):  # from a worker process, or a task generator run in a pool's thread
+        return DataError, (self.path, self.problem)
+
 
 class WorkerDied(RuntimeError):
     """A pool's worker process died while the pool ran (imgdag.pool); its tasks are lost."""

@@ -9,6 +9,7 @@ not decode out, counted in the step's summary and named (with its problem) in a 
 an archive are read in this process (one file handle).
 """
 import warnings
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -58,25 +59,40 @@ def _problem(name: str) -> tuple[str, str] | None:
     return None
 
 
-def bad_images(tree: "FileTree", names: list[str], check: ImageCheck, desc: str) -> dict[str, str]:
-    """{where: problem} of the images `names` of `tree` that do not decode; with
-    check.bad_images "error", a DataError naming the first instead."""
-    from imgdag.layouts.tree import DirTree
+def _named_problem(name: str) -> tuple[str, tuple[str, str] | None]:
+    return name, _problem(name)
 
-    bad = {}
+
+def decoding(tree: "FileTree", names: Iterable[str], check: ImageCheck, desc: str, bad: dict,
+             total: int | None = None) -> Iterator[str]:
+    """The names of `names` (a list, or a generator: it is read as the workers go) whose images
+    decode, in order; those that do not go into `bad` ({where: problem}), or with
+    check.bad_images "error" the first is a DataError naming it."""
+    from imgdag.layouts.tree import DirTree, FolderTree
+
     with ExitStack() as stack:
-        if check.workers > 1 and isinstance(tree, DirTree) and len(names) > CHUNK:
+        if check.workers > 1 and isinstance(tree, (DirTree, FolderTree)) and (total is None or total > CHUNK):
             pool = stack.enter_context(process_pool(check.workers, _use_tree, (tree,)))
-            problems = pool.imap(_problem, names, chunksize=CHUNK)
+            results = pool.imap(_named_problem, names, chunksize=CHUNK)
         else:
             _use_tree(tree)
             stack.callback(_worker.clear)
-            problems = map(_problem, names)
-        for problem in tqdm(problems, total=len(names), desc=desc, unit="img", mininterval=1):
-            if problem is not None:
-                if check.bad_images == "error":
-                    raise DataError(*problem)
+            results = map(_named_problem, names)
+        for name, problem in tqdm(results, total=total, desc=desc, unit="img", mininterval=1):
+            if problem is None:
+                yield name
+            elif check.bad_images == "error":
+                raise DataError(*problem)
+            else:
                 bad[problem[0]] = problem[1]
+
+
+def bad_images(tree: "FileTree", names: list[str], check: ImageCheck, desc: str) -> dict[str, str]:
+    """{where: problem} of the images `names` of `tree` that do not decode; with
+    check.bad_images "error", a DataError naming the first instead."""
+    bad: dict[str, str] = {}
+    for _ in decoding(tree, names, check, desc, bad, total=len(names)):
+        pass
     return bad
 
 

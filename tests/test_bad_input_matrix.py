@@ -670,6 +670,8 @@ CASES = [
     # --- issue 16: unclear before ---------------------------------------------------------------
     ("in8-name-not-utf8", in8_case(name_not_utf8),
      ("error", r"train/n\d+/bad\\xff.JPEG: the file name is not UTF-8")),
+    ("in8-name-not-utf8-workers", in8_case(name_not_utf8, "--workers", "2"),  # found as the workers check
+     ("error", r"train/n\d+/bad\\xff.JPEG: the file name is not UTF-8")),
     ("lst-label-nan", lst_line(2, "1\tnan\tc1/1.png"), ("error", r"list.lst: line 2: label nan is not an integer")),
     ("lst-index-2**64", lst_line(2, "18446744073709551616\t1.000000\tc1/1.png"),
      ("error", r"list.lst: line 2: index 18446744073709551616 is outside 0..2\*\*64-1")),

@@ -53,22 +53,12 @@ class LayoutReading:
         return self.splits[split].tree.read_bytes(record.path)
 
     def skipped_text(self) -> str:
-        """`N reason; M reason` or `none`."""
-        return "; ".join(f"{n} {why}" for why, n in sorted(self.skipped.items())) or "none"
+        return skipped_text(self.skipped)
 
     def check_classes_used(self, split: str, where, empty_classes: str = "error") -> None:
-        """Every class of the class list has an image in `split`. A class without one is a
-        DataError (its label would promise images that are not there), or, with
-        empty_classes="keep", keeps its index and is counted in `skipped` by name."""
-        used = {r.label for r in self.records(split)}
-        empty = [c for i, c in enumerate(self.classes) if i not in used]
-        if not empty:
-            return
-        shown = ", ".join(empty[:5]) + (", ..." if len(empty) > 5 else "")
-        if empty_classes != "keep":
-            raise DataError(where, f"{len(empty)} classes of the class list have no usable {split} image "
-                                   f"({shown}); fix the data, or keep their label indices with empty_classes: keep")
-        self.skipped[f"{split}: classes without a usable image, label index kept ({shown})"] += len(empty)
+        """Every class of the class list has an image in `split` (`check_classes_used`)."""
+        check_classes_used(self.classes, {r.label for r in self.records(split)}, split, where, empty_classes,
+                           self.skipped)
 
     def keep_first(self, n: int | None) -> None:
         """A smoke run's subset: in every split, the first `n` images of each class by path
@@ -88,6 +78,26 @@ class LayoutReading:
         for split in self.splits.values():
             if split.tree is not None:
                 split.tree.close()
+
+
+def skipped_text(skipped: Counter) -> str:
+    """`N reason; M reason` or `none`."""
+    return "; ".join(f"{n} {why}" for why, n in sorted(skipped.items())) or "none"
+
+
+def check_classes_used(classes: list[str], used: set[int], split: str, where, empty_classes: str,
+                       skipped: Counter) -> None:
+    """Every class of `classes` has a label in `used`. A class without one is a DataError (its
+    label would promise images that are not there), or, with empty_classes="keep", keeps its
+    index and is counted in `skipped` by name."""
+    empty = [c for i, c in enumerate(classes) if i not in used]
+    if not empty:
+        return
+    shown = ", ".join(empty[:5]) + (", ..." if len(empty) > 5 else "")
+    if empty_classes != "keep":
+        raise DataError(where, f"{len(empty)} classes of the class list have no usable {split} image "
+                               f"({shown}); fix the data, or keep their label indices with empty_classes: keep")
+    skipped[f"{split}: classes without a usable image, label index kept ({shown})"] += len(empty)
 
 
 def first_per_class(labels, n: int, classes: int) -> list[int]:

@@ -12,6 +12,7 @@ import bisect
 import copy
 import functools
 import os
+import stat
 import tarfile
 import zipfile
 from pathlib import Path
@@ -24,10 +25,11 @@ from imgdag.textfiles import decode_text
 class FileTree:
     """Files under a root, by relative posix name."""
 
-    def __init__(self, path, names: list[str], special: list[str] = ()):
+    def __init__(self, path, names: list[str], special: list[str] = (), folders: list[str] = ()):
         self.path = Path(path)
         self._set = set(names)
         self.special = sorted(special)  # names of what is not a regular file
+        self._folders = set(folders)  # an archive's folder entries (a folder may hold no file)
 
     @functools.cached_property
     def _names(self) -> list[str]:
@@ -38,6 +40,22 @@ class FileTree:
         """How many special entries lie under the folder `under`."""
         prefix = under.rstrip("/") + "/"
         return sum(name.startswith(prefix) for name in self.special)
+
+    def subfolders(self, under: str) -> list[str]:
+        """Sorted names of the folders directly in the folder `under`: those holding files, and
+        an archive's empty folder entries."""
+        prefix = under.rstrip("/") + "/"
+        return sorted({n[len(prefix):].split("/")[0] for n in self.names(prefix) if "/" in n[len(prefix):]}
+                      | {f[len(prefix):] for f in self._folders if f.startswith(prefix) and "/" not in f[len(prefix):]})
+
+    def files_directly_in(self, under: str) -> tuple[list[str], int]:
+        """(sorted names of the files directly in the folder `under`, count of the special entries
+        under it that are not inside one of `subfolders(under)`): what a reader that goes a
+        subfolder at a time finds beside the subfolders."""
+        prefix = under.rstrip("/") + "/"
+        folders = set(self.subfolders(under))
+        return ([n for n in self.names(prefix) if "/" not in n[len(prefix):]],
+                sum(n.startswith(prefix) and n[len(prefix):].split("/")[0] not in folders for n in self.special))
 
     def names(self, under: str = "") -> list[str]:
         """Sorted names of all files, or of those under the folder `under`."""
@@ -118,6 +136,94 @@ class DirTree(FileTree):
     def local_path(self, name: str) -> Path:
         return self.path / name
 
+    def subfolders(self, under: str) -> list[str]:
+        """Also the empty folders on disk."""
+        local = self.path / under
+        on_disk = {p.name for p in local.iterdir() if p.is_dir()} if local.is_dir() else set()
+        return sorted(set(super().subfolders(under)) | on_disk)
+
+
+class FolderTree(FileTree):
+    """A directory listed one folder at a time, for readers that go a class folder at a time:
+    `names(under)` walks only `under`, so such a reader holds one class's names, not the whole
+    tree's (ImageNet's 1.28 M). The walk is DirTree's (`_list_folder`: links to folders not
+    entered). `read_bytes` reads a name that is a regular file inside the folder (links to
+    files followed, as DirTree's listing follows them); what is outside it, or not a regular
+    file (a FIFO would block), is a DataError naming it."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self._walked = ("", [], [])  # the last walk: (under, names, special)
+
+    def _walk(self, under: str) -> tuple[list[str], list[str]]:
+        prefix = under.rstrip("/") + "/"
+        if self._walked[0] != prefix:
+            if any(os.path.islink(self.path / prefix[:i]) for i, c in enumerate(prefix) if c == "/"):
+                names, special = [], []  # inside a link to a folder, which a walk does not enter
+            else:
+                names, special = _list_folder(self.path / prefix)
+            self._walked = (prefix, sorted(prefix + n for n in names), [prefix + n for n in special])
+        return self._walked[1], self._walked[2]
+
+    def names(self, under: str = "") -> list[str]:
+        if not under:
+            raise ValueError("a FolderTree lists one folder at a time: give `under`")
+        return list(self._walk(under)[0])
+
+    def special_under(self, under: str) -> int:
+        return len(self._walk(under)[1])
+
+    def subfolders(self, under: str) -> list[str]:
+        """Sorted names of the folders directly in `under` (links to folders included, as
+        DirTree's do; a walk does not enter them)."""
+        return sorted(entry.name for entry in _entries(self.path / under) if _holds(entry.is_dir))
+
+    def files_directly_in(self, under: str) -> tuple[list[str], int]:
+        prefix = under.rstrip("/") + "/"
+        files, special = [], 0
+        for entry in _entries(self.path / prefix):
+            if _holds(entry.is_dir):
+                continue
+            if _holds(entry.is_file):
+                files.append(_utf8_name(self.path, prefix + entry.name))
+            else:
+                special += 1
+        return sorted(files), special
+
+    def has_file(self, name: str) -> bool:
+        return os.path.isfile(self.path / name)
+
+    def has_dir(self, name: str) -> bool:
+        return os.path.isdir(self.path / name)
+
+    def find_root(self, marker: str, expected: str) -> str:
+        """Shallowest prefix holding a file or folder named `marker`, level by level (links to
+        folders not entered)."""
+        level = [""]
+        while level:
+            found = sorted(p for p in level if os.path.lexists(self.path / p / marker))
+            if found:
+                return found[0]
+            level = sorted(f"{p}{e.name}/" for p in level for e in _entries(self.path / p)
+                           if _holds(e.is_dir) and not _holds(e.is_symlink))
+        raise DataError(self.where(), f"no {marker} found anywhere in it ({expected})")
+
+    def read_bytes(self, name: str) -> bytes:
+        parts = name.split("/")
+        if name.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            raise DataError(self.path / name, "not a file name inside the folder")
+        path = os.path.join(self.path, name)
+        try:
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                raise DataError(path, "not a regular file (a FIFO, socket, device or folder)")
+            with open(path, "rb") as f:
+                return f.read()
+        except OSError as e:
+            raise DataError(path, f"unreadable: {e}") from e
+
+    def local_path(self, name: str) -> Path:
+        return self.path / name
+
 
 class ZipTree(FileTree):
     def __init__(self, path):
@@ -128,7 +234,8 @@ class ZipTree(FileTree):
         check = ArchiveCheck(path)
         self._info = {check.member(i.filename, i.file_size, i.compress_size): i
                       for i in self._zip.infolist() if not i.is_dir()}
-        super().__init__(path, list(self._info))
+        folders = [check.member(i.filename, 0, folder=True) for i in self._zip.infolist() if i.is_dir()]
+        super().__init__(path, list(self._info), folders=folders)
 
     def where(self, name: str = "") -> str:
         return f"{self.path}:{name}" if name else str(self.path)
@@ -161,7 +268,8 @@ class TarTree(FileTree):
         check = ArchiveCheck(path)
         self._info = {check.member(m.name, m.size): m for m in members if m.isreg()}
         special = [check.member(m.name, 0) for m in members if not (m.isreg() or m.isdir())]
-        super().__init__(path, list(self._info), special)
+        folders = [check.member(m.name, 0, folder=True) for m in members if m.isdir()]
+        super().__init__(path, list(self._info), special, folders)
 
     def where(self, name: str = "") -> str:
         return f"{self.path}:{name}" if name else str(self.path)
@@ -194,24 +302,32 @@ def _list_folder(root: Path) -> tuple[list[str], list[str]]:
     folders = [("", str(root))]
     while folders:
         prefix, folder = folders.pop()
-        try:
-            with os.scandir(folder) as listing:
-                entries = list(listing)
-        except OSError:
-            continue
-        for entry in entries:
+        for entry in _entries(folder):
             name = prefix + entry.name
             if _holds(entry.is_dir):
                 if not _holds(entry.is_symlink):
                     folders.append((name + "/", entry.path))
                 continue
-            try:
-                name.encode("utf-8")
-            except UnicodeEncodeError:
-                raise DataError(root / name, "the file name is not UTF-8 (maps and lists are UTF-8 text); "
-                                             "rename it") from None
-            (names if _holds(entry.is_file) else special).append(name)
+            (names if _holds(entry.is_file) else special).append(_utf8_name(root, name))
     return names, special
+
+
+def _utf8_name(root: Path, name: str) -> str:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise DataError(root / name, "the file name is not UTF-8 (maps and lists are UTF-8 text); "
+                                     "rename it") from None
+    return name
+
+
+def _entries(folder) -> list:
+    """The entries of a folder; none when it cannot be listed (os.walk's rule)."""
+    try:
+        with os.scandir(folder) as listing:
+            return list(listing)
+    except OSError:
+        return []
 
 
 def _holds(test) -> bool:
