@@ -78,7 +78,8 @@ remote:
 # (a fresh clone, 2026-12-05), 8 GB of temporary files at its largest (bench_scale.py)
 BENCHES := benchmarks/bench_codec.py benchmarks/bench_pack.py benchmarks/bench_rec_loader.py \
 	benchmarks/bench_threads.py benchmarks/bench_small_images.py benchmarks/bench_tiny_cache.py \
-	benchmarks/bench_mnist_epoch.py benchmarks/bench_cpu_isa.py benchmarks/bench_scale.py
+	benchmarks/bench_mnist_epoch.py benchmarks/bench_cpu_isa.py benchmarks/bench_scale.py \
+	benchmarks/bench_dag_scale.py
 QUICK_OUT := benchmarks/out/quick
 
 bench: venv mxnet-env bench-env

@@ -178,10 +178,25 @@ def scale_rows(r):
     return rows
 
 
+def dag_scale_rows(r):
+    """Per check of a finished run (`snakemake -n`, `dvc status`): seconds at each size over the
+    smallest size's (goal <= 1.15: no more than at 1k, issue 17)."""
+    sizes = sorted(r["sizes"], key=int)
+    small = r["sizes"][sizes[0]]["commands"]
+    rows = []
+    for name, entry in r["scaling"].items():
+        for size, ratio in entry["seconds_ratio_vs_smallest"].items():
+            rows.append(row(f"finished run: {name} at {size} img vs {sizes[0]}, "
+                            f"{entry['ms_per_1000_images']:+} ms per 1k img",
+                            f"{r['sizes'][size]['commands'][name]['median_s']} s", f"{small[name]['median_s']} s",
+                            ratio, "<= 1.15", loads(r)))
+    return rows
+
+
 SOURCES = {"codec": codec_rows, "pack": pack_rows, "pack_loaded": pack_rows, "rec_loader": rec_loader_rows,
            "rec_loader_loaded": rec_loader_rows,
            "small_images": small_images_rows, "tiny_cache": tiny_cache_rows, "threads": threads_rows,
-           "mnist_epoch": mnist_rows, "scale": scale_rows}
+           "mnist_epoch": mnist_rows, "scale": scale_rows, "dag_scale": dag_scale_rows}
 
 
 def collect(folder: Path) -> dict:

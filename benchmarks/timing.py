@@ -81,9 +81,10 @@ def ratio(ours: dict, peer: dict) -> dict:
     return {"median": round(peer["median_s"] / ours["median_s"], 2), "min": round(peer["min_s"] / ours["min_s"], 2)}
 
 
-def run_command(command, cwd=ROOT, env=None) -> dict:
+def run_command(command, cwd=ROOT, env=None, output=False) -> dict:
     """Run one command; {"seconds", "peak_tree_rss_mb" (the most its process tree held at once,
-    sampled every 20 ms), "peak_process_rss_mb" (its largest single process)}. Exits on failure."""
+    sampled every 20 ms), "peak_process_rss_mb" (its largest single process)}, with `output` also
+    "output" (its stdout and stderr). Exits on failure."""
     start = time.perf_counter()
     process = psutil.Popen([str(c) for c in command], cwd=cwd, env=env, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE)
@@ -107,8 +108,11 @@ def run_command(command, cwd=ROOT, env=None) -> dict:
     sampler.join()
     if process.returncode != 0:
         sys.exit(f"failed: {' '.join(map(str, command))}\n{stdout.decode()}\n{stderr.decode()}")
-    return {"seconds": seconds, "peak_tree_rss_mb": round(peaks["tree"] / 2**20, 1),
+    done = {"seconds": seconds, "peak_tree_rss_mb": round(peaks["tree"] / 2**20, 1),
             "peak_process_rss_mb": round(peaks["process"] / 2**20, 1)}
+    if output:
+        done["output"] = stdout.decode(errors="replace") + stderr.decode(errors="replace")
+    return done
 
 
 def context() -> dict:

@@ -31,7 +31,7 @@ def test_bench_quick_writes_json_and_one_summary_of_the_ratios(tmp_path):
     data_path = next(r for r in summary["rows"] if r["what"].startswith("small images data path"))
     assert data_path["goal"] == ">= 15" and data_path["ratio_median"] > 0 and data_path["quick"]
     assert sorted(m.split(".json")[0].rsplit("/", 1)[1] for m in summary["missing"]) == \
-        ["pack", "pack_loaded", "rec_loader", "rec_loader_loaded", "threads"]
+        ["dag_scale", "pack", "pack_loaded", "rec_loader", "rec_loader_loaded", "threads"]
     assert "small images data path" in done.stdout  # the table is printed
 
 

@@ -1,0 +1,117 @@
+"""What a finished run costs to check, by dataset size: `snakemake -n` and `dvc status` on a
+workspace whose imagenet-8 conversion ran, at 1k, 10k and 100k images.
+
+For each size a class-folder tree is generated as bench_scale.py does (8 classes, so that the
+recipe's params fit), the working tree's source files are copied into a fresh git workspace, its
+params.yaml points `datasets.imagenet8.raw` at the tree (a folder: read where it is, an input of
+the maps step itself) and dvc.yaml is written again (`make dvc-yaml`). Snakemake runs the
+conversion (data/datasets.checked, the maps, both `.rec` + `.idx` with the recipe's pass-through),
+then `dvc commit` records those 4 stages: the finished run of both doors. Then, interleaved
+over the sizes (smallest first) for --repeats rounds, each a fresh process:
+- snakemake_n: `snakemake -n` of the 4 targets (nothing to do);
+- dvc_status: `dvc status` of the 4 stages (up to date);
+- dvc_status_maps: `dvc status imagenet8_maps`, whose dependency is the raw folder;
+- dvc_status_rec: `dvc status` of the two `.rec` stages (their outputs: 3 GB at 100k).
+Per command and size: median and min seconds and peak memory, then each size's median over the
+smallest size's (issue 17: no more than at 1k; goal <= 1.15 here) and the growth in ms per
+1,000 images. Writes benchmarks/out/dag_scale.json. `--quick`: 100 and 200 images, one repeat.
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench_scale import make_tree
+from timing import ROOT, context, run_command, summary, write_result
+
+BIN = Path(sys.executable).parent
+TARGETS = ["data/datasets.checked", "data/imagenet8/train.rec", "data/imagenet8/val.rec"]
+STAGES = ["datasets_checked", "imagenet8_maps", "imagenet8_rec-train", "imagenet8_rec-val"]
+COMMANDS = {
+    "snakemake_n": ["snakemake", "-n", *TARGETS],
+    "dvc_status": ["dvc", "status", *STAGES],
+    "dvc_status_maps": ["dvc", "status", "imagenet8_maps"],
+    "dvc_status_rec": ["dvc", "status", "imagenet8_rec-train", "imagenet8_rec-val"],
+}
+UP_TO_DATE = {"snakemake_n": "Nothing to be done", "dvc_status": "up to date"}
+
+
+def workspace(dest: Path, raw: Path, env: dict) -> None:
+    """The working tree's source files in a fresh git repository, its imagenet-8 raw data `raw`,
+    the conversion run by Snakemake and recorded by DVC."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            cwd=ROOT, check=True, capture_output=True).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        if (ROOT / name).is_file() and not name.startswith(("results/", "data/", "benchmarks/out/")):
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+    params = dest / "params.yaml"
+    old = "raw: data/demo/imagenet8/imagenet-8.tar"
+    if old not in params.read_text():
+        sys.exit(f"{params}: no '{old}' line to point at the generated tree")
+    params.write_text(params.read_text().replace(old, f"raw: {raw}"))
+    for command in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "copy"],
+                    [BIN / "python", "scripts/write_dvc_yaml.py"], ["snakemake", "--cores", "2", *TARGETS],
+                    ["dvc", "commit", "-f", *STAGES]):
+        run_command(command, cwd=dest, env=env)
+
+
+def checked(name: str, ws: Path, env: dict) -> dict:
+    """One timed command in `ws`; exits when it finds work to do."""
+    done = run_command(COMMANDS[name], cwd=ws, env=env, output=True)
+    expected = UP_TO_DATE.get(name)
+    if expected and expected not in done.pop("output"):
+        sys.exit(f"{ws}: {' '.join(COMMANDS[name])} finds work to do on the finished run")
+    done.pop("output", None)
+    return done
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000], help="train images per tree")
+    p.add_argument("--repeats", type=int, default=3, help="interleaved rounds")
+    p.add_argument("--quick", action="store_true", help="smoke test: 100 and 200 images, one repeat")
+    p.add_argument("--out", help="JSON output (default benchmarks/out/dag_scale.json)")
+    args = p.parse_args()
+    if args.quick:
+        args.sizes, args.repeats = [100, 200], 1
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "DVC_NO_ANALYTICS": "1",
+           "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b",
+           "GIT_COMMITTER_EMAIL": "b@b"}
+    result = {"bench": "dag_scale", "quick": args.quick, **context(), "repeats": args.repeats, "sizes": {}}
+    with tempfile.TemporaryDirectory(prefix="imgdag-dag-scale-") as tmp:
+        sizes = sorted(args.sizes)
+        for size in sizes:
+            tree = make_tree(Path(tmp) / str(size) / "raw", size, 8, 0, 2)
+            workspace(Path(tmp) / str(size) / "ws", Path(tmp) / str(size) / "raw", env)
+            result["sizes"][str(size)] = {"tree": tree}
+            print(f"{size} images: workspace ready", flush=True)
+        runs = {(size, name): [] for size in sizes for name in COMMANDS}
+        for round_ in range(args.repeats):
+            for size in sizes:
+                for name in COMMANDS:
+                    runs[size, name].append(checked(name, Path(tmp) / str(size) / "ws", env))
+            print(f"round {round_ + 1}: load {os.getloadavg()[0]:.2f}", flush=True)
+    small = sizes[0]
+    for size in sizes:
+        result["sizes"][str(size)]["commands"] = {name: summary(runs[size, name], 1, "run") for name in COMMANDS}
+    result["scaling"] = {}
+    for name in COMMANDS:
+        base = result["sizes"][str(small)]["commands"][name]
+        result["scaling"][name] = {
+            "seconds_ratio_vs_smallest": {
+                str(size): {"median": round(result["sizes"][str(size)]["commands"][name]["median_s"]
+                                            / base["median_s"], 3),
+                            "min": round(result["sizes"][str(size)]["commands"][name]["min_s"] / base["min_s"], 3)}
+                for size in sizes[1:]},
+            "ms_per_1000_images": round(1000 * (result["sizes"][str(sizes[-1])]["commands"][name]["median_s"]
+                                                - base["median_s"]) / (sizes[-1] - small) * 1000, 2),
+        }
+    write_result("dag_scale", result, args.out)
+
+
+if __name__ == "__main__":
+    main()
