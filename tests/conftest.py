@@ -30,6 +30,18 @@ def realdata_path(name: str) -> Path:
     return path
 
 
+def with_peak_memory(run) -> tuple:
+    """(what `run()` returned, the most memory Python's allocator held while it ran: tracemalloc's
+    peak, in bytes)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        return run(), tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def file_stamps(ws: Path) -> dict:
     return {str(p.relative_to(ws)): (p.stat().st_size, p.stat().st_mtime_ns)
             for p in ws.rglob("*") if p.is_file() and not p.is_symlink()}

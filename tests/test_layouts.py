@@ -9,6 +9,7 @@ import zipfile
 import numpy as np
 import pytest
 import scipy.io
+from conftest import with_peak_memory
 from PIL import Image
 
 from imgdag.codec import decode_rgb
@@ -174,7 +175,6 @@ def test_a_class_at_a_time_holds_one_class_not_the_split(tmp_path):
     """Writing a CNTK map from class folders holds one class folder's names at a time: peak
     Python memory grows by under 40 bytes an image from 2,000 to 8,000 images (50 a class;
     the whole listing, as a DirTree holds it, took 175 an image)."""
-    import tracemalloc
 
     def peak(classes: int) -> int:
         root = tmp_path / str(classes)
@@ -183,13 +183,10 @@ def test_a_class_at_a_time_holds_one_class_not_the_split(tmp_path):
                 (root / split / f"n{c:08d}").mkdir(parents=True)
                 for i in range(n):
                     (root / split / f"n{c:08d}" / f"n{c:08d}_{i:05d}.JPEG").touch()
-        tracemalloc.start()
-        try:
-            folders = ImagenetFolders(root)
-            assert write_cntk_map(tmp_path / "map.txt", folders.records("train")) == classes * 50
-            return tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
+        lines, peak = with_peak_memory(lambda: write_cntk_map(tmp_path / "map.txt",
+                                                              ImagenetFolders(root).records("train")))
+        assert lines == classes * 50
+        return peak
 
     peak(2)  # first-call allocations out of the way
     small, large = peak(40), peak(160)

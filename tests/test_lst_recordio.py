@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, realdata_path
+from conftest import ROOT, realdata_path, with_peak_memory
 from e2e import run_script_here
 from PIL import Image
 
@@ -145,16 +145,11 @@ def test_listing_memory_does_not_grow_with_the_listing(tmp_path):
     """The listing holds offsets and positions, 24 bytes an entry, not the entries: peak Python
     memory grows by under 40 bytes an entry from 2,000 to 8,000 (holding and shuffling the
     entries took 255 here)."""
-    import tracemalloc
-
     def peak(count: int) -> int:
         entries = (LstEntry(i, (float(i % 7),), f"class{i % 7}/n{i:08d}.JPEG") for i in range(count))
-        tracemalloc.start()
-        try:
-            assert sum(write_im2rec_lst_files(tmp_path / "p", entries).values()) == count
-            return tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
+        written, peak = with_peak_memory(lambda: write_im2rec_lst_files(tmp_path / "p", entries))
+        assert sum(written.values()) == count
+        return peak
 
     peak(100)  # first-call allocations out of the way
     small, large = peak(2000), peak(8000)
@@ -550,19 +545,14 @@ def test_packing_memory_does_not_grow_with_the_list(tmp_path, options, workers):
     """The packer holds no entry per image (it read the whole .lst into a list before: about
     200 bytes an entry): the main process's peak Python memory grows by under 40 bytes an
     entry from 2,000 to 8,000 entries (the index array of the duplicate check takes 8)."""
-    import tracemalloc
-
     save(tmp_path / "a.png", np.zeros((4, 4, 3), np.uint8))
 
     def peak(entries: int) -> int:
         write_lst(tmp_path / "l.lst", (LstEntry(i, (float(i % 7),), "a.png") for i in range(entries)))
-        tracemalloc.start()
-        try:
-            assert pack(tmp_path / "l.lst", tmp_path, tmp_path / "o.rec", tmp_path / "o.idx", options,
-                        num_workers=workers).written == entries
-            return tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
+        packed, peak = with_peak_memory(lambda: pack(tmp_path / "l.lst", tmp_path, tmp_path / "o.rec",
+                                                     tmp_path / "o.idx", options, num_workers=workers))
+        assert packed.written == entries
+        return peak
 
     peak(100)  # first-call allocations (imports, caches) out of the way
     small, large = peak(2000), peak(8000)

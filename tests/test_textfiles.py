@@ -1,5 +1,6 @@
 """One text reader: BOM and CRLF files read exactly as plain UTF-8/LF; non-UTF-8 names file and line."""
 import pytest
+from conftest import with_peak_memory
 
 from imgdag.errors import DataError
 from imgdag.formats.class_list import read_class_list
@@ -84,16 +85,11 @@ def test_readers_of_long_lists_hold_no_line_they_gave(tmp_path, reader, line):
     """Map files and .lst files of a million lines are read as their rows are used: peak
     memory grows by under 4 bytes a line from 4,000 to 16,000 lines (the whole text, held
     before, is 25-35 bytes a line)."""
-    import tracemalloc
-
     def peak(lines: int) -> int:
         (tmp_path / "list.txt").write_text("".join(line.format(i=i, c=i % 7) for i in range(lines)))
-        tracemalloc.start()
-        try:
-            assert sum(1 for _ in reader(tmp_path / "list.txt")) == lines
-            return tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
+        read, peak = with_peak_memory(lambda: sum(1 for _ in reader(tmp_path / "list.txt")))
+        assert read == lines
+        return peak
 
     small, large = peak(4000), peak(16000)
     assert (large - small) / 12000 < 4, f"peak {small} -> {large} bytes"
