@@ -4,11 +4,15 @@ The real ImageNet sample JPEGs (../shared/realdata/imagenet-sample, 100 files) l
 over in one .lst (the files stay in the page cache for both tools). Two jobs, each run from the
 command line, whole (start-up included), interleaved ours / im2rec (/ cat) per repeat, same
 .lst and worker count:
-- resize: `--resize 256 --quality 95`, images/s;
+- resize: `--resize 256 --quality 95`, images/s, at --images and at --large-images entries;
 - pass-through: `--pass-through --images-checked` (one label per entry; the copy the imagenet-8
   recipe runs after its map writer checked the images) on >= 400 MB of listed files, MB/s, against
   `cat` of the same files into one file; the .rec files must be byte-identical to im2rec's;
+  pass-through-small: the same on >= 100 MB;
 - pass-through-check: the same with each image decode-checked while packing (plain `--pass-through`).
+A whole command's time holds its start-up (MXNet's import takes about a second), so each tool's
+cost per image (or MB) beyond the smaller size is also given ("beyond_start"): the two sizes'
+median seconds apart over their work apart, and ours against the peer's as a ratio.
 Each command starts with no dirty pages (an untimed sync before it) and with its outputs of the
 previous repeat removed (untimed), as Snakemake and DVC remove a job's outputs before running it:
 ext4 writes out the whole of a file that replaces another (a rename over it, or a truncation
@@ -46,7 +50,8 @@ def repeated_lst(path: Path, files: list[Path], count: int) -> int:
     write_lst(path, entries)
     return sum(files[i % len(files)].stat().st_size for i in range(count))
 
-JOBS = ["resize", "pass_through", "pass_through_check"]
+JOBS = ["resize", "resize_large", "pass_through_small", "pass_through", "pass_through_check"]
+SIZE_PAIRS = {"resize": "resize_large", "pass_through_small": "pass_through"}  # smaller job: larger job
 
 
 def after_sync(run, outputs):
@@ -61,20 +66,39 @@ def after_sync(run, outputs):
     return synced
 
 
+def beyond_start(small: dict, large: dict) -> dict:
+    """Each tool's median seconds per unit of work beyond the smaller job (start-up cancels out),
+    and the peers' over ours."""
+    apart = large["work"] - small["work"]
+    if apart <= 0:
+        raise SystemExit(f"bench_pack.py: the larger job lists no more than the smaller ({large['work']} and "
+                         f"{small['work']}): give sizes further apart")
+    per_unit = {name: (large[name]["median_s"] - small[name]["median_s"]) / apart
+                for name in large if isinstance(large[name], dict) and "median_s" in large[name] and name in small}
+    out = {f"{name}_s_per_unit": round(s, 6) for name, s in per_unit.items()}
+    for name, s in per_unit.items():
+        if name != "ours" and per_unit["ours"] > 0:
+            out[f"ratio_{name}_over_ours"] = round(s / per_unit["ours"], 2)
+    return out
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--images", type=int, default=1000, help="entries of the resize .lst")
-    p.add_argument("--pass-through-mb", type=int, default=400, help="listed bytes for the pass-through job")
+    p.add_argument("--large-images", type=int, default=4000, help="entries of the resize_large .lst")
+    p.add_argument("--pass-through-mb", type=int, default=400, help="listed MB for the pass-through job")
+    p.add_argument("--small-pass-through-mb", type=int, default=100, help="listed MB for pass_through_small")
     p.add_argument("--workers", type=int, default=2, help="our --num-workers and im2rec's --num-thread")
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--quick", action="store_true", help="smoke test: 20 images, 5 MB, one repeat")
+    p.add_argument("--quick", action="store_true", help="smoke test: 20 and 40 images, 5 and 12 MB, one repeat")
     p.add_argument("--baseline", help="another checkout whose scripts/make_rec.py to time as 'baseline'")
     p.add_argument("--jobs", nargs="+", choices=JOBS, default=JOBS)
     add_competitors_option(p)
     p.add_argument("--out", help="JSON output (default benchmarks/out/pack.json)")
     args = p.parse_args()
     if args.quick:
-        args.images, args.pass_through_mb, args.repeats = 20, 5, 1
+        args.images, args.large_images, args.pass_through_mb, args.small_pass_through_mb, args.repeats = \
+            20, 40, 12, 5, 1
     files = real_jpegs()
     root = files[0].parent
     have_mxnet = MXNET_PYTHON.exists()
@@ -83,11 +107,16 @@ def main():
               "competitors": args.competitors, "source": str(root), "baseline": args.baseline}
     work = Path(tempfile.mkdtemp(prefix="bench-pack-"))
     try:
-        pass_count = -(-args.pass_through_mb * 2**20 // sum(f.stat().st_size for f in files)) * len(files)
+        def pass_count(mb):  # entries listing at least `mb` MB, whole cycles of the files
+            return -(-mb * 2**20 // sum(f.stat().st_size for f in files)) * len(files)
+
+        resize, copy, checked = ["--resize", 256, "--quality", 95], ["--pass-through"], ["--images-checked"]
         jobs = {  # job: (flags of both tools, flags of ours only, entries, unit)
-            "resize": (["--resize", 256, "--quality", 95], [], args.images, "img"),
-            "pass_through": (["--pass-through"], ["--images-checked"], pass_count, "mb"),
-            "pass_through_check": (["--pass-through"], [], pass_count, "mb"),
+            "resize": (resize, [], args.images, "img"),
+            "resize_large": (resize, [], args.large_images, "img"),
+            "pass_through_small": (copy, checked, pass_count(args.small_pass_through_mb), "mb"),
+            "pass_through": (copy, checked, pass_count(args.pass_through_mb), "mb"),
+            "pass_through_check": (copy, [], pass_count(args.pass_through_mb), "mb"),
         }
         for job in args.jobs:
             flags, ours_only, count, unit = jobs[job]
@@ -132,7 +161,11 @@ def main():
                 entry["ratio_cat_s_over_ours_s"] = ratio(measured["ours"], measured["cat"])
                 if have_mxnet:
                     entry["rec_identical_to_im2rec"] = filecmp.cmp(ours_rec, mx_rec, shallow=False)
+            entry["work"] = work_done
             result[job] = entry
+        for small, large in SIZE_PAIRS.items():
+            if small in result and large in result:
+                result[large]["beyond_start"] = beyond_start(result[small], result[large])
         if not have_mxnet:
             result["im2rec"] = f"not measured: {MXNET_PYTHON} is absent (bash scripts/setup_mxnet_env.sh)"
     finally:

@@ -47,9 +47,14 @@ def test_competitors_run_beside_the_block_and_set_the_loaded_goals():
     assert not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in busy)
     side = {"median_img_per_s": 1.0, "best_img_per_s": 1.0, "median_mb_per_s": 1.0,
             "max_peak_tree_rss_mb": 1.0}
-    job = {"ours": side, "im2rec": side, "cat": side, "listed_mb": 1, "ratio_im2rec_s_over_ours_s": {"median": 1.7},
-           "ratio_cat_s_over_ours_s": {"median": 0.5}}
+    job = {"ours": side, "im2rec": side, "cat": side, "listed_mb": 1, "entries": 10,
+           "ratio_im2rec_s_over_ours_s": {"median": 1.7}, "ratio_cat_s_over_ours_s": {"median": 0.5}}
+    large = {**job, "beyond_start": {"ours_s_per_unit": 1.0, "im2rec_s_per_unit": 1.4, "cat_s_per_unit": 0.5,
+                                     "ratio_im2rec_over_ours": 1.4, "ratio_cat_over_ours": 0.5}}
     for competitors, goal, met in ((0, ">= 2.0", False), (2, ">= 1.5", True)):
-        rows = summary.pack_rows({"resize": job, "pass_through": job, "competitors": competitors})
+        rows = summary.pack_rows({"resize": job, "resize_large": large, "pass_through_small": job,
+                                  "pass_through": large, "competitors": competitors})
         assert (rows[0]["goal"], rows[0]["met"]) == (goal, met)
         assert ("competitors" in rows[0]["what"]) == bool(competitors)
+        per_image = next(r for r in rows if "per image beyond" in r["what"])
+        assert (per_image["ratio_median"], per_image["goal"], per_image["met"]) == (1.4, goal, False)
