@@ -10,6 +10,7 @@ sys.path.insert(0, workflow.basedir)
 from imgdag.arraycache import cache_stem  # noqa: E402
 from imgdag.codedeps import code_files, model_code_files  # noqa: E402
 from imgdag.cli import SUBSET_ENV  # noqa: E402
+from imgdag.layouts.tree import folder_state  # noqa: E402
 
 # Every job runs under bash's strict mode (shell.prefix replaces Snakemake's own
 # `set -euo pipefail`): a script that fails fails its job, also when piped into `tee`. Jobs run
@@ -92,6 +93,25 @@ def images_folder(raw_is_folder, extract_rule):
     extraction rule `extract_rule` fills (its listing, the `images` input, stands for it)."""
     return lambda wildcards, input: (input.images if raw_is_folder
                                      else getattr(rules, extract_rule).output.images)
+
+
+RAW_STATES = {}  # raw folder -> folder_state, walked once per Snakemake process
+
+
+def raw_folder_state(raw):
+    """Params of a rule that reads the raw path `raw` in place: for a folder, `raw_state`, its
+    files' names, sizes and times (imgdag.layouts.tree.folder_state), so that Snakemake reruns
+    the job when an image inside changes, as DVC does (the folder's own time does not show it);
+    nothing for an archive, a file whose time does. Walked only for jobs in the DAG."""
+    if not os.path.isdir(raw):
+        return {}
+
+    def state(wildcards):
+        if raw not in RAW_STATES:
+            RAW_STATES[raw] = folder_state(raw)
+        return RAW_STATES[raw]
+
+    return {"raw_state": state}
 
 
 def recipe_model(recipe):

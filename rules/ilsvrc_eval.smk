@@ -98,6 +98,7 @@ rule ilsvrc_alexnet_val_table:
     params:
         dataset=section("datasets.ilsvrc_val"),  # a change of label source reruns the table
         images=ILSVRC_IMAGES,
+        **raw_folder_state(ILSVRC["images"]),
         bad_images=section("checks.bad_images"),
     conda:
         "../envs/imgdag.yaml"
@@ -146,6 +147,7 @@ rule ilsvrc_alexnet_crops:
         cpu_isa=section("compute.cpu_isa"),  # the kernels' vector ISA: results depend on it
         recipe=section("recipes.ilsvrc_alexnet_eval"),
         images=ILSVRC_IMAGES,
+        **raw_folder_state(ILSVRC["images"]),
     conda:
         "../envs/imgdag.yaml"
     log:

@@ -24,7 +24,7 @@ else:
     IMAGENET8_DATA = {rule: {**{f"{s}_map": f"data/imagenet8/{s}_map.txt" for s in splits},
                              "images": IMAGENET8_IMAGES_INPUT}
                       for rule, splits in (("train", ("train", "val")), ("evaluate", ("val",)))}
-    IMAGENET8_DATA_PARAMS = {"images": IMAGENET8_IMAGES}
+    IMAGENET8_DATA_PARAMS = {"images": IMAGENET8_IMAGES, **raw_folder_state(IMAGENET8_RAW)}
     IMAGENET8_DATA_ARGS = {
         "train": " --train-map {input.train_map:q} --val-map {input.val_map:q} --image-root {params.images:q}",
         "evaluate": " --test-map {input.val_map:q} --image-root {params.images:q}"}
@@ -80,6 +80,7 @@ rule imagenet8_maps:
         classes="data/imagenet8/classes.txt",
     params:
         images=IMAGENET8_IMAGES,
+        **raw_folder_state(IMAGENET8_RAW),
         out=lambda w, output: os.path.dirname(output.classes),
         empty_classes=section("checks.empty_classes"),
         bad_images=section("checks.bad_images"),
@@ -113,6 +114,7 @@ rule imagenet8_rec:
         pack=section("recipes.imagenet8_alexnet.data.rec"),
         flags=cli_flags("recipes.imagenet8_alexnet.data.rec"),
         images=IMAGENET8_IMAGES,
+        **raw_folder_state(IMAGENET8_RAW),
         prefix=lambda w, output: output.lst.removesuffix(".lst"),  # make_lst.py writes PREFIX.lst
         bad_images=section("checks.bad_images"),
     conda:

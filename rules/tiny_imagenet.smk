@@ -36,6 +36,7 @@ rule tiny_index:
     params:
         out=lambda w, output: os.path.dirname(output.classes),
         empty_classes=section("checks.empty_classes"),
+        **raw_folder_state(TINY_RAW),
     conda:
         "../envs/imgdag.yaml"
     log:
@@ -64,6 +65,7 @@ rule tiny_array:
         cache=lambda w, output: cache_stem(output.images),
         bad_images=section("checks.bad_images"),
         empty_classes=section("checks.empty_classes"),
+        **raw_folder_state(TINY_RAW),
     conda:
         "../envs/imgdag.yaml"
     log:

@@ -26,7 +26,7 @@ from imgdag.formats.cntk_map_writer import write_cntk_map
 from imgdag.imagecheck import ImageCheck
 from imgdag.layouts.imagenet_folders import ImagenetFolders, read_imagenet_folders
 from imgdag.layouts.tiny_imagenet import read_tiny_imagenet
-from imgdag.layouts.tree import DirTree, FolderTree, open_tree
+from imgdag.layouts.tree import DirTree, FolderTree, folder_state, open_tree
 
 
 @pytest.fixture(scope="module")
@@ -454,3 +454,29 @@ def test_tree_find_root_and_names(demos):
         assert tree.where("a") == f"{demos / 'tiny/tiny-imagenet-200.zip'}:a"
         with pytest.raises(DataError, match="no labels.csv found"):
             tree.find_root("labels.csv", "x")
+
+
+def test_folder_state_changes_with_any_file_or_folder_inside_and_not_with_the_root_time(tmp_path):
+    raw = tmp_path / "raw"
+    (raw / "train/n01").mkdir(parents=True)
+    image = raw / "train/n01/a.jpg"
+    image.write_bytes(b"1234")
+    os.utime(image, ns=(10**18, 10**18))
+    before = folder_state(raw)
+    assert before.startswith("1 files, ") and folder_state(raw) == before
+    os.utime(raw, ns=(2 * 10**18, 2 * 10**18))  # the root's own time: no image changed
+    assert folder_state(raw) == before
+    changes = {
+        "rewritten, same size": lambda: (image.write_bytes(b"5678"), os.utime(image, ns=(10**18, 10**18 + 1))),
+        "added": lambda: (raw / "train/n01/b.jpg").write_bytes(b"x"),
+        "renamed": lambda: (raw / "train/n01/b.jpg").rename(raw / "train/n01/c.jpg"),
+        "empty class folder": lambda: (raw / "train/n02").mkdir(),
+        "removed": lambda: (raw / "train/n01/c.jpg").unlink(),
+    }
+    seen = {before}
+    for what, change in changes.items():
+        change()
+        state = folder_state(raw)
+        assert state not in seen, what
+        seen.add(state)
+    assert folder_state(tmp_path / "raw.tar") == "" and folder_state(tmp_path / "absent") == ""
