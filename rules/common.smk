@@ -1,4 +1,5 @@
 """Helpers for all rule files (the Python to run, params sections, code inputs, DVC marks)."""
+import functools
 import json
 import os
 import shlex
@@ -95,23 +96,15 @@ def images_folder(raw_is_folder, extract_rule):
                                      else getattr(rules, extract_rule).output.images)
 
 
-RAW_STATES = {}  # raw folder -> folder_state, walked once per Snakemake process
+raw_state = functools.cache(folder_state)  # a raw folder is walked once per Snakemake process
 
 
 def raw_folder_state(raw):
-    """Params of a rule that reads the raw path `raw` in place: for a folder, `raw_state`, its
+    """The params of a job that reads the raw path `raw` in place. For a folder, `raw_state`: its
     files' names, sizes and times (imgdag.layouts.tree.folder_state), so that Snakemake reruns
-    the job when an image inside changes, as DVC does (the folder's own time does not show it);
-    nothing for an archive, a file whose time does. Walked only for jobs in the DAG."""
-    if not os.path.isdir(raw):
-        return {}
-
-    def state(wildcards):
-        if raw not in RAW_STATES:
-            RAW_STATES[raw] = folder_state(raw)
-        return RAW_STATES[raw]
-
-    return {"raw_state": state}
+    the job when an image inside changes, as DVC does (the folder's own time does not show it).
+    None for an archive, a file whose time does. Walked only for jobs in the DAG."""
+    return {"raw_state": lambda wildcards: raw_state(raw)} if os.path.isdir(raw) else {}
 
 
 def recipe_model(recipe):
