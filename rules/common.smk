@@ -103,7 +103,7 @@ def raw_folder_state(raw):
     """The params of a job that reads the raw path `raw` in place. For a folder, `raw_state`: its
     files' names, sizes and times (imgdag.layouts.tree.folder_state), so that Snakemake reruns
     the job when an image inside changes, as DVC does (the folder's own time does not show it).
-    None for an archive, a file whose time does. Walked only for jobs in the DAG."""
+    No param for an archive, a file whose time does. Walked only for jobs in the DAG."""
     return {"raw_state": lambda wildcards: raw_state(raw)} if os.path.isdir(raw) else {}
 
 
