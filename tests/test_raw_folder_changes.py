@@ -1,9 +1,11 @@
 """Snakemake sees an image changed, added or renamed inside a raw folder read in place, as DVC
 does (each of its stages depends on the folder's files). The folder's own time shows none of
 these; the jobs that read the folder carry its state as a param (rules/common.smk
-raw_folder_state), and a changed param reruns them. Run on imagenet-8's conversion to `.rec`."""
+raw_folder_state), and a changed param reruns them, and only them. Run on imagenet-8's conversion
+to `.rec` and Tiny ImageNet's index, both raws as folders."""
 import re
 import tarfile
+import zipfile
 
 import pytest
 import yaml
@@ -11,7 +13,7 @@ import yaml
 from e2e import copy_repo, sh
 
 pytestmark = pytest.mark.slow
-TARGETS = ["data/imagenet8/train.rec"]
+TARGETS = ["data/imagenet8/train.rec", "data/tiny_imagenet/index/train.csv"]
 
 
 def planned(ws) -> dict:
@@ -22,13 +24,18 @@ def planned(ws) -> dict:
 
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory):
-    """A copy of the repository whose imagenet-8 raw is the demo's tree as a folder, converted."""
+    """A copy of the repository whose imagenet-8 and Tiny raws are the demo's trees as folders,
+    converted."""
     ws = copy_repo(tmp_path_factory.mktemp("raw-folder") / "repo")
-    sh(["python", "scripts/make_demo.py", "imagenet8", "raw/demo"], ws)
-    with tarfile.open(ws / "raw/demo/imagenet-8.tar") as tar:
+    sh(["python", "scripts/make_demo.py", "imagenet8", "raw/demo-imagenet8"], ws)  # a folder each:
+    sh(["python", "scripts/make_demo.py", "tiny_imagenet", "raw/demo-tiny"], ws)  # it is rewritten
+    with tarfile.open(ws / "raw/demo-imagenet8/imagenet-8.tar") as tar:
         tar.extractall(ws / "raw/imagenet8", filter="data")
+    with zipfile.ZipFile(ws / "raw/demo-tiny/tiny-imagenet-200.zip") as archive:
+        archive.extractall(ws / "raw/tiny")
     params = yaml.safe_load((ws / "params.yaml").read_text())
     params["datasets"]["imagenet8"]["raw"] = "raw/imagenet8"
+    params["datasets"]["tiny_imagenet"]["raw"] = "raw/tiny/tiny-imagenet-200"
     (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     sh(["snakemake", "--cores", "2", *TARGETS], ws)
     assert planned(ws) == {}
@@ -39,12 +46,20 @@ def class_folder(ws):
     return sorted((ws / "raw/imagenet8/train").iterdir())[0]
 
 
+def rewrite_first(folder):
+    """The first image of `folder` rewritten with the second's bytes: same name, other pixels
+    (the folder's own time stays)."""
+    first, second = sorted(folder.iterdir())[:2]
+    first.write_bytes(second.read_bytes())
+
+
 def test_an_image_rewritten_in_place_reruns_the_jobs_that_read_the_folder(ws):
-    first, second = sorted(class_folder(ws).iterdir())[:2]
-    first.write_bytes(second.read_bytes())  # same name, other pixels: the folder's time stays
+    rewrite_first(class_folder(ws))
+    rewrite_first(sorted((ws / "raw/tiny/tiny-imagenet-200/train").iterdir())[0] / "images")
     jobs = planned(ws)
-    assert set(jobs) == {"imagenet8_maps", "imagenet8_rec"}, jobs
+    assert set(jobs) == {"imagenet8_maps", "imagenet8_rec", "tiny_index"}, jobs
     assert jobs["imagenet8_maps"].startswith("Params have changed"), jobs
+    assert jobs["tiny_index"].startswith("Params have changed"), jobs
     sh(["snakemake", "--cores", "2", *TARGETS], ws)
     assert planned(ws) == {}
 
