@@ -74,7 +74,7 @@ remote:
 
 # speed figures as interleaved side-by-side ratios, JSON in benchmarks/out/ (with the load average),
 # packing and the .rec loader again beside two CPU-bound competitors (the loaded condition),
-# then one table of every ratio (benchmarks/out/summary.json); 21 minutes in all on 2 quiet cores
+# then one table of every ratio (benchmarks/out/summary.json); 21-23 minutes in all on 2 quiet cores
 # (a fresh clone, 2026-12-05), 8 GB of temporary files at its largest (bench_scale.py)
 BENCHES := benchmarks/bench_codec.py benchmarks/bench_pack.py benchmarks/bench_rec_loader.py \
 	benchmarks/bench_threads.py benchmarks/bench_small_images.py benchmarks/bench_tiny_cache.py \

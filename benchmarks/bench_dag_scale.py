@@ -62,10 +62,9 @@ def workspace(dest: Path, raw: Path, env: dict) -> None:
 def checked(name: str, ws: Path, env: dict) -> dict:
     """One timed command in `ws`; exits when it finds work to do."""
     done = run_command(COMMANDS[name], cwd=ws, env=env, output=True)
-    expected = UP_TO_DATE.get(name)
-    if expected and expected not in done.pop("output"):
+    output = done.pop("output")
+    if name in UP_TO_DATE and UP_TO_DATE[name] not in output:
         sys.exit(f"{ws}: {' '.join(COMMANDS[name])} finds work to do on the finished run")
-    done.pop("output", None)
     return done
 
 

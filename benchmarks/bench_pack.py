@@ -1,7 +1,7 @@
 """Packing speed and memory: our scripts/make_rec.py against MXNet 1.9.1's tools/im2rec.py.
 
 The real ImageNet sample JPEGs (../shared/realdata/imagenet-sample, 100 files) listed over and
-over in one .lst (the files stay in the page cache for both tools). Two jobs, each run from the
+over in one .lst (the files stay in the page cache for both tools). The jobs, each run from the
 command line, whole (start-up included), interleaved ours / im2rec (/ cat) per repeat, same
 .lst and worker count:
 - resize: `--resize 256 --quality 95`, images/s, at --images and at --large-images entries;
