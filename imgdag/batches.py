@@ -12,9 +12,10 @@ Under DDP (`rank`, `world_size`) each process takes its share of every batch as
 `DistributedSampler` would: samples rank, rank + world_size, ... of the epoch's order, so
 `batch_size` stays the global batch and the ranks' batches together are one process's batches.
 `augment(x, generator, shard=(rank, world_size))` (on the normalised float batch) and
-`pixel_augment` (same call, on the uint8 (B,H,W,C) pixels before conversion: integer crops
-and flips) draw the random numbers of the whole batch and keep this rank's, so each sample is
-augmented as in one process.
+`pixel_augment(images, generator, shard=..., idx=idx)` (on the uint8 (B,H,W,C) pixels of
+images[idx] before conversion: integer crops and flips, taken from all the images at once)
+draw the random numbers of the whole batch and keep this rank's, so each sample is augmented
+as in one process.
 """
 from typing import Callable, Iterator, Optional
 
@@ -73,9 +74,10 @@ class ArrayBatches:
         order = self._shard(order).to(self.labels.device)
         for start in range(0, len(order), self.batch_size):
             idx = order[start:start + self.batch_size]
-            x = self._gather(idx)  # uint8 (B,H,W,C)
-            if self.pixel_augment is not None:
-                x = self.pixel_augment(x, generator, shard=(self.rank, self.world_size))
+            if self.pixel_augment is not None:  # picks the batch's pixels from the images itself
+                x = self.pixel_augment(self.images, generator, shard=(self.rank, self.world_size), idx=idx)
+            else:
+                x = self._gather(idx)  # uint8 (B,H,W,C)
             # (B,C,H,W): planes made contiguous while still uint8, then normalised
             # (about 10x cheaper than converting the channels-last view)
             planes = x.to(self.device, non_blocking=True).permute(0, 3, 1, 2).contiguous()

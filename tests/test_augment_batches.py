@@ -124,6 +124,24 @@ def test_integer_crop_shards_like_the_whole_batch():
         assert torch.equal(part, whole[rank::2])
 
 
+@pytest.mark.parametrize("kind", ["tensor", "memmap"])
+def test_integer_crop_of_picked_images_equals_the_crop_of_the_copied_batch(kind, tmp_path):
+    """With idx the crop takes the batch's rows from all the images (a tensor, or the cache's
+    numpy memory-map): the same pixels as cropping images[idx], also for one rank's share."""
+    images = torch.randint(0, 256, (50, 64, 64, 3), dtype=torch.uint8)
+    source = images
+    if kind == "memmap":
+        np.save(tmp_path / "cache.npy", images.numpy())
+        source = np.load(tmp_path / "cache.npy", mmap_mode="r")
+    idx = torch.randperm(50, generator=torch.Generator().manual_seed(1))[:16]
+    for rank, world in ((0, 1), (1, 2)):
+        expected = random_crop_flip(images[idx], torch.Generator().manual_seed(7), 40, 64,
+                                    mirror=True, shard=(rank, world))
+        got = random_crop_flip(source, torch.Generator().manual_seed(7), 40, 64, mirror=True,
+                               shard=(rank, world), idx=idx)
+        assert got.shape == (16, 64, 64, 3) and torch.equal(got, expected)
+
+
 def test_the_warp_runs_only_when_rotation_is_asked_for():
     assert batch_augment(56, 64, 0, mirror=True)["pixel_augment"].func is random_crop_flip
     assert batch_augment(24, 28, 15)["augment"].func is random_crop_rotate
