@@ -456,6 +456,16 @@ def test_tree_find_root_and_names(demos):
             tree.find_root("labels.csv", "x")
 
 
+def replace_keeping_size_and_time(path, data: bytes):
+    """`path` replaced by a new file (a new inode) of the same size and time: what DVC rehashes."""
+    st = path.stat()
+    new = path.with_name("new-" + path.name)
+    new.write_bytes(data)
+    os.utime(new, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert len(data) == st.st_size
+    new.rename(path)
+
+
 def test_folder_state_changes_with_any_file_or_folder_inside_and_not_with_the_root_time(tmp_path):
     raw = tmp_path / "raw"
     (raw / "train/n01").mkdir(parents=True)
@@ -468,6 +478,7 @@ def test_folder_state_changes_with_any_file_or_folder_inside_and_not_with_the_ro
     assert folder_state(raw) == before
     changes = {
         "rewritten, same size": lambda: (image.write_bytes(b"5678"), os.utime(image, ns=(10**18, 10**18 + 1))),
+        "replaced, same size and time": lambda: replace_keeping_size_and_time(image, b"abcd"),
         "added": lambda: (raw / "train/n01/b.jpg").write_bytes(b"x"),
         "renamed": lambda: (raw / "train/n01/b.jpg").rename(raw / "train/n01/c.jpg"),
         "empty class folder": lambda: (raw / "train/n02").mkdir(),

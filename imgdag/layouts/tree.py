@@ -315,10 +315,12 @@ def _list_folder(root: Path) -> tuple[list[str], list[str]]:
 
 def folder_state(root) -> str:
     """What a folder read in place holds, as one short text: a hash of every file's relative name,
-    size and modification time and of every folder's name, walked as `_list_folder` walks
+    size, modification time and inode (the key under which DVC keeps a file's hash: what
+    changes for DVC changes here) and of every folder's name, walked as `_list_folder` walks
     (links to files followed, linked folders not entered); a stat per file, no byte read. ''
-    when `root` is not a folder. As a rule param it makes Snakemake rerun a job when an image
-    inside is changed, added, removed or renamed, which the folder's own time does not show."""
+    when `root` is not a folder. Snakemake reruns the jobs that read a raw folder in place when
+    it changes (rules/raw_state.smk): an image inside changed, added, removed or renamed, which
+    the folder's own time does not show."""
     if not os.path.isdir(root):
         return ""
     digest, count = hashlib.blake2b(digest_size=16), 0
@@ -334,7 +336,7 @@ def folder_state(root) -> str:
                 continue
             try:
                 st = entry.stat()
-                lines.append(f"{name}\0{st.st_size}\0{st.st_mtime_ns}\n")
+                lines.append(f"{name}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\n")
             except OSError:
                 lines.append(f"{name}\0unreadable\n")
             count += 1
