@@ -40,6 +40,7 @@ include: "rules/imagenet8.smk"
 include: "rules/ilsvrc_eval.smk"
 include: "rules/tiny_imagenet.smk"
 include: "rules/dog_breed.smk"
+include: "rules/raw_state.smk"  # after the recipes: they name their raw folders
 
 
 include: "rules/datasets.smk"
@@ -87,6 +88,7 @@ if DVC_DESCRIBE:  # what dvc.yaml marks, for scripts/write_dvc_yaml.py (imgdag/d
                    "recipes": {recipe: list(map(str, files))
                                for recipe, files in RECIPE_TARGETS.items()},
                    "datasets": config["datasets"],
+                   "raw_states": sorted(raw_state_file(dataset) for dataset in RAW_FOLDERS),
                    "datasets_checked": DATASETS_CHECKED}, f)
 
 

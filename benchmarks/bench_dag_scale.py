@@ -3,14 +3,17 @@ workspace whose imagenet-8 conversion ran, at 1k, 10k and 100k images.
 
 For each size a class-folder tree is generated as bench_scale.py does (8 classes, so that the
 recipe's params fit), the working tree's source files are copied into a fresh git workspace, its
-params.yaml points `datasets.imagenet8.raw` at the tree (a folder: read where it is, an input of
-the maps step itself) and dvc.yaml is written again (`make dvc-yaml`). Snakemake runs the
-conversion (data/datasets.checked, the maps, both `.rec` + `.idx` with the recipe's pass-through),
-then `dvc commit` records those 4 stages: the finished run of both doors. Then, interleaved
-over the sizes (smallest first) for --repeats rounds, each a fresh process:
-- snakemake_n: `snakemake -n` of the 4 targets (nothing to do);
-- dvc_status: `dvc status` of the 4 stages (up to date);
-- dvc_status_maps: `dvc status imagenet8_maps`, whose dependency is the raw folder;
+params.yaml points `datasets.imagenet8.raw` at the tree (a folder: read where it is, its state
+file standing for it in the jobs that read it, rules/raw_state.smk) and dvc.yaml is written
+again (`make dvc-yaml`). Snakemake runs the conversion (data/datasets.checked, the folder's
+state file, the maps, both `.rec` + `.idx` with the recipe's pass-through), then `dvc commit`
+records those 5 stages: the finished run of both doors. Then, interleaved over the sizes
+(smallest first) for --repeats rounds, each a fresh process:
+- snakemake_n: `snakemake -n` of the targets (nothing to do);
+- dvc_status: `dvc status` of the 5 stages (up to date);
+- dvc_status_raw_state: `dvc status raw_state-imagenet8`, the one stage whose dependency is the
+  raw folder;
+- dvc_status_maps: `dvc status imagenet8_maps`;
 - dvc_status_rec: `dvc status` of the two `.rec` stages (their outputs: 3 GB at 100k).
 Per command and size: median and min seconds and peak memory, then each size's median over the
 smallest size's (issue 17: no more than at 1k; goal <= 1.15 here) and the growth in ms per
@@ -29,10 +32,11 @@ from timing import ROOT, context, run_command, summary, write_result
 
 BIN = Path(sys.executable).parent
 TARGETS = ["data/datasets.checked", "data/imagenet8/train.rec", "data/imagenet8/val.rec"]
-STAGES = ["datasets_checked", "imagenet8_maps", "imagenet8_rec-train", "imagenet8_rec-val"]
+STAGES = ["datasets_checked", "raw_state-imagenet8", "imagenet8_maps", "imagenet8_rec-train", "imagenet8_rec-val"]
 COMMANDS = {
     "snakemake_n": ["snakemake", "-n", *TARGETS],
     "dvc_status": ["dvc", "status", *STAGES],
+    "dvc_status_raw_state": ["dvc", "status", "raw_state-imagenet8"],
     "dvc_status_maps": ["dvc", "status", "imagenet8_maps"],
     "dvc_status_rec": ["dvc", "status", "imagenet8_rec-train", "imagenet8_rec-val"],
 }

@@ -17,8 +17,9 @@ earlier params reruns the stage. A stage that reads raw data also depends on the
 names the params.yaml key, before it looks at a raw file that is not there.
 
 Raw dataset paths are written as DVC templates (`${datasets.mnist.raw_dir}/...`), so a new
-path in params.yaml reaches `dvc repro` without regenerating this file. They appear only in
-deps, never in a cmd: a stage's cmd names its (shell-quoted) outputs, and Snakemake quotes
+path in params.yaml reaches `dvc repro` without regenerating this file (also in the command
+hash of a stage that reads a raw folder in place, whose state file, rules/raw_state.smk,
+stands for the folder in its deps). They appear only in deps, never in a cmd: a stage's cmd names its (shell-quoted) outputs, and Snakemake quotes
 every path and value it puts into a job's shell command (`:q` in the rules). Each recipe gets a
 stage of its own name whose deps are the recipe's final outputs (the recipe's Snakemake target
 rule): `dvc repro mnist_lenet5` and `dvc exp run mnist_lenet5` touch that recipe only.
@@ -171,12 +172,14 @@ def pipeline_from_snakemake(root=".", targets=("all", "demo")) -> dict:
         deps = sorted({_templated(f, templates) for f in job["input"]})
         command = job["shellcmd"]
         keys = sorted(set(PARAM.findall(command)).union(marks["params"][job["rule_name"]]))
-        if any(dep.startswith("${") for dep in deps):  # reads raw data: its paths are templates
+        # reads raw data (a raw folder's state file stands for it): its paths are templates
+        reads_raw = any(dep.startswith("${") or dep in marks["raw_states"] for dep in deps)
+        if reads_raw:
             command = _templated_command(command, templates)
         shell_hash = hashlib.sha256(command.encode()).hexdigest()[:12]
         stage = {"cmd": f"snakemake --cores all --force {shlex.join(outputs)}  # rule "
                         f"{job['rule_name']} shell {shell_hash}"}
-        if any(dep.startswith("${") for dep in deps):
+        if reads_raw:
             deps.append(marks["datasets_checked"])
         if deps:
             stage["deps"] = deps

@@ -88,23 +88,33 @@ def code(script, *modules, models=()):
     return sorted(files.union(*(model_code_files(name) for name in models)))
 
 
-def images_folder(raw_is_folder, extract_rule):
-    """The folder of images a job reads, as a param computed from the job's inputs. A raw folder,
-    read in place, is the job's `images` input; an archive's images are in the folder that the
-    extraction rule `extract_rule` fills (its listing, the `images` input, stands for it)."""
-    return lambda wildcards, input: (input.images if raw_is_folder
-                                     else getattr(rules, extract_rule).output.images)
+def images_folder(raw, extract_rule):
+    """The folder of images a job reads, as a param: the raw path when it is a folder (read in
+    place), else the folder that the extraction rule `extract_rule` fills from the archive
+    (looked up when a job is made: the rule may come later in the file)."""
+    if os.path.isdir(raw):
+        return raw
+    return lambda wildcards: getattr(rules, extract_rule).output.images
 
 
-raw_state = functools.cache(folder_state)  # a raw folder is walked once per Snakemake process
+RAW_FOLDERS = {}  # dataset: its raw folder, read in place (raw_images_input); rules/raw_state.smk
+cached_folder_state = functools.cache(folder_state)  # a raw folder is walked once per Snakemake process
 
 
-def raw_folder_state(raw):
-    """The params of a job that reads the raw path `raw` in place. For a folder, `raw_state`: its
-    files' names, sizes and times (imgdag.layouts.tree.folder_state), so that Snakemake reruns
-    the job when an image inside changes, as DVC does (the folder's own time does not show it).
-    No param for an archive, a file whose time does. Walked only for jobs in the DAG."""
-    return {"raw_state": lambda wildcards: raw_state(raw)} if os.path.isdir(raw) else {}
+def raw_state_file(dataset):
+    return f"data/raw_state/{dataset}.txt"
+
+
+def raw_images_input(dataset, raw, archive_input):
+    """The input that stands for the images of the raw path `raw` of `dataset` in the jobs that
+    read them. A folder, read in place, is stood for by its state file (raw_state_file), which
+    rules/raw_state.smk rewrites when an image inside changes; so Snakemake and DVC walk the
+    folder once per run, not once per job, and rerun exactly the jobs that read it. For an
+    archive, `archive_input` (the archive, or its extraction's listing)."""
+    if not os.path.isdir(raw):
+        return archive_input
+    RAW_FOLDERS[dataset] = raw
+    return raw_state_file(dataset)
 
 
 def recipe_model(recipe):

@@ -5,10 +5,9 @@ import os
 ILSVRC = config["datasets"]["ilsvrc_val"]
 ILSVRC_WEIGHTS = config["recipes"]["ilsvrc_alexnet_eval"]["weights"]
 # the val tar is extracted once (its sha256 listing stands for the folder); a folder is read in
-# place (an input itself)
-ILSVRC_IMAGES_IS_FOLDER = os.path.isdir(ILSVRC["images"])
-ILSVRC_IMAGES_INPUT = ILSVRC["images"] if ILSVRC_IMAGES_IS_FOLDER else "data/ilsvrc_val/sha256sums.txt"
-ILSVRC_IMAGES = images_folder(ILSVRC_IMAGES_IS_FOLDER, "ilsvrc_val_extract")  # a param
+# place (its state file stands for it)
+ILSVRC_IMAGES_INPUT = raw_images_input("ilsvrc_val", ILSVRC["images"], "data/ilsvrc_val/sha256sums.txt")
+ILSVRC_IMAGES = images_folder(ILSVRC["images"], "ilsvrc_val_extract")  # a param
 # the label files, named as write_ilsvrc_val_table.py's flags (with Caffe's files, a devkit only adds IDs)
 ILSVRC_LABELS = {"devkit": ILSVRC["devkit"]} if ILSVRC["labels"] == "devkit" else {
     "caffe_val": ILSVRC["caffe_val"], "synset_words": ILSVRC["synset_words"],
@@ -98,7 +97,6 @@ rule ilsvrc_alexnet_val_table:
     params:
         dataset=section("datasets.ilsvrc_val"),  # a change of label source reruns the table
         images=ILSVRC_IMAGES,
-        **raw_folder_state(ILSVRC["images"]),
         bad_images=section("checks.bad_images"),
     conda:
         "../envs/imgdag.yaml"
@@ -147,7 +145,6 @@ rule ilsvrc_alexnet_crops:
         cpu_isa=section("compute.cpu_isa"),  # the kernels' vector ISA: results depend on it
         recipe=section("recipes.ilsvrc_alexnet_eval"),
         images=ILSVRC_IMAGES,
-        **raw_folder_state(ILSVRC["images"]),
     conda:
         "../envs/imgdag.yaml"
     log:

@@ -3,11 +3,11 @@
 import os
 
 IMAGENET8_RAW = config["datasets"]["imagenet8"]["raw"]
-IMAGENET8_RAW_IS_FOLDER = os.path.isdir(IMAGENET8_RAW)
 # an archive is extracted once into data/imagenet8/images, whose sha256 listing stands for it
-# as an input; a folder is read where it is (an input itself). Map paths are relative to it.
-IMAGENET8_IMAGES_INPUT = IMAGENET8_RAW if IMAGENET8_RAW_IS_FOLDER else "data/imagenet8/sha256sums.txt"
-IMAGENET8_IMAGES = images_folder(IMAGENET8_RAW_IS_FOLDER, "imagenet8_extract")  # a param
+# as an input; a folder is read where it is, its state file standing for it. Map paths are
+# relative to the images folder.
+IMAGENET8_IMAGES_INPUT = raw_images_input("imagenet8", IMAGENET8_RAW, "data/imagenet8/sha256sums.txt")
+IMAGENET8_IMAGES = images_folder(IMAGENET8_RAW, "imagenet8_extract")  # a param
 IMAGENET8_OUT = "results/imagenet8_alexnet"
 IMAGENET8_FORMAT = config["recipes"]["imagenet8_alexnet"]["data"]["format"]
 
@@ -24,7 +24,7 @@ else:
     IMAGENET8_DATA = {rule: {**{f"{s}_map": f"data/imagenet8/{s}_map.txt" for s in splits},
                              "images": IMAGENET8_IMAGES_INPUT}
                       for rule, splits in (("train", ("train", "val")), ("evaluate", ("val",)))}
-    IMAGENET8_DATA_PARAMS = {"images": IMAGENET8_IMAGES, **raw_folder_state(IMAGENET8_RAW)}
+    IMAGENET8_DATA_PARAMS = {"images": IMAGENET8_IMAGES}
     IMAGENET8_DATA_ARGS = {
         "train": " --train-map {input.train_map:q} --val-map {input.val_map:q} --image-root {params.images:q}",
         "evaluate": " --test-map {input.val_map:q} --image-root {params.images:q}"}
@@ -80,7 +80,6 @@ rule imagenet8_maps:
         classes="data/imagenet8/classes.txt",
     params:
         images=IMAGENET8_IMAGES,
-        **raw_folder_state(IMAGENET8_RAW),
         out=lambda w, output: os.path.dirname(output.classes),
         empty_classes=section("checks.empty_classes"),
         bad_images=section("checks.bad_images"),
@@ -114,7 +113,6 @@ rule imagenet8_rec:
         pack=section("recipes.imagenet8_alexnet.data.rec"),
         flags=cli_flags("recipes.imagenet8_alexnet.data.rec"),
         images=IMAGENET8_IMAGES,
-        **raw_folder_state(IMAGENET8_RAW),
         prefix=lambda w, output: output.lst.removesuffix(".lst"),  # make_lst.py writes PREFIX.lst
         bad_images=section("checks.bad_images"),
     conda:

@@ -3,6 +3,11 @@ val top-1/top-5 metrics and test predictions."""
 import os
 
 TINY_RAW = config["datasets"]["tiny_imagenet"]["raw"]
+# the jobs read a zip as their input (with a storage provider, its local copy), a folder in
+# place as a param (its state file their input)
+TINY_RAW_INPUT = raw_images_input("tiny_imagenet", TINY_RAW, TINY_RAW)
+TINY_RAW_PARAMS = {"raw": TINY_RAW} if os.path.isdir(TINY_RAW) else {}
+TINY_RAW_ARG = "{params.raw:q}" if TINY_RAW_PARAMS else "{input.raw:q}"
 TINY_OUT = "results/tiny_imagenet_resnet18"
 
 
@@ -26,7 +31,7 @@ rule demo_tiny_imagenet:
 
 rule tiny_index:
     input:
-        raw=TINY_RAW,
+        raw=TINY_RAW_INPUT,
         code=code("scripts/write_tiny_index.py"),
     output:
         "data/tiny_imagenet/index/train.csv",
@@ -36,7 +41,7 @@ rule tiny_index:
     params:
         out=lambda w, output: os.path.dirname(output.classes),
         empty_classes=section("checks.empty_classes"),
-        **raw_folder_state(TINY_RAW),
+        **TINY_RAW_PARAMS,
     conda:
         "../envs/imgdag.yaml"
     log:
@@ -46,13 +51,13 @@ rule tiny_index:
         runtime=30,
     threads: 1  # reads the layout; the cache step's decode checks the images
     shell:
-        "python scripts/write_tiny_index.py --raw {input.raw:q} --out {params.out:q}"
+        f"python scripts/write_tiny_index.py --raw {TINY_RAW_ARG}" " --out {params.out:q}"
         " --empty-classes {params.empty_classes:q} > {log:q} 2>&1"
 
 
 rule tiny_array:
     input:
-        raw=TINY_RAW,
+        raw=TINY_RAW_INPUT,
         index="data/tiny_imagenet/index/{split}.csv",
         code=code("scripts/tiny_to_array.py"),
     output:
@@ -65,7 +70,7 @@ rule tiny_array:
         cache=lambda w, output: cache_stem(output.images),
         bad_images=section("checks.bad_images"),
         empty_classes=section("checks.empty_classes"),
-        **raw_folder_state(TINY_RAW),
+        **TINY_RAW_PARAMS,
     conda:
         "../envs/imgdag.yaml"
     log:
@@ -75,7 +80,7 @@ rule tiny_array:
         runtime=60,
     threads: 2  # processes decoding (and so checking) the images
     shell:
-        "python scripts/tiny_to_array.py --raw {input.raw:q} --index {input.index:q}"
+        f"python scripts/tiny_to_array.py --raw {TINY_RAW_ARG}" " --index {input.index:q}"
         " --out {params.cache:q} --bad-images {params.bad_images:q}"
         " --empty-classes {params.empty_classes:q} --workers {threads} > {log:q} 2>&1"
 

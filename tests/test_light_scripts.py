@@ -16,7 +16,7 @@ from e2e import ROOT, sh
 LIGHT = [
     "brief_log.py", "extract_archive.py", "make_lst.py", "make_rec.py", "mnist_to_pngs.py", "rec_to_array.py",
     "reorg_dog_breed.py", "show_metrics.py", "sync_doors.py", "tiny_to_array.py", "write_cntk_maps.py",
-    "unlock.py", "write_dvc_yaml.py", "write_ilsvrc_val_table.py", "write_tiny_index.py",
+    "unlock.py", "write_dvc_yaml.py", "write_ilsvrc_val_table.py", "write_raw_state.py", "write_tiny_index.py",
 ]
 # training, evaluation, models, and the demo data generator (its digits are warped with torch)
 HEAVY = [

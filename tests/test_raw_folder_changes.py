@@ -1,8 +1,9 @@
 """Snakemake sees an image changed, added or renamed inside a raw folder read in place, as DVC
-does (each of its stages depends on the folder's files). The folder's own time shows none of
-these; the jobs that read the folder carry its state as a param (rules/common.smk
-raw_folder_state), and a changed param reruns them, and only them. Run on imagenet-8's conversion
-to `.rec` and Tiny ImageNet's index, both raws as folders."""
+does. The folder's own time shows none of these; the folder's state file stands for it
+(rules/raw_state.smk): its job carries the folder's state as a param, a changed param rewrites
+the file, and the jobs that read the folder rerun, and only they. Run on imagenet-8's conversion
+to `.rec` and Tiny ImageNet's index, both raws as folders; and dvc.yaml for them, where only the
+state files' stages depend on the folders."""
 import re
 import tarfile
 import zipfile
@@ -17,9 +18,12 @@ TARGETS = ["data/imagenet8/train.rec", "data/tiny_imagenet/index/train.csv"]
 
 
 def planned(ws) -> dict:
-    """{rule: reason} of each job `snakemake -n` plans for TARGETS; empty when nothing."""
+    """{job: reason} of each job `snakemake -n` plans for TARGETS, a job named by its rule (and
+    its dataset, for a state file's job); empty when nothing."""
     out = sh(["snakemake", "-n", *TARGETS], ws).stdout
-    return dict(re.findall(r"\nrule (\w+):\n(?:    .*\n)*?    reason: (.*)", out))
+    jobs = re.findall(r"\nrule (\w+):\n((?:    .*\n)*)", out)
+    return {rule + "".join(f"[{d}]" for d in re.findall(r"wildcards: dataset=(\w+)", lines)):
+            re.search(r"    reason: (.*)", lines).group(1) for rule, lines in jobs}
 
 
 @pytest.fixture(scope="module")
@@ -57,9 +61,11 @@ def test_an_image_rewritten_in_place_reruns_the_jobs_that_read_the_folder(ws):
     rewrite_first(class_folder(ws))
     rewrite_first(sorted((ws / "raw/tiny/tiny-imagenet-200/train").iterdir())[0] / "images")
     jobs = planned(ws)
-    assert set(jobs) == {"imagenet8_maps", "imagenet8_rec", "tiny_index"}, jobs
-    assert jobs["imagenet8_maps"].startswith("Params have changed"), jobs
-    assert jobs["tiny_index"].startswith("Params have changed"), jobs
+    assert set(jobs) == {"raw_state[imagenet8]", "raw_state[tiny_imagenet]", "imagenet8_maps",
+                         "imagenet8_rec", "tiny_index"}, jobs
+    assert jobs["raw_state[imagenet8]"].startswith("Params have changed"), jobs
+    assert jobs["raw_state[tiny_imagenet]"].startswith("Params have changed"), jobs
+    assert "data/raw_state/imagenet8.txt" in jobs["imagenet8_maps"], jobs
     sh(["snakemake", "--cores", "2", *TARGETS], ws)
     assert planned(ws) == {}
 
@@ -69,11 +75,38 @@ def test_an_image_added_or_renamed_in_a_class_folder_reruns_them_and_reaches_the
     image = sorted(folder.iterdir())[0]
     added = folder / f"added_{image.name}"
     added.write_bytes(image.read_bytes())
-    assert set(planned(ws)) == {"imagenet8_maps", "imagenet8_rec"}
+    assert set(planned(ws)) == {"raw_state[imagenet8]", "imagenet8_maps", "imagenet8_rec"}
     sh(["snakemake", "--cores", "2", *TARGETS], ws)
     assert f"{folder.name}/{added.name}" in (ws / "data/imagenet8/train_map.txt").read_text()
     renamed = added.rename(folder / f"renamed_{image.name}")
-    assert set(planned(ws)) == {"imagenet8_maps", "imagenet8_rec"}
+    assert set(planned(ws)) == {"raw_state[imagenet8]", "imagenet8_maps", "imagenet8_rec"}
     sh(["snakemake", "--cores", "2", *TARGETS], ws)
     listed = (ws / "data/imagenet8/train_map.txt").read_text()
     assert renamed.name in listed and added.name not in listed
+
+
+def test_in_dvc_yaml_only_the_state_jobs_depend_on_the_raw_folders(ws):
+    """`dvc status` walks each raw folder once: the stages of the jobs that read it depend on
+    its state file. Their command hashes hold the raw paths as templates, so another folder path
+    in params.yaml gives the same dvc.yaml."""
+    def stages(raw):
+        params = yaml.safe_load((ws / "params.yaml").read_text())
+        params["datasets"]["imagenet8"]["raw"] = raw
+        (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        sh(["python", "scripts/write_dvc_yaml.py"], ws)
+        return yaml.safe_load((ws / "dvc.yaml").read_text())["stages"]
+
+    (ws / "raw/moved").symlink_to("imagenet8")
+    try:
+        found = stages("raw/imagenet8")
+        moved = stages("raw/moved")
+    finally:
+        stages("raw/imagenet8")
+    readers = {name for name, stage in found.items()
+               if any(dep.startswith(("${datasets.imagenet8.raw}", "${datasets.tiny_imagenet.raw}"))
+                      for dep in stage.get("deps", []))}
+    assert readers == {"raw_state-imagenet8", "raw_state-tiny_imagenet"}, readers
+    for name, state in (("imagenet8_maps", "imagenet8"), ("imagenet8_rec-train", "imagenet8"),
+                        ("tiny_index", "tiny_imagenet"), ("tiny_array-train", "tiny_imagenet")):
+        assert {f"data/raw_state/{state}.txt", "data/datasets.checked"} <= set(found[name]["deps"]), name
+    assert moved == found

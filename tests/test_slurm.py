@@ -55,11 +55,13 @@ def parse_jobs(out):
 def test_dry_run_jobs_carry_the_declared_resources(tmp_path):
     declared = declared_resources()
     jobs = dry_run_jobs(ROOT, "--forceall")
-    # a CPU-only cluster (compute.gpus_per_job 0), and Caffe weights to convert (the one rule
-    # the default DAG leaves out)
+    # a CPU-only cluster (compute.gpus_per_job 0), Caffe weights to convert and a raw folder
+    # read in place (the two rules the default DAG leaves out)
     (tmp_path / "bvlc_alexnet.npy").write_bytes(b"")
+    (tmp_path / "tiny").mkdir()
     (tmp_path / "cpu.yaml").write_text(yaml.safe_dump({
         "compute": {"gpus_per_job": 0},
+        "datasets": {"tiny_imagenet": {"raw": str(tmp_path / "tiny")}},
         "recipes": {"ilsvrc_alexnet_eval": {"weights": {
             "source": "caffe_npy", "path": str(tmp_path / "bvlc_alexnet.npy")}}}}))
     cpu_jobs = dry_run_jobs(ROOT, "--forceall", "--configfile", str(tmp_path / "cpu.yaml"))
