@@ -17,12 +17,13 @@ earlier params reruns the stage. A stage that reads raw data also depends on the
 names the params.yaml key, before it looks at a raw file that is not there.
 
 Raw dataset paths are written as DVC templates (`${datasets.mnist.raw_dir}/...`), so a new
-path in params.yaml reaches `dvc repro` without regenerating this file (also in the command
-hash of a stage that reads a raw folder in place, whose state file, rules/raw_state.smk,
-stands for the folder in its deps). They appear only in deps, never in a cmd: a stage's cmd names its (shell-quoted) outputs, and Snakemake quotes
-every path and value it puts into a job's shell command (`:q` in the rules). Each recipe gets a
-stage of its own name whose deps are the recipe's final outputs (the recipe's Snakemake target
-rule): `dvc repro mnist_lenet5` and `dvc exp run mnist_lenet5` touch that recipe only.
+path in params.yaml reaches `dvc repro` without regenerating this file; so are they in the
+command hash of a stage that reads a raw folder in place, whose state file (rules/raw_state.smk)
+stands for the folder in its deps. They appear only in deps, never in a cmd: a stage's cmd
+names its (shell-quoted) outputs, and Snakemake quotes every path and value it puts into a
+job's shell command (`:q` in the rules). Each recipe gets a stage of its own name whose deps
+are the recipe's final outputs (the recipe's Snakemake target rule): `dvc repro mnist_lenet5`
+and `dvc exp run mnist_lenet5` touch that recipe only.
 
 Only Snakemake's public surfaces are used (pinned in requirements.lock, snakemake 9.x;
 tests/test_dvc_yaml.py checks that no private attribute is touched):
