@@ -83,7 +83,7 @@ def random_crop_flip(x, generator: torch.Generator, crop_min: int, crop_max: int
     rows = (images[:, None] * h + rows).view(-1)  # in x seen as (N * H) rows of W * C values
     if isinstance(x, torch.Tensor):
         picked = x.reshape(-1, w * channels).index_select(0, rows)
-    else:  # numpy's take: several times index_select's speed on a memory-map
+    else:  # a read-only memory-map, which torch.from_numpy warns about; numpy's take is ~1.3x index_select
         picked = torch.from_numpy(np.take(x.reshape(-1, w * channels), rows.numpy(), axis=0))
     picked = picked.view(b, 1, h, w * channels)
     planes = picked.expand(b, channels, h, w * channels).gather(3, cols.expand(b, channels, h, w))

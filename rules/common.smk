@@ -102,6 +102,7 @@ cached_folder_state = functools.cache(folder_state)  # a raw folder is walked on
 
 
 def raw_state_file(dataset):
+    """The state file of `dataset`'s raw folder (rules/raw_state.smk writes it)."""
     return f"data/raw_state/{dataset}.txt"
 
 
