@@ -51,8 +51,7 @@ def random_crop_flip(x, generator: torch.Generator, crop_min: int, crop_max: int
     uint8 pixels, before conversion). Random numbers come from `generator` (on CPU); `shard`
     as in random_crop_rotate. With `idx`, the batch is x[idx]: x holds all the images, a tensor
     or a numpy array (the memory-mapped cache), and the crops' rows are picked from it
-    straight, with no copy of the whole batch first (about 0.1 ms of a 64 px batch's 1.1-1.3 ms
-    on the CPU: 5-8% of an epoch of the small-image data path).
+    straight, with no copy of the whole batch first (docs/benchmarks.md gives what it saves).
 
     Two copies, no per-pixel index: the rows are picked whole (one take), then one gather
     picks the columns (mirror included) and puts the channels first. The result is (N,H,W,C)
@@ -83,7 +82,7 @@ def random_crop_flip(x, generator: torch.Generator, crop_min: int, crop_max: int
     rows = (images[:, None] * h + rows).view(-1)  # in x seen as (N * H) rows of W * C values
     if isinstance(x, torch.Tensor):
         picked = x.reshape(-1, w * channels).index_select(0, rows)
-    else:  # a read-only memory-map, which torch.from_numpy warns about; numpy's take is ~1.3x index_select
+    else:  # a read-only memory-map, which torch.from_numpy would warn about: numpy takes the rows
         picked = torch.from_numpy(np.take(x.reshape(-1, w * channels), rows.numpy(), axis=0))
     picked = picked.view(b, 1, h, w * channels)
     planes = picked.expand(b, channels, h, w * channels).gather(3, cols.expand(b, channels, h, w))
