@@ -31,13 +31,16 @@ def real_jpegs() -> list[Path]:
     return paths
 
 
-def interleaved(runs: dict, repeats: int) -> dict[str, list]:
+def interleaved(runs: dict, repeats: int, warmup: int = 0) -> dict[str, list]:
     """Call each of `runs` (name -> function returning a dict with "seconds") in turn, A B A B...,
-    `repeats` rounds; the returned dicts per name, in call order."""
+    `warmup` rounds whose results are dropped, then `repeats` rounds; the returned dicts per
+    name, in call order."""
     results = {name: [] for name in runs}
-    for _ in range(repeats):
+    for round_number in range(warmup + repeats):
         for name, run in runs.items():
-            results[name].append(run())
+            result = run()
+            if round_number >= warmup:
+                results[name].append(result)
     return results
 
 
