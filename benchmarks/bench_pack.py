@@ -21,11 +21,7 @@ timed the file system's write-back instead of the tool in every repeat but the f
 over each command's whole process tree (and its largest process).
 `--baseline CHECKOUT` also times another checkout's make_rec.py (e.g. the main branch before a
 change) in the same interleaving, and checks its .rec is byte-identical to ours.
-The pass-through jobs start with one untimed round (--warmup): the first hundreds of MB
-written after another benchmark wait on the kernel reclaiming page cache, which made the first
-rounds of both tools' 400 MB copies the slowest in make bench runs (docs/benchmarks.md).
-Writes benchmarks/out/pack.json. `--quick`: a few images, one repeat, no warm-up (a smoke
-test, not timed).
+Writes benchmarks/out/pack.json. `--quick`: a few images, one repeat (a smoke test, not timed).
 """
 import argparse
 import filecmp
@@ -94,7 +90,6 @@ def main():
     p.add_argument("--small-pass-through-mb", type=int, default=100, help="listed MB for pass_through_small")
     p.add_argument("--workers", type=int, default=2, help="our --num-workers and im2rec's --num-thread")
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--warmup", type=int, default=1, help="untimed rounds before the timed ones of the pass-through jobs")
     p.add_argument("--quick", action="store_true", help="smoke test: 20 and 40 images, 5 and 12 MB, one repeat")
     p.add_argument("--baseline", help="another checkout whose scripts/make_rec.py to time as 'baseline'")
     p.add_argument("--jobs", nargs="+", choices=JOBS, default=JOBS)
@@ -102,13 +97,13 @@ def main():
     p.add_argument("--out", help="JSON output (default benchmarks/out/pack.json)")
     args = p.parse_args()
     if args.quick:
-        args.images, args.large_images, args.pass_through_mb, args.small_pass_through_mb = 20, 40, 12, 5
-        args.repeats, args.warmup = 1, 0
+        args.images, args.large_images, args.pass_through_mb, args.small_pass_through_mb, args.repeats = \
+            20, 40, 12, 5, 1
     files = real_jpegs()
     root = files[0].parent
     have_mxnet = MXNET_PYTHON.exists()
     im2rec = im2rec_path() if have_mxnet else None
-    result = {**context(), "quick": args.quick, "workers": args.workers, "repeats": args.repeats, "warmup": args.warmup,
+    result = {**context(), "quick": args.quick, "workers": args.workers, "repeats": args.repeats,
               "competitors": args.competitors, "source": str(root), "baseline": args.baseline}
     work = Path(tempfile.mkdtemp(prefix="bench-pack-"))
     try:
@@ -153,7 +148,7 @@ def main():
             synced = {name: after_sync(run, [p for rec in outputs[name] for p in (rec, rec.with_suffix(".idx"))])
                       for name, run in runs.items()}
             with competing(args.competitors):
-                timed = interleaved(synced, args.repeats, args.warmup if copying else 0)
+                timed = interleaved(synced, args.repeats)
             measured = {name: summary(r, work_done, unit) for name, r in timed.items()}
             entry = {"entries": count, "listed_mb": round(listed_bytes / 2**20, 1), **measured}
             if have_mxnet:

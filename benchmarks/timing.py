@@ -31,16 +31,13 @@ def real_jpegs() -> list[Path]:
     return paths
 
 
-def interleaved(runs: dict, repeats: int, warmup: int = 0) -> dict[str, list]:
+def interleaved(runs: dict, repeats: int) -> dict[str, list]:
     """Call each of `runs` (name -> function returning a dict with "seconds") in turn, A B A B...,
-    `warmup` rounds whose results are dropped, then `repeats` rounds; the returned dicts per
-    name, in call order."""
+    `repeats` rounds; the returned dicts per name, in call order."""
     results = {name: [] for name in runs}
-    for round_number in range(warmup + repeats):
+    for _ in range(repeats):
         for name, run in runs.items():
-            result = run()
-            if round_number >= warmup:
-                results[name].append(result)
+            results[name].append(run())
     return results
 
 

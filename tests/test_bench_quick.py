@@ -58,20 +58,3 @@ def test_competitors_run_beside_the_block_and_set_the_loaded_goals():
         assert ("competitors" in rows[0]["what"]) == bool(competitors)
         per_image = next(r for r in rows if "per image beyond" in r["what"])
         assert (per_image["ratio_median"], per_image["goal"], per_image["met"]) == (1.4, goal, False)
-
-
-def test_warmup_rounds_run_interleaved_and_are_dropped():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import timing
-
-    calls = []
-
-    def run(name):
-        def call():
-            calls.append(name)
-            return {"seconds": len(calls)}
-        return call
-
-    results = timing.interleaved({"a": run("a"), "b": run("b")}, repeats=2, warmup=1)
-    assert calls == ["a", "b"] * 3
-    assert results == {"a": [{"seconds": 3}, {"seconds": 5}], "b": [{"seconds": 4}, {"seconds": 6}]}
