@@ -12,15 +12,20 @@ The real Tiny train JPEGs (../shared/realdata, 1,000 images) are replicated (har
 - the decode-once cache build (`write_files_cache`, --workers processes) in img/s, next to
   Pillow decoding the same files in one process;
 - end to end: --train-batches SGD steps of ResNet-18 (64 px) on each data path.
+`--baseline CHECKOUT` adds the data path of this tree and of another checkout (e.g. the main
+branch before a change), each timed by benchmarks/crop_epoch.py in a process of its own (its
+start-up not timed), and checks that their batches are identical (one sha256 of an epoch).
 Writes benchmarks/out/small_images.json. `--quick`: 640 images, one repeat (not timed).
 """
+import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from timing import REALDATA, context, interleaved, ratio, summary, write_result  # first: this tree's imgdag
+from timing import REALDATA, ROOT, context, interleaved, ratio, summary, write_result  # first: this tree's imgdag
 
 import imgdag.threads  # noqa: E402,F401  before torch: idle OpenMP threads sleep
 
@@ -103,6 +108,22 @@ def pillow_decode(folder: Path, paths: list[str]) -> dict:
     return {"seconds": time.perf_counter() - start}
 
 
+def crop_epoch_in_child(checkout: Path, stem: Path, threads: int, images: int, digests: set) -> dict:
+    """{"seconds"} of one data-path epoch timed by benchmarks/crop_epoch.py with `checkout`'s
+    imgdag; the digest of its batches goes into `digests`."""
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).parent / "crop_epoch.py"), "--cache", str(stem), "--threads", str(threads),
+         "--batch", str(BATCH), "--crop", str(CROP_MIN), str(CROP_MAX), "--mean", *map(str, MEAN),
+         "--std", *map(str, STD)],
+        env={**os.environ, "PYTHONPATH": str(checkout)}, capture_output=True, text=True, timeout=900)
+    if done.returncode != 0:
+        sys.exit(f"error: crop_epoch.py with {checkout}'s imgdag failed:\n{done.stderr[-3000:]}")
+    out = json.loads(done.stdout.splitlines()[-1])
+    assert out["images"] == images, (out["images"], images)
+    digests.add(out["digest"])
+    return {"seconds": out["seconds"]}
+
+
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--images", type=int, default=10000)
@@ -113,6 +134,8 @@ def main() -> None:
                    help="ResNet-18 steps per end-to-end run")
     p.add_argument("--quick", action="store_true",
                    help="smoke test: 640 images, 1 repeat, 2 steps (figures not meaningful)")
+    p.add_argument("--baseline", help="another checkout whose data path to time beside this tree's, each in a "
+                                      "process of its own (benchmarks/crop_epoch.py)")
     p.add_argument("--out", help="JSON output (default benchmarks/out/small_images.json)")
     args = p.parse_args()
     if args.quick:
@@ -120,7 +143,7 @@ def main() -> None:
     use_threads(args.threads)
     result = {**context(), "quick": args.quick, "images": args.images, "source": str(TINY / "train"),
               "workers": args.workers, "threads": args.threads, "repeats": args.repeats,
-              "batch_size": BATCH, "augment": f"crop {CROP_MIN}-{CROP_MAX} px + mirror"}
+              "batch_size": BATCH, "augment": f"crop {CROP_MIN}-{CROP_MAX} px + mirror", "baseline": args.baseline}
     steps = min(args.train_batches, -(-args.images // BATCH))
     stepped = min(steps * BATCH, args.images)
     with tempfile.TemporaryDirectory() as tmp:
@@ -136,6 +159,11 @@ def main() -> None:
             return {"seconds": time.perf_counter() - start}
 
         n = args.images
+        digests = {"ours": set(), "baseline": set()}
+        children = {} if not args.baseline else {
+            f"crop_flip_child_{name}": lambda checkout=checkout, name=name: crop_epoch_in_child(
+                checkout, stem, args.threads, n, digests[name])
+            for name, checkout in (("ours", ROOT), ("baseline", Path(args.baseline).resolve()))}
         runs = interleaved({  # the cache is built first in every round, then read
             "cache_build": cache_build,
             "pillow_decode_1_process": lambda: pillow_decode(folder, paths),
@@ -144,6 +172,7 @@ def main() -> None:
             "imgdag_affine_warp": lambda: timed(array_batches(stem, True, 0), n),
             "e2e_imgdag": lambda: timed(array_batches(stem, False, 0), stepped, steps, model),
             "e2e_imagefolder": lambda: timed(image_folder(folder, args.workers, 0), stepped, steps, model),
+            **children,
         }, args.repeats)
     sides = {name: summary(r, stepped if name.startswith("e2e") else n, "img") for name, r in runs.items()}
     result["sides"] = sides
@@ -153,6 +182,10 @@ def main() -> None:
         "cache_build_vs_pillow_1_process": ratio(sides["cache_build"], sides["pillow_decode_1_process"]),
         "end_to_end_resnet18_vs_imagefolder": ratio(sides["e2e_imgdag"], sides["e2e_imagefolder"]),
     }
+    if args.baseline:
+        result["ratios"]["crop_flip_child_baseline_s_over_ours"] = ratio(sides["crop_flip_child_ours"],
+                                                                         sides["crop_flip_child_baseline"])
+        result["batches_identical_to_baseline"] = len(digests["ours"] | digests["baseline"]) == 1
     write_result("small_images", result, args.out)
 
 

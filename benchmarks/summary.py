@@ -131,7 +131,7 @@ def rec_loader_rows(r):
 
 def small_images_rows(r):
     s, q = r["sides"], r["ratios"]
-    return [row("small images data path (crop + mirror) vs ImageFolder + DataLoader",
+    rows = [row("small images data path (crop + mirror) vs ImageFolder + DataLoader",
                 f"{rate(s['imgdag_crop_flip'])} img/s", f"{rate(s['imagefolder_dataloader'])} img/s",
                 q["data_path_vs_imagefolder"], ">= 15", loads(r)),
             row("small images cache build: img/s itself (not a ratio)", f"{rate(s['cache_build'])} img/s",
@@ -139,6 +139,12 @@ def small_images_rows(r):
                 {"median": rate(s["cache_build"]), "min": s["cache_build"]["best_img_per_s"]}, ">= 5000", loads(r)),
             row("small images end to end, ResNet-18 steps, vs ImageFolder", f"{rate(s['e2e_imgdag'])} img/s",
                 f"{rate(s['e2e_imagefolder'])} img/s", q["end_to_end_resnet18_vs_imagefolder"], load=loads(r))]
+    if r.get("baseline"):
+        rows.append(row("small images data path vs the baseline checkout's, each in its own process",
+                        f"{rate(s['crop_flip_child_ours'])} img/s (identical batches: "
+                        f"{r['batches_identical_to_baseline']})", f"{rate(s['crop_flip_child_baseline'])} img/s",
+                        q["crop_flip_child_baseline_s_over_ours"], load=loads(r)))
+    return rows
 
 
 def tiny_cache_rows(r):

@@ -1,6 +1,8 @@
 """`make bench-quick` as a smoke test (figures not timed): the fast benchmarks write their JSON
-and the summary gathers their ratios into one table, naming the benchmarks it did not find."""
+and the summary gathers their ratios into one table, naming the benchmarks it did not find; and
+the pieces of the harness that a smoke test cannot check."""
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -58,3 +60,30 @@ def test_competitors_run_beside_the_block_and_set_the_loaded_goals():
         assert ("competitors" in rows[0]["what"]) == bool(competitors)
         per_image = next(r for r in rows if "per image beyond" in r["what"])
         assert (per_image["ratio_median"], per_image["goal"], per_image["met"]) == (1.4, goal, False)
+
+
+def test_crop_epoch_runs_the_checkout_it_is_given(tmp_path):
+    """bench_small_images.py --baseline times each checkout's data path by benchmarks/crop_epoch.py
+    in a process of its own: the same tree twice gives the same batches, a copy of imgdag whose
+    mirroring differs gives others (so the child runs the checkout named, not this tree)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import bench_small_images
+    import numpy as np
+
+    from imgdag.arraycache_writer import write_images_cache
+
+    pixels = np.random.default_rng(0).integers(0, 256, (200, 64, 64, 3), dtype=np.uint8)
+    stem = tmp_path / "cache"
+    write_images_cache(stem, 200, ((f"{i}.png", pixels[i], i % 10) for i in range(200)), "random images")
+    other = tmp_path / "other"
+    shutil.copytree(ROOT / "imgdag", other / "imgdag", ignore=shutil.ignore_patterns("__pycache__"))
+    augment = other / "imgdag" / "augment.py"
+    mirrored = "flip = torch.rand(n, 1, generator=generator) < 0.5"
+    assert mirrored in augment.read_text()
+    augment.write_text(augment.read_text().replace(mirrored, "flip = torch.rand(n, 1, generator=generator) < 0.0"))
+    ours, theirs = set(), set()
+    for _ in range(2):
+        timed = bench_small_images.crop_epoch_in_child(ROOT, stem, 1, 200, ours)
+        assert timed["seconds"] > 0
+    bench_small_images.crop_epoch_in_child(other, stem, 1, 200, theirs)
+    assert len(ours) == 1 and len(theirs) == 1 and ours != theirs
