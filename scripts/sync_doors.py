@@ -1,9 +1,12 @@
 """Keep Snakemake's and DVC's views of the results in step, without rerunning anything.
 
 record    after `snakemake`: record the finished recipes in dvc.lock (`dvc commit`), once
-          `snakemake -n` confirms they are current, then give the files pipeline-ordered times
-          again (`dvc commit` links them back from its cache with new times, in no order); then
-          `dvc status` is clean and neither `dvc repro` nor `snakemake -n` has anything to do.
+          `snakemake -n` confirms they are current; then `dvc status` is clean and neither
+          `dvc repro` nor `snakemake -n` has anything to do. With the cache hardlinking
+          (.dvc/config) each file is moved into the cache as it is and keeps its time; where
+          DVC has to copy (a cache on another file system), the copies get new times in no
+          order, and record touches every job's outputs in pipeline order again (DVC then
+          reads each output once more, at its next look: a touched file's hash is not known).
 checkout  on a fresh clone: `dvc checkout` (or `--pull`: `dvc pull`) the recipes, then, once
           `dvc status` confirms the files are the recorded ones, touch every job of the recipes
           (`snakemake --touch --forceall`): DVC restores files with new times in no order, and
@@ -69,7 +72,8 @@ def record(recipes: list[str]) -> None:
         raise SyncError(f"Snakemake has jobs left for {' '.join(recipes)}: run "
                         f"`snakemake --cores all {' '.join(recipes)}` first, then record")
     _run(["dvc", "commit", "--force", "--with-deps", *recipes])
-    touch_in_pipeline_order(recipes)
+    if not snakemake_is_current(recipes):  # the cache copied the files: new times, no order
+        touch_in_pipeline_order(recipes)
     if not dvc_is_current(recipes):
         raise SyncError("dvc status is not clean after dvc commit (see `dvc status`)")
     print(f"recorded in dvc.lock: {' '.join(recipes)}; commit it with the metrics "

@@ -7,7 +7,9 @@ The tests share one workspace and run in order.
 import json
 import os
 import shutil
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -41,9 +43,15 @@ def test_recipe_target_runs_only_its_recipe(ws):
 def test_record_makes_dvc_agree_without_rerunning(ws):
     # DVC links files back from its cache (new mtimes); a rerun would rewrite the job's log
     log_mtime = (ws / "logs/mnist_train.log").stat().st_mtime_ns
+    model = (ws / OUT / "model.pt").stat()
     committed = yaml.safe_load((ws / "dvc.lock").read_text())["stages"]  # the demo baseline
     assert "up to date" not in sh(["dvc", "status", "--with-deps", "mnist_lenet5"], ws).stdout
-    sh(["python", "scripts/sync_doors.py", "record", "mnist_lenet5"], ws)
+    recorded = sh(["python", "scripts/sync_doors.py", "record", "mnist_lenet5"], ws).stdout
+    # the cache hardlinks (.dvc/config): the model Snakemake wrote is the cached copy, with its
+    # time, and nothing is touched (a touch would make DVC read every output again)
+    after = (ws / OUT / "model.pt").stat()
+    assert (after.st_ino, after.st_mtime_ns, after.st_nlink) == (model.st_ino, model.st_mtime_ns, 2)
+    assert "--touch" not in recorded, recorded
     assert "up to date" in sh(["dvc", "status", "--with-deps", "mnist_lenet5"], ws).stdout
     repro = sh(["dvc", "repro", "mnist_lenet5"], ws).stdout
     assert "Running stage" not in repro, repro
@@ -53,6 +61,25 @@ def test_record_makes_dvc_agree_without_rerunning(ws):
     assert {"mnist_train", "mnist_evaluate", "mnist_lenet5"} <= set(lock)
     others = {name: stage for name, stage in committed.items() if not name.startswith("mnist")}
     assert "imagenet8_train" in others and {name: lock[name] for name in others} == others
+
+
+def test_record_touches_in_pipeline_order_where_the_cache_copies(mnist_done, tmp_path):
+    """A cache on another file system (a shared one, say) cannot hardlink: DVC copies each
+    output and links the copy back with a new time, in no order; record then touches every
+    job's outputs, and both doors agree."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("no /dev/shm on another file system than the tests' tmp tree")
+    ws = clone_workspace(mnist_done, tmp_path / "repo")
+    cache = Path(tempfile.mkdtemp(dir=shm, prefix="imgdag-test-cache-"))
+    try:
+        sh(["dvc", "cache", "dir", "--local", str(cache)], ws)
+        recorded = sh(["python", "scripts/sync_doors.py", "record", "mnist_lenet5"], ws).stdout
+        assert "--touch" in recorded and (ws / OUT / "model.pt").stat().st_nlink == 1, recorded
+        assert nothing_to_do(ws, "mnist_lenet5")
+        assert "up to date" in sh(["dvc", "status", "--with-deps", "mnist_lenet5"], ws).stdout
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
 
 
 def test_record_refuses_an_unfinished_run(ws):
