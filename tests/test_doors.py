@@ -41,7 +41,7 @@ def test_recipe_target_runs_only_its_recipe(ws):
 
 
 def test_record_makes_dvc_agree_without_rerunning(ws):
-    # DVC links files back from its cache (new mtimes); a rerun would rewrite the job's log
+    # a rerun would rewrite the job's log
     log_mtime = (ws / "logs/mnist_train.log").stat().st_mtime_ns
     model = (ws / OUT / "model.pt").stat()
     committed = yaml.safe_load((ws / "dvc.lock").read_text())["stages"]  # the demo baseline

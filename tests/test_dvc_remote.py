@@ -1,8 +1,8 @@
 """A DVC remote shares data and models: `make remote URL=...`, `dvc push`, then a fresh clone's
 `dvc pull` restores them and neither door has anything to do. Tried on a folder remote (the whole
 MNIST recipe, then both doors' check) and on an S3 server (moto) started here (one folder output
-and the model: moto stores about a hundred objects a second and the recipe's deps are 4,000
-files; what a clone does with pulled files does not depend on the remote).
+and the model: the whole recipe, about 4,150 objects, took 73 s through moto; what a clone does
+with pulled files does not depend on the remote).
 """
 import os
 import socket
