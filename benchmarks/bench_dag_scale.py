@@ -17,7 +17,20 @@ records those 5 stages: the finished run of both doors. Then, interleaved over t
 - dvc_status_rec: `dvc status` of the two `.rec` stages (their outputs: 3 GB at 100k).
 Per command and size: median and min seconds and peak memory, then each size's median over the
 smallest size's (issue 17: no more than at 1k; goal <= 1.15 here) and the growth in ms per
-1,000 images. Writes benchmarks/out/dag_scale.json. `--quick`: 100 and 200 images, one repeat.
+1,000 images.
+
+Then recording the run as `scripts/sync_doors.py record` does it since 447fc9a, against the way
+before it, on outputs made to look just written each time (DVC's cache emptied, each output
+replaced by a copy with its time: a new inode DVC's state database does not know). Two sides,
+interleaved per size for --repeats rounds:
+- record: `.dvc/config`'s cache types (hardlink first: DVC moves each output into its cache, times
+  kept), `dvc commit`, `snakemake -n` and `snakemake --touch` only where that plans jobs (a cache
+  on another file system), `dvc status`;
+- record_before_447fc9a: cache types `reflink,hardlink,copy` (without reflinks, as on ext4, DVC
+  copies each output into its cache and links the copy back), `dvc commit`, `snakemake --touch`
+  of every job, `dvc status` (which reads each touched output again).
+Their ratio per size (> 1: the product's way is faster) and whether each touched. Writes
+benchmarks/out/dag_scale.json. `--quick`: 100 and 200 images, one repeat.
 """
 import argparse
 import os
@@ -27,8 +40,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+import yaml
+
 from bench_scale import make_tree
-from timing import ROOT, context, run_command, summary, write_result
+from timing import ROOT, context, ratio, run_command, summary, write_result
 
 BIN = Path(sys.executable).parent
 TARGETS = ["data/datasets.checked", "data/imagenet8/train.rec", "data/imagenet8/val.rec"]
@@ -41,6 +56,7 @@ COMMANDS = {
     "dvc_status_rec": ["dvc", "status", "imagenet8_rec-train", "imagenet8_rec-val"],
 }
 UP_TO_DATE = {"snakemake_n": "Nothing to be done", "dvc_status": "up to date"}
+RECORD_SIDES = {"record": (None, False), "record_before_447fc9a": ("reflink,hardlink,copy", True)}
 
 
 def workspace(dest: Path, raw: Path, env: dict) -> None:
@@ -72,6 +88,42 @@ def checked(name: str, ws: Path, env: dict) -> dict:
     return done
 
 
+def as_just_written(ws: Path) -> None:
+    """The recorded outputs as Snakemake leaves them: DVC's cache emptied, each output file replaced
+    by a writable copy with the same modification time (a new inode, unknown to DVC's state)."""
+    shutil.rmtree(ws / ".dvc" / "cache", ignore_errors=True)
+    lock = yaml.safe_load((ws / "dvc.lock").read_text())["stages"]
+    for stage in STAGES:
+        for out in lock[stage].get("outs", []):
+            path = ws / out["path"]
+            for file in [path] if path.is_file() else [f for f in path.rglob("*") if f.is_file()]:
+                copy = file.with_name(file.name + ".bench-copy")
+                shutil.copy2(file, copy)
+                copy.chmod(0o644)
+                os.replace(copy, file)
+
+
+def recorded(ws: Path, env: dict, cache_type, always_touch: bool) -> dict:
+    """Record the finished run with DVC's cache types `cache_type` (None: the working tree's), as
+    sync_doors.py record does (touching every job also when `snakemake -n` has nothing to do
+    with `always_touch`); the steps' summed seconds, peak memory, and whether it touched."""
+    as_just_written(ws)
+    shutil.copy2(ROOT / ".dvc" / "config", ws / ".dvc" / "config")
+    if cache_type:
+        run_command(["dvc", "config", "cache.type", cache_type], cwd=ws, env=env)
+    steps = [run_command(["dvc", "commit", "-f", *STAGES], cwd=ws, env=env)]
+    touched = always_touch
+    if not always_touch:
+        steps.append(run_command(COMMANDS["snakemake_n"], cwd=ws, env=env, output=True))
+        touched = UP_TO_DATE["snakemake_n"] not in steps[-1].pop("output")
+    if touched:
+        steps.append(run_command(["snakemake", "--touch", "--forceall", "--cores", "1", *TARGETS], cwd=ws, env=env))
+        steps.append(checked("snakemake_n", ws, env))
+    steps.append(checked("dvc_status", ws, env))
+    return {"seconds": sum(s["seconds"] for s in steps), "touched": touched,
+            **{key: max(s[key] for s in steps) for key in ("peak_tree_rss_mb", "peak_process_rss_mb")}}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000], help="train images per tree")
@@ -98,9 +150,18 @@ def main():
                 for name in COMMANDS:
                     runs[size, name].append(checked(name, Path(tmp) / str(size) / "ws", env))
             print(f"round {round_ + 1}: load {os.getloadavg()[0]:.2f}", flush=True)
+        records = {(size, side): [] for size in sizes for side in RECORD_SIDES}
+        for round_ in range(args.repeats):
+            for size in sizes:
+                for side in reversed(RECORD_SIDES):  # the product's way last: the workspace keeps it
+                    records[size, side].append(recorded(Path(tmp) / str(size) / "ws", env, *RECORD_SIDES[side]))
+            print(f"record round {round_ + 1}: load {os.getloadavg()[0]:.2f}", flush=True)
     small = sizes[0]
     for size in sizes:
         result["sizes"][str(size)]["commands"] = {name: summary(runs[size, name], 1, "run") for name in COMMANDS}
+        record = {side: summary(records[size, side], 1, "run") for side in RECORD_SIDES}
+        record["before_447fc9a_over_record"] = ratio(record["record"], record["record_before_447fc9a"])
+        result["sizes"][str(size)]["record"] = record
     result["scaling"] = {}
     for name in COMMANDS:
         base = result["sizes"][str(small)]["commands"][name]
