@@ -62,6 +62,32 @@ def test_competitors_run_beside_the_block_and_set_the_loaded_goals():
         assert (per_image["ratio_median"], per_image["goal"], per_image["met"]) == (1.4, goal, False)
 
 
+def test_the_summary_gives_the_dag_checks_scaling_and_the_record_ratio_per_size():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import summary
+
+    def timed(seconds):
+        return {"median_s": seconds, "min_s": seconds}
+
+    def size(status, record, before):
+        return {"commands": {"dvc_status": timed(status)},
+                "record": {"record": timed(record), "record_before_447fc9a": timed(before),
+                           "before_447fc9a_over_record": {"median": round(before / record, 2), "min": 1.0}}}
+
+    result = {"sizes": {"1000": size(2.0, 10.0, 12.0), "100000": size(3.0, 20.0, 60.0)},
+              "scaling": {"dvc_status": {"seconds_ratio_vs_smallest": {"100000": {"median": 1.5, "min": 1.4}},
+                                         "ms_per_1000_images": 10.1}}}
+    rows = summary.dag_scale_rows(result)
+    status = [(r["ratio_median"], r["goal"], r["met"]) for r in rows if "dvc_status" in r["what"]]
+    assert status == [(1.5, "<= 1.15", False)]
+    records = [(r["what"].split(" img")[0], r["ours"], r["peer"], r["ratio_median"])
+               for r in rows if r["what"].startswith("record")]
+    assert records == [("record a finished run at 1000", "10.0 s", "12.0 s", 1.2),
+                       ("record a finished run at 100000", "20.0 s", "60.0 s", 3.0)]
+    del result["sizes"]["1000"]["record"], result["sizes"]["100000"]["record"]  # a run before the record sides
+    assert len(summary.dag_scale_rows(result)) == 1
+
+
 def test_crop_epoch_runs_the_checkout_it_is_given(tmp_path):
     """bench_small_images.py --baseline times each checkout's data path by benchmarks/crop_epoch.py
     in a process of its own: the same tree twice gives the same batches, a copy of imgdag whose
