@@ -28,9 +28,10 @@ interleaved per size for --repeats rounds:
   on another file system), `dvc status`;
 - record_before_447fc9a: cache types `reflink,hardlink,copy` (without reflinks, as on ext4, DVC
   copies each output into its cache and links the copy back), `dvc commit`, `snakemake --touch`
-  of every job, `dvc status` (which reads each touched output again).
+  of every job and `snakemake -n`, `dvc status` (which reads each touched output again).
 Their ratio per size (> 1: the product's way is faster) and whether each touched. Writes
-benchmarks/out/dag_scale.json. `--quick`: 100 and 200 images, one repeat.
+benchmarks/out/dag_scale.json. `--quick`: 100 and 200 images, one repeat; `--competitors 2`: two
+CPU-bound processes beside every timed round (the loaded condition).
 """
 import argparse
 import os
@@ -43,7 +44,7 @@ from pathlib import Path
 import yaml
 
 from bench_scale import make_tree
-from timing import ROOT, context, ratio, run_command, summary, write_result
+from timing import ROOT, add_competitors_option, competing, context, ratio, run_command, summary, write_result
 
 BIN = Path(sys.executable).parent
 TARGETS = ["data/datasets.checked", "data/imagenet8/train.rec", "data/imagenet8/val.rec"]
@@ -130,13 +131,15 @@ def main():
     p.add_argument("--repeats", type=int, default=3, help="interleaved rounds")
     p.add_argument("--quick", action="store_true", help="smoke test: 100 and 200 images, one repeat")
     p.add_argument("--out", help="JSON output (default benchmarks/out/dag_scale.json)")
+    add_competitors_option(p)
     args = p.parse_args()
     if args.quick:
         args.sizes, args.repeats = [100, 200], 1
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "DVC_NO_ANALYTICS": "1",
            "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b",
            "GIT_COMMITTER_EMAIL": "b@b"}
-    result = {"bench": "dag_scale", "quick": args.quick, **context(), "repeats": args.repeats, "sizes": {}}
+    result = {"bench": "dag_scale", "quick": args.quick, **context(), "repeats": args.repeats,
+              "competitors": args.competitors, "sizes": {}}
     with tempfile.TemporaryDirectory(prefix="imgdag-dag-scale-") as tmp:
         sizes = sorted(args.sizes)
         for size in sizes:
@@ -145,17 +148,19 @@ def main():
             result["sizes"][str(size)] = {"tree": tree}
             print(f"{size} images: workspace ready", flush=True)
         runs = {(size, name): [] for size in sizes for name in COMMANDS}
-        for round_ in range(args.repeats):
-            for size in sizes:
-                for name in COMMANDS:
-                    runs[size, name].append(checked(name, Path(tmp) / str(size) / "ws", env))
-            print(f"round {round_ + 1}: load {os.getloadavg()[0]:.2f}", flush=True)
         records = {(size, side): [] for size in sizes for side in RECORD_SIDES}
-        for round_ in range(args.repeats):
-            for size in sizes:
-                for side in reversed(RECORD_SIDES):  # the product's way last: the workspace keeps it
-                    records[size, side].append(recorded(Path(tmp) / str(size) / "ws", env, *RECORD_SIDES[side]))
-            print(f"record round {round_ + 1}: load {os.getloadavg()[0]:.2f}", flush=True)
+        with competing(args.competitors):
+            for round_ in range(args.repeats):
+                for size in sizes:
+                    for name in COMMANDS:
+                        runs[size, name].append(checked(name, Path(tmp) / str(size) / "ws", env))
+                print(f"round {round_ + 1}: load {os.getloadavg()[0]:.2f}", flush=True)
+            for round_ in range(args.repeats):
+                for size in sizes:
+                    for side in reversed(RECORD_SIDES):  # the product's way last: the workspace keeps it
+                        ws = Path(tmp) / str(size) / "ws"
+                        records[size, side].append(recorded(ws, env, *RECORD_SIDES[side]))
+                print(f"record round {round_ + 1}: load {os.getloadavg()[0]:.2f}", flush=True)
     small = sizes[0]
     for size in sizes:
         result["sizes"][str(size)]["commands"] = {name: summary(runs[size, name], 1, "run") for name in COMMANDS}
