@@ -216,7 +216,7 @@ def dag_scale_rows(r):
     for size in sizes:
         record = r["sizes"][size].get("record")  # absent in runs before 3ef0ebf
         if record:
-            rows.append(row(f"record a finished run at {size} img vs before 447fc9a (reflink first, touch all)",
+            rows.append(row(f"record a finished run at {size} img, now vs before 447fc9a",
                             f"{record['record']['median_s']} s", f"{record['record_before_447fc9a']['median_s']} s",
                             record["before_447fc9a_over_record"], load=loads(r)))
     return rows
