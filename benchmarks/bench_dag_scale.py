@@ -29,7 +29,8 @@ interleaved per size for --repeats rounds:
 - record_before_447fc9a: cache types `reflink,hardlink,copy` (without reflinks, as on ext4, DVC
   copies each output into its cache and links the copy back), `dvc commit`, `snakemake --touch`
   of every job and `snakemake -n`, `dvc status` (which reads each touched output again).
-Their ratio per size (> 1: the product's way is faster) and whether each touched. Writes
+The `snakemake -n` that record runs before committing (the same both ways) is left out. Their
+ratio per size (> 1: the product's way is faster) and whether each touched. Writes
 benchmarks/out/dag_scale.json. `--quick`: 100 and 200 images, one repeat; `--competitors 2`: two
 CPU-bound processes beside every timed round (the loaded condition).
 """
