@@ -1,6 +1,7 @@
 """Which JPEG codec imgdag.codec uses, measured: Pillow, simplejpeg (libjpeg-turbo), OpenCV and
 pyvips (libvips, shrink-on-load; when requirements-bench.txt is installed, as `make bench` does) on
-the real ImageNet sample JPEGs, in this process, one thread each.
+the real ImageNet sample JPEGs (or those under IMGDAG_BENCH_JPEGS, timing.py), in this process, one
+thread each.
 
 Tasks (each a pass over every image; the candidates of a task interleaved per repeat):
 - decode: full-size RGB;
@@ -24,7 +25,7 @@ import cv2
 import numpy as np
 import simplejpeg
 from PIL import Image
-from timing import context, interleaved, real_jpegs, summary, write_result
+from timing import context, interleaved, jpegs_source, real_jpegs, summary, write_result
 
 from imgdag import codec
 
@@ -157,7 +158,7 @@ def main():
     repeats = 1 if args.quick else args.repeats
     data = [path.read_bytes() for path in paths]
     resized = [dct_decode_256(d) for d in data]
-    result = {**context(), "quick": args.quick, "images": len(data), "repeats": repeats,
+    result = {**context(), "quick": args.quick, **jpegs_source(paths), "images": len(data), "repeats": repeats,
               "pyvips": pyvips and f"{pyvips.__version__}, libvips {pyvips.version(0)}.{pyvips.version(1)}",
               "mean_jpeg_kb": round(sum(map(len, data)) / len(data) / 1024, 1)}
     for task, candidates in {**TASKS, "encode_q95": ENCODERS}.items():

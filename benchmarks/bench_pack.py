@@ -1,7 +1,8 @@
 """Packing speed and memory: our scripts/make_rec.py against MXNet 1.9.1's tools/im2rec.py.
 
-The real ImageNet sample JPEGs (../shared/realdata/imagenet-sample, 100 files) listed over and
-over in one .lst (the files stay in the page cache for both tools). The jobs, each run from the
+The real ImageNet sample JPEGs (../shared/realdata/imagenet-sample, 100 files; or the JPEGs under
+IMGDAG_BENCH_JPEGS, timing.py) listed over and over in one .lst (the files stay in the page cache
+for both tools). The jobs, each run from the
 command line, whole (start-up included), interleaved ours / im2rec (/ cat) per repeat, same
 .lst and worker count:
 - resize: `--resize 256 --quality 95`, images/s, at --images and at --large-images entries;
@@ -32,8 +33,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from timing import (MXNET_PYTHON, ROOT, add_competitors_option, competing, context, interleaved, ratio, real_jpegs,
-                    run_command, summary, write_result)
+from timing import (JPEGS, MXNET_PYTHON, ROOT, add_competitors_option, competing, context, interleaved, jpeg_name,
+                    jpegs_source, ratio, real_jpegs, run_command, summary, write_result)
 
 from imgdag.formats.lst import LstEntry, write_lst
 
@@ -46,7 +47,7 @@ def im2rec_path() -> Path:
 
 def repeated_lst(path: Path, files: list[Path], count: int) -> int:
     """A .lst of `count` entries cycling through `files` (labels: class index % 10); its bytes."""
-    entries = [LstEntry(i, (float(i % 10),), files[i % len(files)].name) for i in range(count)]
+    entries = [LstEntry(i, (float(i % 10),), jpeg_name(files[i % len(files)])) for i in range(count)]
     write_lst(path, entries)
     return sum(files[i % len(files)].stat().st_size for i in range(count))
 
@@ -100,11 +101,11 @@ def main():
         args.images, args.large_images, args.pass_through_mb, args.small_pass_through_mb, args.repeats = \
             20, 40, 12, 5, 1
     files = real_jpegs()
-    root = files[0].parent
+    root = JPEGS
     have_mxnet = MXNET_PYTHON.exists()
     im2rec = im2rec_path() if have_mxnet else None
     result = {**context(), "quick": args.quick, "workers": args.workers, "repeats": args.repeats,
-              "competitors": args.competitors, "source": str(root), "baseline": args.baseline}
+              "competitors": args.competitors, **jpegs_source(files), "baseline": args.baseline}
     work = Path(tempfile.mkdtemp(prefix="bench-pack-"))
     try:
         def pass_count(mb):  # entries listing at least `mb` MB, whole cycles of the files

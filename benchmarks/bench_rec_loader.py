@@ -1,9 +1,10 @@
 """Reading a .rec for training: our loader against MXNet 1.9.1's and NVIDIA DALI's, on real
 ImageNet JPEGs.
 
-Two .rec files of the real ImageNet sample JPEGs repeated: "full" (pass-through, the records
-hold the original JPEGs) and "256" (resized so the shorter side is 256, quality 95, as im2rec
---resize 256 packs ImageNet). Every side reads the same file:
+Two .rec files of the real ImageNet sample JPEGs (or those under IMGDAG_BENCH_JPEGS, timing.py)
+repeated: "full" (pass-through, the records hold the original JPEGs) and "256" (resized so the
+shorter side is 256, quality 95, as im2rec --resize 256 packs ImageNet). Every side reads the
+same file:
 - loader: random-resized crops 224 (area 0.08-1, aspect 3/4-4/3) + mirror, normalised to float
   CHW, batch 64, `--workers` decode workers, epoch 1 (the pool starting) and epoch 2 (a warm
   pool and page cache) timed apart, each epoch every record once:
@@ -40,8 +41,8 @@ from pathlib import Path
 
 import imgdag.threads  # noqa: F401  before torch, as every script
 import torch
-from timing import (MXNET_PYTHON, add_competitors_option, competing, context, interleaved, ratio, real_jpegs,
-                    summary, write_result)
+from timing import (JPEGS, MXNET_PYTHON, add_competitors_option, competing, context, interleaved, jpeg_name,
+                    jpegs_source, ratio, real_jpegs, summary, write_result)
 
 from imgdag import codec
 from imgdag.formats.lst import LstEntry, write_lst
@@ -236,17 +237,17 @@ def main():
     files = real_jpegs()
     absent = absent_peers()
     work = Path(tempfile.mkdtemp(prefix="bench-rec-loader-"))
-    result = {**context(), "quick": args.quick, "records": args.records, "batch": args.batch,
+    result = {**context(), "quick": args.quick, **jpegs_source(files), "records": args.records, "batch": args.batch,
               "workers": args.workers, "repeats": args.repeats, "epochs": EPOCHS,
               "competitors": args.competitors, **absent}
     mean_std = (json.dumps(MEAN), json.dumps(STD))
     try:
-        write_lst(work / "real.lst", [LstEntry(i, (float(i % 10),), files[i % len(files)].name)
+        write_lst(work / "real.lst", [LstEntry(i, (float(i % 10),), jpeg_name(files[i % len(files)]))
                                       for i in range(args.records)])
         runs, recs = {}, {}
         for size, options in RECORD_SIZES.items():
             rec = recs[size] = work / f"real_{size}.rec"
-            pack(work / "real.lst", files[0].parent, rec, rec.with_suffix(".idx"), options, num_workers=args.workers)
+            pack(work / "real.lst", JPEGS, rec, rec.with_suffix(".idx"), options, num_workers=args.workers)
             runs[size, "ours"] = ours_loader(rec, args.batch, args.workers)
             if "mxnet" not in absent:
                 runs[size, "mxnet"] = process_side(MXNET_PYTHON, MXNET_SIDE, "loader", rec, args.batch,

@@ -43,7 +43,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from timing import ROOT, context, real_jpegs, run_command, summary, write_result
+from timing import ROOT, context, run_command, sample_jpegs, summary, write_result
 
 from imgdag.codec import decode_stored, encode_jpeg, resize
 
@@ -107,7 +107,7 @@ def _write_image(job: tuple[Path, int, int]) -> int:
 
 def make_tree(raw: Path, images: int, classes: int, seed: int, workers: int) -> dict:
     """train/ and validation/ class folders under `raw` (see the module docstring); their size."""
-    files = real_jpegs()[:classes]
+    files = sample_jpegs()[:classes]
     if len(files) < classes:
         sys.exit(f"--classes {classes}: the real sample has {len(files)} classes")
     if not _sources:

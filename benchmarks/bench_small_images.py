@@ -1,9 +1,10 @@
 """Small images (Tiny ImageNet 64 px JPEGs): imgdag's decode-once cache and whole-batch
 augmentation against torchvision ImageFolder + DataLoader, side by side. Writes JSON.
 
-The real Tiny train JPEGs (../shared/realdata, 1,000 images) are replicated (hard links) to
---images files in class folders. Measured, each side interleaved with the others (A B C A B C
-...), median and min of --repeats runs, the load average at the start and the end:
+The real Tiny train JPEGs (../shared/realdata, 1,000 images; or IMGDAG_BENCH_TINY's train/,
+timing.py) are replicated (hard links, or copies across file systems) to --images files in
+class folders. Measured, each side interleaved with the others (A B C A B C ...), median and min
+of --repeats runs, the load average at the start and the end:
 - data path alone (no model), one epoch of normalised float batches of 64, crop 56-64 px scaled
   back to 64 + mirror: `ArrayBatches` + `random_crop_flip` (integer indexing on the uint8
   pixels) | the same with the affine warp (`random_crop_rotate`) | ImageFolder + DataLoader with
@@ -19,13 +20,14 @@ Writes benchmarks/out/small_images.json. `--quick`: 640 images, one repeat (not 
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from timing import REALDATA, ROOT, context, interleaved, ratio, summary, write_result  # first: this tree's imgdag
+from timing import ROOT, TINY, context, interleaved, ratio, summary, write_result  # first: this tree's imgdag
 
 import imgdag.threads  # noqa: E402,F401  before torch: idle OpenMP threads sleep
 
@@ -42,13 +44,12 @@ from imgdag.layouts.tree import open_tree  # noqa: E402
 from imgdag.models import build_model  # noqa: E402
 from imgdag.threads import use_threads  # noqa: E402
 
-TINY = REALDATA / "tiny-imagenet-200"
 MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 CROP_MIN, CROP_MAX, BATCH = 56, 64, 64
 
 
 def replicate(folder: Path, count: int) -> tuple[list[str], list[int]]:
-    """`count` class-folder JPEGs (hard links of the real ones, round robin); paths, labels."""
+    """`count` class-folder JPEGs (links or copies of the real ones, round robin); paths, labels."""
     sources = sorted(TINY.glob("train/*/images/*.JPEG"))
     if not sources:
         sys.exit(f"error: {TINY}: no Tiny ImageNet train JPEGs (real data absent)")
@@ -58,7 +59,10 @@ def replicate(folder: Path, count: int) -> tuple[list[str], list[int]]:
         source = sources[i % len(sources)]
         name = f"{source.parts[-3]}/{source.stem}_{i // len(sources)}.JPEG"
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        os.link(source, folder / name)
+        try:
+            os.link(source, folder / name)
+        except OSError:  # another file system
+            shutil.copyfile(source, folder / name)
         paths.append(name)
         labels.append(classes.index(source.parts[-3]))
     return paths, labels

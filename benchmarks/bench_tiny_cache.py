@@ -1,14 +1,16 @@
 """Tiny ImageNet's cache job from the raw layout against a bare decode of the same files with as
 many processes. Writes JSON.
 
-The raw tree is generated in a temporary folder, in the real Tiny ImageNet layout, from the real
-samples (../shared/realdata/tiny-imagenet-200: 1,250 JPEGs, 64x64): each image a random crop (48
-to 64 px) of one of them scaled back to 64x64 and encoded again (grey ones stay grey); --classes
-WNIDs (the first of the real wnids.txt) with --train-per-class train images and their boxes, --val
-val images with val_annotations.txt, --test test images, and the real words.txt. The benchmarked
-image set is one split's index table (--split, written as scripts/write_tiny_index.py writes it):
-by default the job lists a tree 12 times bigger than what it decodes, as the real val and test jobs
-do (10,000 images of 120,000 files).
+The raw tree is a real Tiny ImageNet folder as it is (`--raw`: the whole dataset, 120,000 files,
+is data this benchmark was never tuned on), or one generated in a temporary folder, in the real
+layout, from the real samples (../shared/realdata/tiny-imagenet-200: 1,250 JPEGs, 64x64; or
+IMGDAG_BENCH_TINY's, timing.py): each image a random crop (48 to 64 px) of one of them scaled
+back to 64x64 and encoded again (grey ones stay grey); --classes WNIDs (the first of the real
+wnids.txt) with --train-per-class train images and their boxes, --val val images with
+val_annotations.txt, --test test images, and the real words.txt. The benchmarked image set is one
+split's index table (--split, written as scripts/write_tiny_index.py writes it): by default the
+job lists a tree 12 times bigger than what it decodes, as the real val and test jobs do (10,000
+images of 120,000 files).
 Measured interleaved, A B A B ... (--repeats rounds), median and min, the load average at the
 start and at the end:
 - cache_job: scripts/tiny_to_array.py run in this process (imports already loaded) with --workers
@@ -36,7 +38,7 @@ from pathlib import Path
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # no progress bars from the jobs run in this process
 
-from timing import (REALDATA, ROOT, context, interleaved, ratio, run_command, summary,  # first: this tree's imgdag
+from timing import (ROOT, TINY, context, interleaved, ratio, run_command, summary,  # first: this tree's imgdag
                     write_result)
 
 import numpy as np  # noqa: E402
@@ -49,7 +51,6 @@ from imgdag.formats.index_table import read_tiny_index, write_tiny_index  # noqa
 from imgdag.layouts.tiny_imagenet import read_tiny_imagenet  # noqa: E402
 from imgdag.layouts.tree import DirTree  # noqa: E402
 
-TINY = REALDATA / "tiny-imagenet-200"
 SIZE = 64
 
 
@@ -57,7 +58,7 @@ def real_tiny_images() -> list[np.ndarray]:
     """The real Tiny ImageNet sample's images, as stored (1 or 3 channels)."""
     paths = sorted(TINY.glob("*/**/*.JPEG"))
     if not paths:
-        sys.exit(f"error: {TINY}: no Tiny ImageNet JPEGs (real data absent; set IMGDAG_REALDATA)")
+        sys.exit(f"error: {TINY}: no Tiny ImageNet JPEGs (real data absent; set IMGDAG_REALDATA or IMGDAG_BENCH_TINY)")
     return [decode_stored(p.read_bytes(), p) for p in paths]
 
 
@@ -153,6 +154,8 @@ def cli_runs(raw: Path, table: Path, work: Path, checkout: Path, name: str, work
 
 def main() -> None:
     p = parser(__doc__)
+    p.add_argument("--raw", help="a Tiny ImageNet folder to cache from as it is (default: a generated tree, "
+                                 "--classes, --train-per-class, --val, --test)")
     p.add_argument("--classes", type=int, default=20)
     p.add_argument("--train-per-class", type=int, default=1000)
     p.add_argument("--val", type=int, default=2000)
@@ -168,15 +171,16 @@ def main() -> None:
         args.classes, args.train_per_class, args.val, args.test, args.repeats = 2, 50, 40, 10, 1
     with tempfile.TemporaryDirectory(prefix="bench-tiny-cache-") as tmp:
         work = Path(tmp)
-        raw = make_raw_tree(work / "raw", args.classes, args.train_per_class, args.val, args.test)
-        reading = read_tiny_imagenet(raw)
+        raw = Path(args.raw).resolve() if args.raw else make_raw_tree(
+            work / "raw", args.classes, args.train_per_class, args.val, args.test)
+        reading = read_tiny_imagenet(raw, empty_classes="keep")  # the shared sample: 2 classes of 200 have images
         for split in ("train", "val", "test"):
             write_tiny_index(work / f"index/{split}.csv", reading.records(split))
         table = work / f"index/{args.split}.csv"
         paths = [str(raw / r.path) for r in read_tiny_index(table)]
         files = count_walked(raw)
-        result = {**context(), "quick": args.quick, "source": str(TINY), "split": args.split,
-                  "images": len(paths), "files_in_raw_tree": files, "workers": args.workers,
+        result = {**context(), "quick": args.quick, "source": str(raw) if args.raw else f"generated from {TINY}",
+                  "split": args.split, "images": len(paths), "files_in_raw_tree": files, "workers": args.workers,
                   "repeats": args.repeats, "baseline": args.baseline}
         runs = {
             "cache_job": lambda: cache_job(raw, table, work / "cache", args.workers),

@@ -228,8 +228,14 @@ SOURCES = {"codec": codec_rows, "pack": pack_rows, "pack_loaded": pack_rows, "re
            "mnist_epoch": mnist_rows, "scale": scale_rows, "dag_scale": dag_scale_rows}
 
 
+def data_read(result: dict) -> str:
+    """The data a benchmark's JSON says it read: its source folder and file count, if it names one."""
+    files = result.get("source_files")
+    return f"{result.get('source', '')}{f' ({files} files)' if files else ''}"
+
+
 def collect(folder: Path) -> dict:
-    rows, missing = [], []
+    rows, missing, data = [], [], {}
     for name, make_rows in SOURCES.items():
         path = folder / f"{name}.json"
         if not path.exists():
@@ -238,11 +244,13 @@ def collect(folder: Path) -> dict:
             missing.append(f"{path}: absent (run benchmarks/bench_{bench}.py{how})")
             continue
         result = json.loads(path.read_text())
+        if result.get("source"):
+            data[name] = data_read(result)
         try:
             rows += [dict(r, source=name, quick=result.get("quick", False)) for r in make_rows(result)]
         except KeyError as e:
             missing.append(f"{path}: no {e} (the peer's environment absent? see the file)")
-    return {"rows": rows, "missing": missing}
+    return {"rows": rows, "missing": missing, "data": data}
 
 
 def table(summary: dict) -> str:
@@ -252,7 +260,8 @@ def table(summary: dict) -> str:
         lines.append(f"{r['what'][:68]:<68} {r['ours']:>20} {r['peer']:>30} {r['ratio_median']!s:>7} "
                      f"{r['ratio_min'] if r['ratio_min'] is not None else '':>6} {r['goal'] or '':>7} {met:>5}  "
                      f"{r['load']}{' (quick)' if r['quick'] else ''}")
-    return "\n".join(lines + [f"missing: {m}" for m in summary["missing"]])
+    return "\n".join(lines + [f"missing: {m}" for m in summary["missing"]]
+                     + [f"data of {name}: {read}" for name, read in summary.get("data", {}).items()])
 
 
 def main():

@@ -1,6 +1,11 @@
 """What every benchmark here shares: interleaved repeats, median + min, load average, peak
 memory of a command's whole process tree, the real data (IMGDAG_REALDATA, else ../shared/realdata),
-and the JSON output."""
+and the JSON output.
+
+Data you held out, in place of the shared samples (docs/benchmarks.md, "On your own data"):
+IMGDAG_BENCH_JPEGS, a folder of JPEGs (searched through its subfolders: a class-folder tree will
+do) for the codec, packing and `.rec` loader benchmarks; IMGDAG_BENCH_TINY, a Tiny ImageNet
+folder (tiny-imagenet-200, its train/ read) for the small-image benchmarks."""
 import json
 import os
 import platform
@@ -19,16 +24,38 @@ sys.path.insert(0, str(ROOT))  # the benchmarks measure this tree's imgdag
 
 MXNET_PYTHON = ROOT / ".venv-mxnet" / "bin" / "python"
 REALDATA = Path(os.environ.get("IMGDAG_REALDATA", ROOT.parent / "shared" / "realdata"))  # as the tests find it
-IMAGENET_SAMPLE = REALDATA / "imagenet-sample"
+IMAGENET_SAMPLE = REALDATA / "imagenet-sample"  # 100 JPEGs, one per class, named <wnid>_<name>.JPEG
+JPEGS = Path(os.environ.get("IMGDAG_BENCH_JPEGS") or IMAGENET_SAMPLE)
+TINY = Path(os.environ.get("IMGDAG_BENCH_TINY") or REALDATA / "tiny-imagenet-200")
 OUT = ROOT / "benchmarks" / "out"
 
 
 def real_jpegs() -> list[Path]:
-    """The real ImageNet sample JPEGs (exits with a reason when they are absent)."""
+    """The JPEGs under JPEGS, subfolders included, sorted (exits with a reason when there are none).
+    A packed `.lst` names them relative to JPEGS (`jpeg_name`)."""
+    paths = sorted(p for p in JPEGS.rglob("*") if p.suffix.lower() in (".jpeg", ".jpg") and p.is_file())
+    if not paths:
+        sys.exit(f"no JPEGs under {JPEGS} (set IMGDAG_REALDATA, or IMGDAG_BENCH_JPEGS to a folder of JPEGs)")
+    return paths
+
+
+def jpeg_name(path: Path) -> str:
+    """A real_jpegs() file as a `.lst` names it: relative to JPEGS, the image root."""
+    return path.relative_to(JPEGS).as_posix()
+
+
+def sample_jpegs() -> list[Path]:
+    """The shared sample's 100 JPEGs, one per class, in WNID order (the scale benchmarks' classes)."""
     paths = sorted(IMAGENET_SAMPLE.glob("*.JPEG"))
     if not paths:
         sys.exit(f"no real JPEGs under {IMAGENET_SAMPLE} (set IMGDAG_REALDATA)")
     return paths
+
+
+def jpegs_source(paths: list[Path]) -> dict:
+    """What the JSON says of the JPEGs a benchmark read: their folder, count and mean size."""
+    return {"source": str(JPEGS), "source_files": len(paths),
+            "source_mean_kb": round(sum(p.stat().st_size for p in paths) / len(paths) / 1024, 1)}
 
 
 def interleaved(runs: dict, repeats: int) -> dict[str, list]:

@@ -2,6 +2,7 @@
 and the summary gathers their ratios into one table, naming the benchmarks it did not find; and
 the pieces of the harness that a smoke test cannot check."""
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -113,3 +114,40 @@ def test_crop_epoch_runs_the_checkout_it_is_given(tmp_path):
         assert timed["seconds"] > 0
     bench_small_images.crop_epoch_in_child(other, stem, 1, 200, theirs)
     assert len(ours) == 1 and len(theirs) == 1 and ours != theirs
+
+
+@pytest.mark.realdata
+def test_the_benchmarks_read_data_held_out_from_them(tmp_path):
+    """A reviewer's own data in place of the shared samples: IMGDAG_BENCH_JPEGS, a class-folder
+    tree of JPEGs (found in its subfolders, named relative to it in a packed .lst), and
+    bench_tiny_cache.py --raw, a Tiny ImageNet folder cached from as it is; each JSON and the
+    summary name what was read."""
+    sample = sorted(realdata_path("imagenet-sample").glob("*.JPEG"))[:5]
+    tiny = realdata_path("tiny-imagenet-200")
+    tree = tmp_path / "held-out"
+    for i, jpeg in enumerate(sample):  # two class folders, names as ImageNet's train files
+        wnid = jpeg.name.split("_")[0]
+        (tree / f"class{i % 2}").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(jpeg, tree / f"class{i % 2}" / f"{wnid}_{i}.jpg")
+    env = {**os.environ, "IMGDAG_BENCH_JPEGS": str(tree)}
+    out = tmp_path / "out"
+    runs = {"codec": [], "pack": ["--jobs", "resize", "pass_through_small"],
+            "tiny_cache": ["--raw", str(tiny), "--split", "train"]}
+    for name, options in runs.items():
+        done = subprocess.run([sys.executable, ROOT / "benchmarks" / f"bench_{name}.py", "--quick", *options,
+                               "--out", out / f"{name}.json"], env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    codec = json.loads((out / "codec.json").read_text())
+    assert (codec["source"], codec["source_files"], codec["images"]) == (str(tree), 5, 5)
+    pack = json.loads((out / "pack.json").read_text())
+    assert (pack["source"], pack["source_files"]) == (str(tree), 5)
+    if (ROOT / ".venv-mxnet").exists():  # im2rec packed the same subfolder paths
+        assert pack["pass_through_small"]["rec_identical_to_im2rec"] is True
+    cached = json.loads((out / "tiny_cache.json").read_text())
+    trains = sorted(tiny.glob("train/*/images/*.JPEG"))
+    assert cached["source"] == str(tiny.resolve()) and cached["images"] == len(trains) == 1000
+    assert cached["files_in_raw_tree"] == sum(1 for p in tiny.rglob("*") if p.is_file())
+    summary = subprocess.run([sys.executable, ROOT / "benchmarks" / "summary.py", out],
+                             capture_output=True, text=True, timeout=60)
+    assert f"data of codec: {tree} (5 files)" in summary.stdout, summary.stdout
+    assert f"data of tiny_cache: {tiny.resolve()}" in summary.stdout
