@@ -74,8 +74,9 @@ remote:
 
 # speed figures as interleaved side-by-side ratios, JSON in benchmarks/out/ (with the load average),
 # packing and the .rec loader again beside two CPU-bound competitors (the loaded condition),
-# then one table of every ratio (benchmarks/out/summary.json); 21-23 minutes in all on 2 quiet cores
-# (a fresh clone, 2026-12-05), 8 GB of temporary files at its largest (bench_scale.py)
+# then one table of every ratio (benchmarks/out/summary.json); 30 minutes in all on 2 quiet cores
+# (a fresh clone, 2026-12-06), 8 GB of temporary files at its largest (bench_scale.py). On data of
+# your own: IMGDAG_BENCH_JPEGS, IMGDAG_BENCH_TINY (docs/benchmarks.md, "On your own data")
 BENCHES := benchmarks/bench_codec.py benchmarks/bench_pack.py benchmarks/bench_rec_loader.py \
 	benchmarks/bench_threads.py benchmarks/bench_small_images.py benchmarks/bench_tiny_cache.py \
 	benchmarks/bench_mnist_epoch.py benchmarks/bench_cpu_isa.py benchmarks/bench_scale.py \
