@@ -68,11 +68,18 @@ def interleaved(runs: dict, repeats: int) -> dict[str, list]:
     return results
 
 
+# a competitor: a Python busy loop that ends itself once its parent (whose pid it is given: the
+# parent may be gone before the loop starts) is, so that a benchmark killed before its cleanup ran
+# leaves no loop spinning (the next "quiet" run would be loaded)
+BUSY_LOOP = ("import os, sys\n"
+             "while os.getppid() == int(sys.argv[1]):\n    for _ in range(1_000_000): pass\n")
+
+
 @contextmanager
 def competing(count: int):
-    """`count` CPU-bound processes (a Python busy loop each) running until the block ends: the
-    loaded condition, two of them on a 2-core machine."""
-    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    """`count` CPU-bound processes (BUSY_LOOP) running until the block ends: the loaded
+    condition, two of them on a 2-core machine."""
+    busy = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP, str(os.getpid())]) for _ in range(count)]
     try:
         yield
     finally:

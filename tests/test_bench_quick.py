@@ -45,7 +45,7 @@ def test_competitors_run_beside_the_block_and_set_the_loaded_goals():
 
     import psutil
     with timing.competing(2):
-        busy = [c for c in psutil.Process().children() if "while True" in " ".join(c.cmdline())]
+        busy = [c for c in psutil.Process().children() if timing.BUSY_LOOP in c.cmdline()]
         assert len(busy) == 2 and all(c.is_running() for c in busy)
     assert not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in busy)
     side = {"median_img_per_s": 1.0, "best_img_per_s": 1.0, "median_mb_per_s": 1.0,
@@ -61,6 +61,24 @@ def test_competitors_run_beside_the_block_and_set_the_loaded_goals():
         assert ("competitors" in rows[0]["what"]) == bool(competitors)
         per_image = next(r for r in rows if "per image beyond" in r["what"])
         assert (per_image["ratio_median"], per_image["goal"], per_image["met"]) == (1.4, goal, False)
+
+
+def test_competitors_end_with_a_benchmark_killed_before_its_cleanup():
+    """A benchmark killed (SIGKILL: no cleanup runs) leaves no busy loop behind: one that was
+    left loaded every later "quiet" run (it happened, 2026-12-06)."""
+    import psutil
+    code = ("import sys, time; sys.path.insert(0, 'benchmarks'); import timing\n"
+            "with timing.competing(2):\n    print('started', flush=True); time.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout.readline().strip() == "started"
+        busy = psutil.Process(parent.pid).children()
+        assert len(busy) == 2
+    finally:
+        parent.kill()
+        parent.wait()
+    gone, alive = psutil.wait_procs(busy, timeout=10)
+    assert not alive, [p.cmdline() for p in alive]
 
 
 def test_the_summary_gives_the_dag_checks_scaling_and_the_record_ratio_per_size():
