@@ -2,9 +2,8 @@
 
 The real ImageNet sample JPEGs (../shared/realdata/imagenet-sample, 100 files; or the JPEGs under
 IMGDAG_BENCH_JPEGS, timing.py) listed over and over in one .lst (the files stay in the page cache
-for both tools). The jobs, each run from the
-command line, whole (start-up included), interleaved ours / im2rec (/ cat) per repeat, same
-.lst and worker count:
+for both tools). The jobs, each run from the command line, whole (start-up included), interleaved
+ours / im2rec (/ cat) per repeat, same .lst and worker count:
 - resize: `--resize 256 --quality 95`, images/s, at --images and at --large-images entries;
 - pass-through: `--pass-through --images-checked` (one label per entry; the copy the imagenet-8
   recipe runs after its map writer checked the images) on >= 400 MB of listed files, MB/s, against

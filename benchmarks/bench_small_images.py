@@ -18,6 +18,7 @@ branch before a change), each timed by benchmarks/crop_epoch.py in a process of 
 start-up not timed), and checks that their batches are identical (one sha256 of an epoch).
 Writes benchmarks/out/small_images.json. `--quick`: 640 images, one repeat (not timed).
 """
+import errno
 import json
 import os
 import shutil
@@ -61,7 +62,9 @@ def replicate(folder: Path, count: int) -> tuple[list[str], list[int]]:
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         try:
             os.link(source, folder / name)
-        except OSError:  # another file system
+        except OSError as e:
+            if e.errno != errno.EXDEV:  # only another file system is copied to
+                raise
             shutil.copyfile(source, folder / name)
         paths.append(name)
         labels.append(classes.index(source.parts[-3]))

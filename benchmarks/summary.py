@@ -261,7 +261,7 @@ def table(summary: dict) -> str:
                      f"{r['ratio_min'] if r['ratio_min'] is not None else '':>6} {r['goal'] or '':>7} {met:>5}  "
                      f"{r['load']}{' (quick)' if r['quick'] else ''}")
     return "\n".join(lines + [f"missing: {m}" for m in summary["missing"]]
-                     + [f"data of {name}: {read}" for name, read in summary.get("data", {}).items()])
+                     + [f"data of {name}: {read}" for name, read in summary["data"].items()])
 
 
 def main():
