@@ -3,13 +3,19 @@ of the medians and of the minima (> 1: we are faster, or the goal's direction sa
 and the load averages the run saw. Prints the table and writes summary.json beside the inputs.
 
 `make bench` runs it last; `python benchmarks/summary.py [folder]` (default benchmarks/out).
-A missing benchmark file is a row saying so, never a silent gap.
+A missing benchmark file is a row saying so, never a silent gap. `--against OLD` (an earlier
+run's summary.json, or its folder) adds whether this run reproduces that one: each row both
+hold, its median ratio then and now, the rows that moved more than REPRODUCED (issue 17: a
+fresh clone's `make bench` reproduces every claimed figure within 15%) and the goals met in
+one run only; summary.json gets them under "against".
 """
 import argparse
 import json
 from pathlib import Path
 
 from timing import OUT
+
+REPRODUCED = 0.15  # a median ratio within this fraction of the earlier run's reproduces it
 
 
 def rate(side: dict, unit: str = "img") -> float:
@@ -264,16 +270,51 @@ def table(summary: dict) -> str:
                      + [f"data of {name}: {read}" for name, read in summary["data"].items()])
 
 
+def against(rows: list[dict], earlier: list[dict]) -> dict:
+    """This run's rows beside an earlier run's, matched by benchmark and name: every pair's
+    median ratios and change, those that moved more than REPRODUCED, goals met in one run only."""
+    before = {(r["source"], r["what"]): r for r in earlier if not r["quick"]}
+    pairs = []
+    for r in rows:
+        old = before.get((r["source"], r["what"]))
+        if old is None or r["quick"] or not old["ratio_median"] or r["ratio_median"] is None:
+            continue
+        change = r["ratio_median"] / old["ratio_median"] - 1
+        pairs.append({"what": r["what"], "then": old["ratio_median"], "now": r["ratio_median"],
+                      "change": round(change, 3), "reproduced": abs(change) <= REPRODUCED,
+                      "goal": r["goal"], "met_then": old["met"], "met_now": r["met"]})
+    return {"pairs": pairs, "reproduced": sum(p["reproduced"] for p in pairs)}
+
+
+def against_text(compared: dict, name: str) -> str:
+    pairs = compared["pairs"]
+    lines = [f"against {name}: {compared['reproduced']} of {len(pairs)} rows within {REPRODUCED:.0%} "
+             "of its median ratio"]
+    lines += [f"  moved {p['change']:+.0%}: {p['what']} ({p['then']} -> {p['now']})"
+              for p in pairs if not p["reproduced"]]
+    lines += [f"  goal {p['goal']} met {'then, not now' if p['met_then'] else 'now, not then'}: {p['what']} "
+              f"({p['then']} -> {p['now']})" for p in pairs if p["met_then"] != p["met_now"]]
+    return "\n".join(lines)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folder", nargs="?", default=str(OUT), help="where the benchmarks wrote their JSON")
-    folder = Path(p.parse_args().folder)
+    p.add_argument("--against", metavar="OLD", help="an earlier run's summary.json (or its folder) to compare with")
+    args = p.parse_args()
+    folder = Path(args.folder)
     result = collect(folder)
+    text = table(result)
+    if args.against:
+        old = Path(args.against)
+        old = old / "summary.json" if old.is_dir() else old
+        result["against"] = {"summary": str(old), **against(result["rows"], json.loads(old.read_text())["rows"])}
+        text += "\n" + against_text(result["against"], str(old))
     from imgdag.atomic import atomic_open
 
     with atomic_open(folder / "summary.json") as f:
         json.dump(result, f, indent=2)
-    print(table(result))
+    print(text)
 
 
 if __name__ == "__main__":

@@ -107,6 +107,38 @@ def test_the_summary_gives_the_dag_checks_scaling_and_the_record_ratio_per_size(
     assert len(summary.dag_scale_rows(result)) == 1
 
 
+def test_the_summary_says_which_figures_an_earlier_run_reproduces(tmp_path):
+    """--against: each row both runs hold, the ones that moved more than 15%, and a goal met in
+    one run only; rows of a quick run are never compared."""
+    def tiny_cache(over_decode, quick=False):  # the smallest benchmark JSON with a goal row
+        return {"quick": quick, "images": 100, "files_in_raw_tree": 400, "workers": 2,
+                "sides": {"cache_job": {"median_img_per_s": 100.0 * over_decode},
+                          "bare_decode": {"median_img_per_s": 100.0}},
+                "ratios": {"cache_job_vs_bare_decode": {"median": over_decode, "min": over_decode}}}
+
+    runs = {"then": tiny_cache(1.0), "now_same": tiny_cache(1.1), "now_slower": tiny_cache(0.7),
+            "now_quick": tiny_cache(0.5, quick=True)}
+    for name, result in runs.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "tiny_cache.json").write_text(json.dumps(result))
+    summary = ROOT / "benchmarks" / "summary.py"
+    subprocess.run([sys.executable, summary, tmp_path / "then"], check=True, capture_output=True)
+
+    def compare(name):
+        done = subprocess.run([sys.executable, summary, tmp_path / name, "--against", tmp_path / "then"],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout, json.loads((tmp_path / name / "summary.json").read_text())["against"]
+
+    out, same = compare("now_same")
+    assert same["reproduced"] == 1 and same["pairs"][0]["change"] == 0.1 and "1 of 1 rows within 15%" in out
+    out, slower = compare("now_slower")
+    assert slower["reproduced"] == 0 and "moved -30%: Tiny cache job" in out, out
+    assert "goal >= 0.8 met then, not now" in out
+    out, quick = compare("now_quick")
+    assert quick["pairs"] == [] and "0 of 0 rows" in out
+
+
 def test_crop_epoch_runs_the_checkout_it_is_given(tmp_path):
     """bench_small_images.py --baseline times each checkout's data path by benchmarks/crop_epoch.py
     in a process of its own: the same tree twice gives the same batches, a copy of imgdag whose
