@@ -82,12 +82,15 @@ BENCHES := benchmarks/bench_codec.py benchmarks/bench_pack.py benchmarks/bench_r
 	benchmarks/bench_mnist_epoch.py benchmarks/bench_cpu_isa.py benchmarks/bench_scale.py \
 	benchmarks/bench_dag_scale.py
 QUICK_OUT := benchmarks/out/quick
+# the last fresh-clone run committed: the summary says which of its figures this run reproduces
+# (within 15%, issue 17) and which goals flipped; BENCH_AGAINST= leaves the comparison out
+BENCH_AGAINST := docs/bench-runs/2026-12-06-01df1d2.json
 
 bench: venv mxnet-env bench-env
 	for b in $(BENCHES); do $(BIN)/python $$b || exit 1; done
 	for n in pack rec_loader; do $(BIN)/python benchmarks/bench_$$n.py --competitors 2 \
 		--out benchmarks/out/$${n}_loaded.json || exit 1; done
-	$(BIN)/python benchmarks/summary.py benchmarks/out
+	$(BIN)/python benchmarks/summary.py benchmarks/out $(if $(BENCH_AGAINST),--against $(BENCH_AGAINST))
 
 # pyvips for the codec comparison and NVIDIA DALI's CPU pipeline for the .rec loader comparison
 # (bench_codec.py and bench_rec_loader.py run without them, leaving them out)
