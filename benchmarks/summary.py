@@ -11,6 +11,7 @@ one run only; summary.json gets them under "against".
 """
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from timing import OUT
@@ -304,17 +305,26 @@ def main():
     args = p.parse_args()
     folder = Path(args.folder)
     result = collect(folder)
-    text = table(result)
+    text, failed = table(result), None
     if args.against:
         old = Path(args.against)
         old = old / "summary.json" if old.is_dir() else old
-        result["against"] = {"summary": str(old), **against(result["rows"], json.loads(old.read_text())["rows"])}
-        text += "\n" + against_text(result["against"], str(old))
+        try:  # on failure the run's own table and summary.json still come out
+            earlier = json.loads(old.read_text())["rows"]
+        except OSError as e:
+            failed = f"summary.py: cannot compare with {old}: {e.strerror or e}"
+        except (ValueError, KeyError, TypeError) as e:
+            failed = f"summary.py: cannot compare with {old}: not a summary.json of this script ({e!r})"
+        else:
+            result["against"] = {"summary": str(old), **against(result["rows"], earlier)}
+            text += "\n" + against_text(result["against"], str(old))
     from imgdag.atomic import atomic_open
 
     with atomic_open(folder / "summary.json") as f:
         json.dump(result, f, indent=2)
     print(text)
+    if failed:
+        sys.exit(failed)
 
 
 if __name__ == "__main__":

@@ -137,6 +137,12 @@ def test_the_summary_says_which_figures_an_earlier_run_reproduces(tmp_path):
     assert "goal >= 0.8 met then, not now" in out
     out, quick = compare("now_quick")
     assert quick["pairs"] == [] and "0 of 0 rows" in out
+    # no earlier summary there: the run's own table and summary.json still come out, then the error
+    (tmp_path / "now_same" / "summary.json").unlink()
+    done = subprocess.run([sys.executable, summary, tmp_path / "now_same", "--against", tmp_path / "none"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and f"cannot compare with {tmp_path / 'none'}: No such file" in done.stderr
+    assert "Tiny cache job" in done.stdout and (tmp_path / "now_same" / "summary.json").exists()
 
 
 def test_crop_epoch_runs_the_checkout_it_is_given(tmp_path):
