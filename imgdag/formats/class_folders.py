@@ -14,7 +14,9 @@ count of the rarest breed that has images. Which images are held out is determin
 each breed's images in path order, shuffled by `random.Random(seed)`. Only breeds with
 images get folders, so use classes.txt (not folder discovery) for label indices. Files are
 hardlinked from the raw folder when possible, else copied (or written from the zip). The
-whole tree is built in a temporary sibling and renamed into place.
+whole tree is built in a temporary sibling and renamed into place. A class name must be a
+plain folder name that classes.txt can hold (`class_name_problem`): anything else is refused
+before a file is written.
 """
 import math
 import os
@@ -76,6 +78,16 @@ def split_train_valid(records: list[ImageRecord], valid_ratio: float, seed: int 
     return train, valid
 
 
+def class_name_problem(name: str) -> str | None:
+    """Why `name` cannot be a class folder and a classes.txt line, or None: it must be one plain
+    path component (not empty, `.` or `..`; no `/`, `\\` or NUL) without whitespace (classes.txt
+    keeps a line's first word only)."""
+    if name in ("", ".", "..") or any(c in "/\\\0" or c.isspace() for c in name):
+        return (f"class name {name!r} is not a plain folder name "
+                "(expected no '/', '\\', NUL or whitespace, and not '', '.' or '..')")
+    return None
+
+
 def _place(tree: FileTree, record: ImageRecord, target: Path, counts: ReorgCounts) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     source = tree.local_path(record.path)
@@ -94,6 +106,9 @@ def _place(tree: FileTree, record: ImageRecord, target: Path, counts: ReorgCount
 def write_class_folders(reading: LayoutReading, out_dir, valid_ratio: float = 0.1, seed: int = 0) -> ReorgCounts:
     """Build OUT/{train,valid,train_valid,test/unknown} from a dog-breed reading."""
     train_records = reading.records("train")
+    for name in sorted(set(reading.classes) | {record.wnid for record in train_records}):
+        if problem := class_name_problem(name):
+            raise DataError(out_dir, f"nothing written: {problem}")
     train, valid = split_train_valid(train_records, valid_ratio, seed)
     counts = ReorgCounts(valid_per_class(train_records, valid_ratio))
     plan = [("train", train, True), ("valid", valid, True), ("train_valid", train + valid, True),

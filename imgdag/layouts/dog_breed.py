@@ -8,12 +8,14 @@ submission, and so the label order here (`reading.classes`). Records carry the b
 `wnid` and the image id in `extras["id"]`. Rows without an image, images without a row,
 breeds not in the submission, and test images / submission ids that do not match are
 counted in `reading.skipped`. A breed column without a train image is an error (or, with
-empty_classes="keep", keeps its index and is reported).
+empty_classes="keep", keeps its index and is reported). So is a breed name that is not a
+plain folder name (it names a class folder: `class_folders.class_name_problem`).
 """
 from collections import Counter
 from pathlib import PurePosixPath
 
 from imgdag.errors import DataError
+from imgdag.formats.class_folders import class_name_problem
 from imgdag.imagecheck import ImageCheck, check_reading
 from imgdag.layouts.records import UNLABELLED, ImageRecord, LayoutReading, Split, is_image_name
 from imgdag.layouts.tree import DirTree, FileTree, ZipTree, open_tree
@@ -63,6 +65,8 @@ def parse_labels_csv(text: str, where: str) -> dict[str, str]:
             raise DataError(where, f"line {line_no}: expected id,breed, got {row}")
         if row[0] in labels:
             raise DataError(where, f"line {line_no}: id {row[0]} appears twice")
+        if problem := class_name_problem(row[1]):
+            raise DataError(where, f"line {line_no}: {problem}")
         labels[row[0]] = row[1]
     return labels
 
@@ -75,6 +79,9 @@ def parse_submission(text: str, where: str) -> tuple[list[str], list[str]]:
     classes = rows[0][1:]
     if len(set(classes)) != len(classes):
         raise DataError(where, "a breed column appears twice")
+    for breed in classes:
+        if problem := class_name_problem(breed):
+            raise DataError(where, f"header: {problem}")
     return classes, [row[0] for row in rows[1:] if row]
 
 

@@ -1,0 +1,84 @@
+"""Names read from the data that become paths or keys: a dog breed is a class folder, an image
+id names one image, a Tiny ImageNet val image has one annotation. Anything else is an error
+naming the file, before anything is written."""
+import csv
+import io
+import shutil
+from pathlib import Path
+
+import pytest
+from e2e import script
+
+from imgdag.demo.dog_breed import make_demo_dog_breed
+from imgdag.errors import DataError
+from imgdag.formats.class_folders import write_class_folders
+from imgdag.layouts.dog_breed import parse_labels_csv, parse_submission
+from imgdag.layouts.records import ImageRecord, LayoutReading, Split
+from imgdag.layouts.tree import DirTree
+
+NOT_FOLDER_NAMES = ["../../../ESCAPED", "a/b", "a\\b", "", ".", "..", "a\x00b", "two words", "a\nb"]
+
+
+@pytest.fixture(scope="module")
+def dog(tmp_path_factory):
+    return make_demo_dog_breed(tmp_path_factory.mktemp("dog") / "raw")
+
+
+def files_under(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file())
+
+
+def csv_text(rows) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    return out.getvalue()
+
+
+def test_a_breed_that_climbs_out_of_the_output_is_refused_and_nothing_is_written(dog, tmp_path):
+    raw = shutil.copytree(dog, tmp_path / "raw")
+    for name in ("labels.csv", "sample_submission.csv"):
+        path = raw / name
+        path.write_text(path.read_text().replace(",beagle", ",../../../ESCAPED"))
+    work = tmp_path / "a/b/c"
+    work.mkdir(parents=True)
+    before = files_under(tmp_path)
+    done = script("reorg_dog_breed.py", "--raw", raw, "--out", work / "out", "--lists-dir", work / "lists",
+                  ok=False)
+    message = done.stderr.rsplit("error: ", 1)[1].strip()
+    assert "Traceback" not in done.stderr and "\n" not in message
+    assert "labels.csv: line" in message and "'../../../ESCAPED' is not a plain folder name" in message
+    assert files_under(tmp_path) == before
+
+
+@pytest.mark.parametrize("breed", NOT_FOLDER_NAMES)
+def test_a_breed_column_that_is_not_a_plain_folder_name_is_refused(breed):
+    text = csv_text([["id", "beagle", breed, "pug"], ["x", "0.3", "0.3", "0.3"]])
+    with pytest.raises(DataError, match="is not a plain folder name") as e:
+        parse_submission(text, "sample_submission.csv")
+    assert e.value.path == "sample_submission.csv" and repr(breed) in e.value.problem
+
+
+@pytest.mark.parametrize("breed", [b for b in NOT_FOLDER_NAMES if b])  # "": a short row
+def test_a_labels_row_whose_breed_is_not_a_plain_folder_name_is_refused(breed):
+    text = csv_text([["id", "breed"], ["x", "beagle"], ["y", breed]])
+    with pytest.raises(DataError, match=r"line 3: class name .* is not a plain folder name") as e:
+        parse_labels_csv(text, "labels.csv")
+    assert e.value.path == "labels.csv"
+
+
+def test_breeds_that_differ_only_by_case_are_classes_of_their_own():
+    assert parse_submission("id,Beagle,beagle\nx,0.5,0.5\n", "s.csv") == (["Beagle", "beagle"], ["x"])
+
+
+@pytest.mark.parametrize("wnid", ["../escaped", "a/b", ".."])
+def test_the_class_folder_writer_refuses_a_class_that_is_not_a_plain_folder_name(tmp_path, wnid):
+    """Whatever reader built the reading: a class name is never a path."""
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw/1.jpg").write_bytes(b"jpeg")
+    (tmp_path / "raw/2.jpg").write_bytes(b"jpeg")
+    tree = DirTree(tmp_path / "raw")
+    train = [ImageRecord(f"{i}.jpg", 0, wnid) for i in (1, 2)]
+    reading = LayoutReading([wnid], {"train": Split(tree, train), "test": Split(tree, [])})
+    with pytest.raises(DataError, match=r"out: nothing written: class name .* is not a plain folder name"):
+        write_class_folders(reading, tmp_path / "deep/out", valid_ratio=0.5)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["1.jpg", "2.jpg", "raw"]
