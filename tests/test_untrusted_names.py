@@ -4,6 +4,7 @@ naming the file, before anything is written."""
 import csv
 import io
 import shutil
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from e2e import script
 from imgdag.demo.dog_breed import make_demo_dog_breed
 from imgdag.errors import DataError
 from imgdag.formats.class_folders import write_class_folders
-from imgdag.layouts.dog_breed import parse_labels_csv, parse_submission
+from imgdag.layouts.dog_breed import parse_labels_csv, parse_submission, read_dog_breed
 from imgdag.layouts.records import ImageRecord, LayoutReading, Split
 from imgdag.layouts.tree import DirTree
 
@@ -82,3 +83,31 @@ def test_the_class_folder_writer_refuses_a_class_that_is_not_a_plain_folder_name
     with pytest.raises(DataError, match=r"out: nothing written: class name .* is not a plain folder name"):
         write_class_folders(reading, tmp_path / "deep/out", valid_ratio=0.5)
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["1.jpg", "2.jpg", "raw"]
+
+
+@pytest.fixture(scope="module")
+def dog_folders(dog, tmp_path_factory):
+    """The demo dog-breed data with train/ and test/ extracted."""
+    root = tmp_path_factory.mktemp("dog_folders")
+    for name in ("labels.csv", "sample_submission.csv"):
+        shutil.copy(dog / name, root / name)
+    for split in ("train", "test"):
+        with zipfile.ZipFile(dog / f"{split}.zip") as zf:
+            zf.extractall(root)
+    return root
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_two_images_of_one_id_are_an_error_naming_both(dog_folders, tmp_path, split):
+    raw = shutil.copytree(dog_folders, tmp_path / "raw")
+    jpeg = sorted((raw / split).glob("*.jpg"))[0]
+    shutil.copy(jpeg, jpeg.with_suffix(".png"))
+    with pytest.raises(DataError, match=rf"a second image of id {jpeg.stem}") as e:
+        read_dog_breed(raw)
+    named = {Path(e.value.path).name, e.value.problem.split("beside ")[1].split()[0]}
+    assert named == {jpeg.name, jpeg.with_suffix(".png").name}
+
+
+def test_the_extracted_dog_folders_read_as_the_zips_do(dog, dog_folders):
+    """The control for the case above: one image per id reads without an error."""
+    assert len(read_dog_breed(dog_folders).records("test")) == len(read_dog_breed(dog).records("test"))

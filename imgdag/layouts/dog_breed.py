@@ -8,8 +8,9 @@ submission, and so the label order here (`reading.classes`). Records carry the b
 `wnid` and the image id in `extras["id"]`. Rows without an image, images without a row,
 breeds not in the submission, and test images / submission ids that do not match are
 counted in `reading.skipped`. A breed column without a train image is an error (or, with
-empty_classes="keep", keeps its index and is reported). So is a breed name that is not a
-plain folder name (it names a class folder: `class_folders.class_name_problem`).
+empty_classes="keep", keeps its index and is reported). So are a breed name that is not a
+plain folder name (it names a class folder: `class_folders.class_name_problem`) and two
+images of one id (`<id>.jpg` and `<id>.png`): an id names one image.
 """
 from collections import Counter
 from pathlib import PurePosixPath
@@ -86,13 +87,17 @@ def parse_submission(text: str, where: str) -> tuple[list[str], list[str]]:
 
 
 def _image_ids(tree: FileTree, prefix: str, split: str, skipped: Counter) -> dict[str, str]:
-    """id -> name for the images directly under prefix."""
+    """id -> name for the images directly under prefix; DataError if two images have one id."""
     ids = {}
     for name in tree.names(prefix):
         if "/" in name[len(prefix):] or not is_image_name(name):
             skipped[f"{split}: non-image or nested files"] += 1
             continue
-        ids[PurePosixPath(name).stem] = name
+        image_id = PurePosixPath(name).stem
+        if image_id in ids:
+            raise DataError(tree.where(name), f"a second image of id {image_id}, beside "
+                                              f"{PurePosixPath(ids[image_id]).name} (expected one image per id)")
+        ids[image_id] = name
     return ids
 
 
