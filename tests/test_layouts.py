@@ -237,7 +237,7 @@ def test_tiny_counts_missing_val_images_and_unknown_wnids(demos, tmp_path):
     (root / "val/images/val_0.JPEG").unlink()
     with open(root / "val/val_annotations.txt", "a") as f:
         f.write("val_999.JPEG\tn07749582\t1\t2\t30\t40\n")
-        f.write("val_1.JPEG\tn00000001\t1\t2\t30\t40\n")
+        f.write("val_998.JPEG\tn00000001\t1\t2\t30\t40\n")
     shutil.copytree(root / "train/n07749582", root / "train/n00000001")
     reading = read_tiny_imagenet(root)
     assert reading.skipped["train: images in class folders not in wnids.txt"] == 30

@@ -11,10 +11,13 @@ import pytest
 from e2e import script
 
 from imgdag.demo.dog_breed import make_demo_dog_breed
+from imgdag.demo.tiny_imagenet import make_demo_tiny_imagenet
 from imgdag.errors import DataError
+from imgdag.extract import extract_archive
 from imgdag.formats.class_folders import write_class_folders
 from imgdag.layouts.dog_breed import parse_labels_csv, parse_submission, read_dog_breed
 from imgdag.layouts.records import ImageRecord, LayoutReading, Split
+from imgdag.layouts.tiny_imagenet import parse_val_annotations
 from imgdag.layouts.tree import DirTree
 
 NOT_FOLDER_NAMES = ["../../../ESCAPED", "a/b", "a\\b", "", ".", "..", "a\x00b", "two words", "a\nb"]
@@ -111,3 +114,27 @@ def test_two_images_of_one_id_are_an_error_naming_both(dog_folders, tmp_path, sp
 def test_the_extracted_dog_folders_read_as_the_zips_do(dog, dog_folders):
     """The control for the case above: one image per id reads without an error."""
     assert len(read_dog_breed(dog_folders).records("test")) == len(read_dog_breed(dog).records("test"))
+
+
+@pytest.mark.parametrize("second_wnid", ["n01443537", "n09999999"])
+def test_a_val_image_annotated_twice_is_an_error(second_wnid):
+    text = ("val_0.JPEG\tn01443537\t0\t0\t10\t10\n"
+            "val_1.JPEG\tn01443537\t0\t0\t10\t10\n"
+            f"val_0.JPEG\t{second_wnid}\t1\t1\t20\t20\n")
+    with pytest.raises(DataError, match=r"line 3: image val_0.JPEG appears twice") as e:
+        parse_val_annotations(text, "val/val_annotations.txt")
+    assert e.value.path == "val/val_annotations.txt"
+
+
+def test_write_tiny_index_names_the_repeated_val_image(tmp_path):
+    make_demo_tiny_imagenet(tmp_path / "tiny")
+    extract_archive(tmp_path / "tiny/tiny-imagenet-200.zip", tmp_path / "x")
+    annotations = tmp_path / "x/tiny-imagenet-200/val/val_annotations.txt"
+    lines = annotations.read_text().splitlines()
+    first = lines[0].split("\t")
+    lines.append("\t".join([first[0], "n09999999", *first[2:]]))
+    annotations.write_text("\n".join(lines) + "\n")
+    done = script("write_tiny_index.py", "--raw", tmp_path / "x", "--out", tmp_path / "out", ok=False)
+    assert (f"val_annotations.txt: line {len(lines)}: image {first[0]} appears twice"
+            in done.stderr.rsplit("error: ", 1)[1])
+    assert not (tmp_path / "out").exists()

@@ -13,7 +13,8 @@ Label convention: the index of the WNID in *sorted* wnids.txt (what ImageFolder 
 gives and what Tiny ImageNet models are trained with); `reading.classes` is that order.
 Records carry `extras["box"] = (x0, y0, x1, y1)` (inclusive pixel corners) when known; a
 box outside the 64x64 image or inverted (x0 > x1) is an error naming the file and line (the
-real annotations hold none: some are one pixel wide, x0 == x1, which is valid).
+real annotations hold none: some are one pixel wide, x0 == x1, which is valid), and so is a
+val image annotated twice.
 A WNID of wnids.txt without a train image is an error (or, with empty_classes="keep", keeps
 its index and is reported). Everything else that does not fit is counted in
 `reading.skipped`: val annotations naming missing images, images without annotations,
@@ -80,14 +81,17 @@ def parse_boxes(text: str, where: str) -> dict[str, tuple[int, int, int, int]]:
 
 
 def parse_val_annotations(text: str, where: str) -> list[tuple[str, str, tuple[int, int, int, int]]]:
-    """`val_annotations.txt` as (image name, WNID, box) rows."""
-    rows = []
+    """`val_annotations.txt` as (image name, WNID, box) rows; an image named twice is an error."""
+    rows, names = [], set()
     for line_no, line in enumerate(text_lines(text), 1):
         fields = line.split()
         if not fields:
             continue
         if len(fields) != 6:
             raise DataError(where, f"line {line_no}: expected NAME WNID x0 y0 x1 y1, got {line!r}")
+        if fields[0] in names:
+            raise DataError(where, f"line {line_no}: image {fields[0]} appears twice (expected one label per image)")
+        names.add(fields[0])
         rows.append((fields[0], fields[1], _box(fields[2:], where, line_no)))
     return rows
 
