@@ -107,7 +107,7 @@ def parse_ground_truth(text: str, where) -> list[int]:
     """ILSVRC2012_IDs of val images 1, 2, ..."""
     ids = []
     for line_no, line in enumerate(text_lines(text), 1):
-        if not line.strip().isdigit():
+        if not re.fullmatch("[0-9]+", line.strip()):
             raise DataError(where, f"line {line_no}: {line!r} is not an ILSVRC2012_ID (expected one integer a line)")
         ids.append(int(line))
     return ids
@@ -118,7 +118,7 @@ def parse_synset_words(text: str, where) -> list[tuple[str, str]]:
     rows = []
     for line_no, line in enumerate(text_lines(text), 1):
         wnid, _, words = line.strip().partition(" ")
-        if not re.fullmatch(r"n\d{8}", wnid):
+        if not re.fullmatch("n[0-9]{8}", wnid):
             raise DataError(where, f"line {line_no}: {line!r} does not start with a WNID (expected 'nXXXXXXXX words')")
         rows.append((wnid, words))
     if len({w for w, _ in rows}) != len(rows):
@@ -133,7 +133,7 @@ def parse_caffe_val(text: str, where) -> list[tuple[str, int]]:
         fields = line.split()
         if not fields:
             continue
-        if len(fields) != 2 or not fields[1].isdigit():
+        if len(fields) != 2 or not re.fullmatch("[0-9]+", fields[1]):
             raise DataError(where, f"line {line_no}: expected 'NAME label', got {line!r}")
         rows.append((fields[0], int(fields[1])))
     return rows

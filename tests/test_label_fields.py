@@ -1,0 +1,31 @@
+"""Hostile fields in label files, val tables and image folders: a label that str.isdigit()
+takes but is not ASCII digits, two val images of one name, a FIFO or a non-UTF-8 name in
+predict.py's folder, a table row that leads outside the images folder. Each is a one-line
+error naming the file (and line), or a counted skip; never a traceback, a hang or a silent drop."""
+
+import pytest
+from e2e import run_script_here
+
+from imgdag.errors import DataError
+from imgdag.formats.cntk_map import read_cntk_map
+from imgdag.layouts.ilsvrc_val import parse_caffe_val, parse_ground_truth
+
+# "²" passes str.isdigit() but int() refuses it; int("٣") is 3: neither is a label
+NOT_ASCII_DIGITS = ["\u00b2", "\u0663"]
+
+
+@pytest.mark.parametrize("label", NOT_ASCII_DIGITS)
+def test_a_map_label_that_is_not_ascii_digits_is_an_error_naming_the_line(monkeypatch, capsys, tmp_path, label):
+    (tmp_path / "map.txt").write_text(f"train/n1/a.JPEG\t0\ntrain/n1/b.JPEG\t{label}\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"map.txt: line 2: expected path<TAB>label"):
+        read_cntk_map(tmp_path / "map.txt")
+    assert run_script_here(monkeypatch, "make_lst.py", tmp_path / "out", "--from-map", tmp_path / "map.txt") == 1
+    assert "map.txt: line 2: expected path<TAB>label" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("label", NOT_ASCII_DIGITS)
+def test_an_ilsvrc_label_that_is_not_ascii_digits_is_an_error_naming_the_line(label):
+    with pytest.raises(DataError, match=r"val.txt: line 2: expected 'NAME label'"):
+        parse_caffe_val(f"a.JPEG 0\nb.JPEG {label}\n", "val.txt")
+    with pytest.raises(DataError, match=r"ground_truth.txt: line 2: .* is not an ILSVRC2012_ID"):
+        parse_ground_truth(f"1\n{label}\n", "ground_truth.txt")
