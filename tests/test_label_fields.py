@@ -2,13 +2,16 @@
 takes but is not ASCII digits, two val images of one name, a FIFO or a non-UTF-8 name in
 predict.py's folder, a table row that leads outside the images folder. Each is a one-line
 error naming the file (and line), or a counted skip; never a traceback, a hang or a silent drop."""
+import shutil
 
 import pytest
 from e2e import run_script_here
 
+from imgdag.demo.ilsvrc import make_demo_ilsvrc_val
 from imgdag.errors import DataError
+from imgdag.extract import extract_archive
 from imgdag.formats.cntk_map import read_cntk_map
-from imgdag.layouts.ilsvrc_val import parse_caffe_val, parse_ground_truth
+from imgdag.layouts.ilsvrc_val import parse_caffe_val, parse_ground_truth, val_table_from_devkit
 
 # "²" passes str.isdigit() but int() refuses it; int("٣") is 3: neither is a label
 NOT_ASCII_DIGITS = ["\u00b2", "\u0663"]
@@ -29,3 +32,26 @@ def test_an_ilsvrc_label_that_is_not_ascii_digits_is_an_error_naming_the_line(la
         parse_caffe_val(f"a.JPEG 0\nb.JPEG {label}\n", "val.txt")
     with pytest.raises(DataError, match=r"ground_truth.txt: line 2: .* is not an ILSVRC2012_ID"):
         parse_ground_truth(f"1\n{label}\n", "ground_truth.txt")
+
+
+@pytest.fixture
+def ilsvrc(tmp_path):
+    """The demo devkit and its val images extracted to a folder."""
+    make_demo_ilsvrc_val(tmp_path / "demo")
+    extract_archive(tmp_path / "demo/ILSVRC2012_img_val.tar", tmp_path / "images")
+    return tmp_path
+
+
+def test_two_val_images_of_one_name_are_an_error_naming_both(monkeypatch, capsys, ilsvrc):
+    images = ilsvrc / "images"
+    (images / "dup").mkdir()
+    shutil.copy(images / "ILSVRC2012_val_00000005.JPEG", images / "dup")
+    devkit = ilsvrc / "demo/ILSVRC2012_devkit_t12.tar.gz"
+    assert run_script_here(monkeypatch, "write_ilsvrc_val_table.py", "--devkit", devkit, "--images", images,
+                           "--out", ilsvrc / "val.csv") == 1
+    err = capsys.readouterr().err
+    assert (f"{images}/dup/ILSVRC2012_val_00000005.JPEG: has the same file name as "
+            f"{images}/ILSVRC2012_val_00000005.JPEG") in err
+    assert not (ilsvrc / "val.csv").exists()
+    (images / "dup/ILSVRC2012_val_00000005.JPEG").unlink()
+    assert len(val_table_from_devkit(devkit, images=images).records("val")) == 96

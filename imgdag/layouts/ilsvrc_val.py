@@ -14,7 +14,8 @@ Mapping: image -> ILSVRC2012_ID -> WNID -> index of the WNID in the model's clas
 The class list defaults to the sorted leaf WNIDs (devkit) or synset_words order (Caffe),
 which are the same list for the real data; a model's own list (e.g. the 8 imagenet-8
 WNIDs) keeps only images of its classes and counts the others. With `images` (the val tar
-or a folder of the images) the table keeps only images present and counts the rest.
+or a folder of the images) the table keeps only images present and counts the rest; labels
+find their image by file name, so two images of one name (in two subfolders) are an error.
 """
 import io
 import re
@@ -148,7 +149,13 @@ def _build_table(rows, classes: list[str], images, skipped: Counter, check: Imag
     tree = open_tree(images) if images is not None else None
     present = None
     if tree is not None:
-        present = {PurePosixPath(n).name: n for n in tree.names() if is_image_name(n)}
+        present = {}
+        for n in tree.names():
+            if is_image_name(n):
+                first = present.setdefault(PurePosixPath(n).name, n)
+                if first != n:
+                    raise DataError(tree.where(n), f"has the same file name as {tree.where(first)} (labels "
+                                                   "are matched to val images by file name: each must be unique)")
     records = []
     for name, wnid, ilsvrc_id in rows:
         path = name
