@@ -11,6 +11,7 @@ from imgdag.demo.ilsvrc import make_demo_ilsvrc_val
 from imgdag.errors import DataError
 from imgdag.extract import extract_archive
 from imgdag.formats.cntk_map import read_cntk_map
+from imgdag.formats.index_table import read_ilsvrc_val_table, read_tiny_index
 from imgdag.layouts.ilsvrc_val import parse_caffe_val, parse_ground_truth, val_table_from_devkit
 
 # "²" passes str.isdigit() but int() refuses it; int("٣") is 3: neither is a label
@@ -55,3 +56,18 @@ def test_two_val_images_of_one_name_are_an_error_naming_both(monkeypatch, capsys
     assert not (ilsvrc / "val.csv").exists()
     (images / "dup/ILSVRC2012_val_00000005.JPEG").unlink()
     assert len(val_table_from_devkit(devkit, images=images).records("val")) == 96
+
+
+@pytest.mark.parametrize("file", ["../outside.JPEG", "a/../../outside.JPEG", "/tmp/outside.JPEG"])
+def test_a_table_file_outside_its_folder_is_refused_naming_the_line(monkeypatch, capsys, tmp_path, file):
+    (tmp_path / "val.csv").write_text(f"file,ilsvrc2012_id,wnid,label\na.JPEG,1,n01,0\n{file},2,n02,1\n")
+    (tmp_path / "tiny.csv").write_text(f"file,label,wnid,x0,y0,x1,y1\na.JPEG,0,n01,,,,\n{file},1,n02,,,,\n")
+    expected = f"line 3: file {file!r} leads outside the folder"
+    for table, read in (("tiny.csv", read_tiny_index), ("val.csv", read_ilsvrc_val_table)):
+        with pytest.raises(DataError, match=f"{table}: {expected}"):
+            read(tmp_path / table)
+    params = '{"weights": {"source": "torchvision", "path": "w.pth"}}'
+    assert run_script_here(monkeypatch, "evaluate_crops.py", "--table", tmp_path / "val.csv", "--images", tmp_path,
+                           "--model", tmp_path / "w.pth", "--params", params, "--metrics-out", tmp_path / "m.json",
+                           "--run-info-out", tmp_path / "r.json", "--predictions-out", tmp_path / "p.csv") == 1
+    assert f"val.csv: {expected}" in capsys.readouterr().err
