@@ -2,10 +2,16 @@
 takes but is not ASCII digits, two val images of one name, a FIFO or a non-UTF-8 name in
 predict.py's folder, a table row that leads outside the images folder. Each is a one-line
 error naming the file (and line), or a counted skip; never a traceback, a hang or a silent drop."""
+import csv
+import os
 import shutil
+import subprocess
+import sys
 
+import numpy as np
 import pytest
-from e2e import run_script_here
+from e2e import ROOT, cli_env, run_script_here
+from PIL import Image
 
 from imgdag.demo.ilsvrc import make_demo_ilsvrc_val
 from imgdag.errors import DataError
@@ -13,6 +19,7 @@ from imgdag.extract import extract_archive
 from imgdag.formats.cntk_map import read_cntk_map
 from imgdag.formats.index_table import read_ilsvrc_val_table, read_tiny_index
 from imgdag.layouts.ilsvrc_val import parse_caffe_val, parse_ground_truth, val_table_from_devkit
+from imgdag.models import build_model, save_trained_model
 
 # "²" passes str.isdigit() but int() refuses it; int("٣") is 3: neither is a label
 NOT_ASCII_DIGITS = ["\u00b2", "\u0663"]
@@ -71,3 +78,42 @@ def test_a_table_file_outside_its_folder_is_refused_naming_the_line(monkeypatch,
                            "--model", tmp_path / "w.pth", "--params", params, "--metrics-out", tmp_path / "m.json",
                            "--run-info-out", tmp_path / "r.json", "--predictions-out", tmp_path / "p.csv") == 1
     assert f"val.csv: {expected}" in capsys.readouterr().err
+
+
+@pytest.fixture
+def predict_inputs(tmp_path):
+    """A 10-class LeNet-5 trained-model file and a folder with one 28x28 grey PNG."""
+    classes = [f"c{i}" for i in range(10)]
+    spec = {"size": [28, 28], "channels": 1, "mean": [0.5], "std": [0.25]}
+    save_trained_model(tmp_path / "model.pt", build_model("lenet5", 10), "lenet5", classes, spec, {})
+    (tmp_path / "imgs").mkdir()
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(tmp_path / "imgs/a.png")
+    return tmp_path
+
+
+def predict(tmp_path) -> subprocess.CompletedProcess:
+    """predict.py on tmp_path/imgs in a process of its own: a read that blocks fails the test."""
+    return subprocess.run([sys.executable, str(ROOT / "scripts/predict.py"), "--model", tmp_path / "model.pt",
+                           "--images", tmp_path / "imgs", "--out", tmp_path / "p.csv", "--device", "cpu"],
+                          capture_output=True, text=True, env=cli_env(), timeout=60)
+
+
+def test_predict_skips_and_counts_a_fifo_named_like_an_image(predict_inputs):
+    os.mkfifo(predict_inputs / "imgs/b.png")
+    done = predict(predict_inputs)
+    assert done.returncode == 0, done.stderr
+    assert "1 images predicted into" in done.stdout
+    assert "skipped: 1 special files (FIFO, socket, device, broken or looping link)" in done.stdout
+    with open(predict_inputs / "p.csv") as f:
+        assert [r["file"] for r in csv.DictReader(f)] == ["a.png"]
+
+
+def test_predict_refuses_a_name_that_is_not_utf8_before_predicting(predict_inputs):
+    bad = predict_inputs / "imgs" / os.fsdecode(b"bad\xff.png")
+    shutil.copy(predict_inputs / "imgs/a.png", bad)
+    done = predict(predict_inputs)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (f"error: {predict_inputs}/imgs/bad\\xff.png: the file name is "
+                                                    "not UTF-8 (the predictions CSV is UTF-8 text); rename it")
+    assert "Traceback" not in done.stderr and "predict:" not in done.stderr  # stopped before any image
+    assert not (predict_inputs / "p.csv").exists()
