@@ -31,15 +31,35 @@ def load_image(path: Path, size, channels: int) -> np.ndarray:
     return codec.resize(decode(codec.read_bytes(path), path), *size)
 
 
-def folder_batches(folder, spec, batch_size: int):
-    """(names, uint8 (B,H,W,C)) batches of the image files under `folder`, decoded and resized."""
-    files = sorted(f for f in Path(folder).rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
+def image_files(folder) -> tuple[list[str], int]:
+    """(sorted relative names of the image files under `folder`, links to files followed; how many
+    special files are named like images: a FIFO, socket, device or broken or looping link, which
+    are skipped and counted as the layout readers do: reading a FIFO would block). A name that is
+    not UTF-8 is a DataError naming it (the predictions CSV is UTF-8 text)."""
+    names, special = [], 0
+    for path in Path(folder).rglob("*"):
+        if path.suffix.lower() not in IMAGE_SUFFIXES or path.is_dir():
+            continue
+        if not path.is_file():
+            special += 1
+            continue
+        name = path.relative_to(folder).as_posix()
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise DataError(path, "the file name is not UTF-8 (the predictions CSV is UTF-8 text); rename it") \
+                from None
+        names.append(name)
+    if not names:
         raise DataError(folder, f"no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    for start in range(0, len(files), batch_size):
-        chunk = files[start:start + batch_size]
-        yield ([str(f.relative_to(folder)) for f in chunk],
-               np.stack([load_image(f, spec["size"], spec["channels"]) for f in chunk]))
+    return sorted(names), special
+
+
+def folder_batches(folder, names: list[str], spec, batch_size: int):
+    """(names, uint8 (B,H,W,C)) batches of the image files `names` under `folder`, decoded and resized."""
+    for start in range(0, len(names), batch_size):
+        chunk = names[start:start + batch_size]
+        yield chunk, np.stack([load_image(Path(folder, name), spec["size"], spec["channels"]) for name in chunk])
 
 
 def cache_batches(stem, names_csv, spec, batch_size: int):
@@ -72,12 +92,13 @@ def main() -> None:
     args = p.parse_args()
     if args.cache and not args.names:
         p.error("--cache needs --names")
+    names, special = image_files(args.images) if args.images else ([], 0)  # bad names stop it before any work
     start_threads(args, workers=0)
     device = select_device(args.device)
     model, saved = load_trained_model(args.model, device)
     spec, classes = saved["input"], saved["classes"]
     batches = (cache_batches(args.cache, args.names, spec, args.batch_size) if args.cache
-               else folder_batches(args.images, spec, args.batch_size))
+               else folder_batches(args.images, names, spec, args.batch_size))
     mean = torch.tensor(spec["mean"], device=device).view(1, -1, 1, 1) * 255
     std = torch.tensor(spec["std"], device=device).view(1, -1, 1, 1) * 255
     rows = []
@@ -95,7 +116,8 @@ def main() -> None:
         writer.writerow(["file", "label", "probability"])
         fault_point("predict")
         writer.writerows(rows)
-    print(f"{len(rows)} images predicted into {args.out}")
+    skipped = f"{special} special files (FIFO, socket, device, broken or looping link)" if special else "none"
+    print(f"{len(rows)} images predicted into {args.out}; skipped: {skipped}")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ class list written beside the maps as `classes.txt`. Paths may not contain a tab
 newline.
 This module reads maps; imgdag.formats.cntk_map_writer writes them.
 """
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +25,6 @@ def iter_cntk_map(path) -> Iterator[tuple[str, int]]:
     path = Path(path)
     for line_no, line in enumerate(stream_lines(path, "a CNTK map file: path<TAB>label lines"), 1):
         image, tab, label = line.rpartition("\t")
-        if not tab or not image or not label.isdigit():
+        if not tab or not image or not re.fullmatch("[0-9]+", label):  # not str.isdigit: "²" is a digit to it
             raise DataError(path, f"line {line_no}: expected path<TAB>label, got {line!r}")
         yield image, int(label)

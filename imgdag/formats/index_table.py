@@ -10,7 +10,7 @@ ILSVRC2012 validation (`val.csv`):
   file: image name (or path inside the images folder/tar); ilsvrc2012_id: the devkit's
   synset ID (empty when the table came from Caffe files without a devkit); label: index
   of the WNID in the *model's* class list.
-`label` is always the model class index.
+`label` is always the model class index. A `file` may not be absolute nor hold a `..` part.
 """
 import csv
 from pathlib import Path
@@ -47,7 +47,8 @@ def _write(path, columns: list[str], rows) -> int:
 
 
 def _read(path, columns: list[str]):
-    """(line number, dict row) for each data row; DataError on a wrong header."""
+    """(line number, dict row) for each data row; DataError on a wrong header, or on a file that
+    is not a relative path inside the root."""
     path = Path(path)
     rows = csv_rows(read_text(path, f"a CSV with header {','.join(columns)}"))
     header = rows[0] if rows else None
@@ -56,7 +57,11 @@ def _read(path, columns: list[str]):
     for line_no, row in enumerate(rows[1:], 2):
         if len(row) != len(columns):
             raise DataError(path, f"line {line_no}: {len(row)} fields (expected {len(columns)})")
-        yield line_no, dict(zip(columns, row))
+        fields = dict(zip(columns, row))
+        if fields["file"].startswith("/") or ".." in fields["file"].split("/"):
+            raise DataError(path, f"line {line_no}: file {fields['file']!r} leads outside the folder the "
+                                  "table's files are in (expected a relative path without '..')")
+        yield line_no, fields
 
 
 def _int(path, line_no: int, column: str, text: str) -> int:

@@ -14,7 +14,8 @@ Mapping: image -> ILSVRC2012_ID -> WNID -> index of the WNID in the model's clas
 The class list defaults to the sorted leaf WNIDs (devkit) or synset_words order (Caffe),
 which are the same list for the real data; a model's own list (e.g. the 8 imagenet-8
 WNIDs) keeps only images of its classes and counts the others. With `images` (the val tar
-or a folder of the images) the table keeps only images present and counts the rest.
+or a folder of the images) the table keeps only images present and counts the rest; labels
+find their image by file name, so two images of one name (in two subfolders) are an error.
 """
 import io
 import re
@@ -107,7 +108,7 @@ def parse_ground_truth(text: str, where) -> list[int]:
     """ILSVRC2012_IDs of val images 1, 2, ..."""
     ids = []
     for line_no, line in enumerate(text_lines(text), 1):
-        if not line.strip().isdigit():
+        if not re.fullmatch("[0-9]+", line.strip()):
             raise DataError(where, f"line {line_no}: {line!r} is not an ILSVRC2012_ID (expected one integer a line)")
         ids.append(int(line))
     return ids
@@ -118,7 +119,7 @@ def parse_synset_words(text: str, where) -> list[tuple[str, str]]:
     rows = []
     for line_no, line in enumerate(text_lines(text), 1):
         wnid, _, words = line.strip().partition(" ")
-        if not re.fullmatch(r"n\d{8}", wnid):
+        if not re.fullmatch("n[0-9]{8}", wnid):
             raise DataError(where, f"line {line_no}: {line!r} does not start with a WNID (expected 'nXXXXXXXX words')")
         rows.append((wnid, words))
     if len({w for w, _ in rows}) != len(rows):
@@ -133,7 +134,7 @@ def parse_caffe_val(text: str, where) -> list[tuple[str, int]]:
         fields = line.split()
         if not fields:
             continue
-        if len(fields) != 2 or not fields[1].isdigit():
+        if len(fields) != 2 or not re.fullmatch("[0-9]+", fields[1]):
             raise DataError(where, f"line {line_no}: expected 'NAME label', got {line!r}")
         rows.append((fields[0], int(fields[1])))
     return rows
@@ -148,7 +149,13 @@ def _build_table(rows, classes: list[str], images, skipped: Counter, check: Imag
     tree = open_tree(images) if images is not None else None
     present = None
     if tree is not None:
-        present = {PurePosixPath(n).name: n for n in tree.names() if is_image_name(n)}
+        present = {}
+        for n in tree.names():
+            if is_image_name(n):
+                first = present.setdefault(PurePosixPath(n).name, n)
+                if first != n:
+                    raise DataError(tree.where(n), f"has the same file name as {tree.where(first)} (labels "
+                                                   "are matched to val images by file name: each must be unique)")
     records = []
     for name, wnid, ilsvrc_id in rows:
         path = name
