@@ -41,12 +41,15 @@ def _load_state(model: nn.Module, state: dict, path, what: str) -> nn.Module:
     own = model.state_dict()
     missing, unexpected = sorted(own.keys() - state.keys()), sorted(state.keys() - own.keys())
     wrong = [k for k in own if k in state and state[k].shape != own[k].shape]
-    problem = (f"{len(missing)} of the model's tensors are missing, e.g. {missing[0]}" if missing
-               else f"{len(unexpected)} tensors are not the model's, e.g. {unexpected[0]}" if unexpected
-               else f"{wrong[0]} is {list(state[wrong[0]].shape)}, the model's is {list(own[wrong[0]].shape)}"
-               if wrong else None)
-    if problem:
-        raise DataError(path, f"weights do not fit {what}: {problem}")
+    if missing:
+        raise DataError(path, f"weights do not fit {what}: {len(missing)} of the model's tensors are "
+                              f"missing, e.g. {missing[0]}")
+    if unexpected:
+        raise DataError(path, f"weights do not fit {what}: {len(unexpected)} tensors are not the "
+                              f"model's, e.g. {unexpected[0]}")
+    if wrong:
+        raise DataError(path, f"weights do not fit {what}: {wrong[0]} is {list(state[wrong[0]].shape)}, "
+                              f"the model's is {list(own[wrong[0]].shape)}")
     model.load_state_dict(state)
     return model
 
