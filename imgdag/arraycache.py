@@ -42,6 +42,9 @@ def read_array_cache(stem) -> tuple[np.ndarray, np.ndarray]:
         if not path.exists():
             raise DataError(path, "array cache file not found")
     images, labels = _load_array(images_path, mmap_mode="r"), _load_array(labels_path)
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise DataError(labels_path, f"expected (N,) integer labels, got {labels.shape} {labels.dtype}: "
+                                     "delete it and rerun the step that writes it")
     if images.ndim != 4 or images.dtype != np.uint8 or len(images) != len(labels):
         raise DataError(images_path, f"expected (N,H,W,C) uint8 with {len(labels)} rows, "
                                      f"got {images.shape} {images.dtype}")

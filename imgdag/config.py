@@ -3,10 +3,12 @@ is allowed (the Snakefile raises them at parse time, so no data step starts on a
 
 Besides the JSON schema: `device: cuda` needs CUDA, and a class count the data fixes (MNIST's
 ten digits, Tiny ImageNet's wnids.txt when the raw data is there, imagenet-8's class folders in
-train/ of a raw folder, zip or tar) must match `num_classes`. Only what is cheap to read counts:
-a compressed tar's member list means inflating all of it, so its classes are checked when its
-map files are written. Every raw path a rule reads must exist, or be made by a rule (the demo
-data); `raw_path_problems` needs the rules' outputs, so the Snakefile calls it after its includes.
+train/ of a raw folder, zip or tar) must match `num_classes`; a train section's model_args must
+be keywords its model takes, its normalize must have a value per channel of the recipe's images,
+and its augment crops must fit them. Only what is cheap to read counts: a compressed tar's
+member list means inflating all of it, so its classes are checked when its map files are
+written. Every raw path a rule reads must exist, or be made by a rule (the demo data);
+`raw_path_problems` needs the rules' outputs, so the Snakefile calls it after its includes.
 """
 import difflib
 import tarfile
@@ -15,6 +17,8 @@ from pathlib import Path
 
 import yaml
 from jsonschema import Draft202012Validator
+
+from imgdag.model_registry import model_args_problem
 
 MAX_PROBLEMS = 5
 
@@ -115,8 +119,41 @@ def _imagenet_class_count(raw: Path) -> int | None:
     return None
 
 
+def _recipe_images(recipe: str, section: dict) -> tuple[int, int | None, str]:
+    """(channels, side or None when not fixed, in words) of the images a recipe trains on."""
+    if recipe == "mnist_lenet5":
+        if section["rec"].get("pass_through"):
+            return 1, 28, "MNIST digits are 28x28 grayscale"
+        side = section["rec"].get("resize") or 28
+        return 3, side, f"MNIST digits packed without rec.pass_through are {side}x{side} RGB"
+    if recipe == "tiny_imagenet_resnet18":
+        return 3, 64, "Tiny ImageNet images are 64x64 RGB"
+    return 3, None, "its images are decoded as RGB"  # imagenet8: cropped to crop.size instead
+
+
+def _train_problems(recipe: str, section: dict) -> list[str]:
+    """A recipe's model_args against its model, normalize and augment against its images."""
+    key, train = f"recipes.{recipe}.train", section["train"]
+    channels, side, images = _recipe_images(recipe, section)
+    problems = []
+    if problem := model_args_problem(train["model"], train.get("model_args", {})):
+        problems.append(f"{key}.model_args: {problem}")
+    for stat, values in train.get("normalize", {}).items():
+        if len(values) != channels:
+            problems.append(f"{key}.normalize.{stat}: {len(values)} values, expected {channels}, "
+                            f"one per channel ({images})")
+    augment = train.get("augment")
+    if augment and augment["crop_min"] > augment["crop_max"]:
+        problems.append(f"{key}.augment: crop_min {augment['crop_min']} is larger than "
+                        f"crop_max {augment['crop_max']}")
+    elif augment and side and augment["crop_max"] > side:
+        problems.append(f"{key}.augment.crop_max: {augment['crop_max']}, at most {side} ({images})")
+    return problems
+
+
 def semantic_problems(config: dict) -> list[str]:
-    """What the schema cannot see: CUDA asked for on a machine without it, class counts."""
+    """What the schema cannot see: CUDA asked for on a machine without it, class counts, the
+    train sections' model_args, normalize and augment."""
     problems = []
     cuda = _cuda_keys(config)
     if cuda:
@@ -141,6 +178,9 @@ def semantic_problems(config: dict) -> list[str]:
         if expected is not None and train["num_classes"] != expected:
             problems.append(f"recipes.{recipe}.train.num_classes: {train['num_classes']}, "
                             f"expected {expected} ({why})")
+    for recipe in ("mnist_lenet5", "imagenet8_alexnet", "tiny_imagenet_resnet18"):
+        if recipe in recipes:
+            problems += _train_problems(recipe, recipes[recipe])
     return problems
 
 

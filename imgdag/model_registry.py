@@ -1,4 +1,5 @@
-"""Registered model names and the callable that builds each, as "module:callable".
+"""Registered model names, the callable that builds each ("module:callable") and the
+keywords (a recipe's model_args) it takes.
 
 Light on purpose (no torch): the rules read it. imgdag.models builds a model by importing its
 module by name at run time, so a script's imports do not tie it to every model file; a rule
@@ -6,12 +7,20 @@ that builds a model lists that model's module as code (rules/common.smk: `code(m
 and an edit to one model file reruns only the recipes that build it.
 """
 
-# each callable takes num_classes= and the recipe's model_args
+# each callable takes num_classes= and the recipe's model_args, the keywords MODEL_ARGS names
 BUILDERS = {
     "lenet5": "imgdag.models.lenet:lenet5",
     "alexnet": "torchvision.models:alexnet",  # torchvision's, built without weights
     "resnet18_64px": "imgdag.models.resnet_small:resnet18_64px",
     "caffe_alexnet": "imgdag.models.caffe_alexnet:CaffeAlexNet",
+}
+# written out, not read from the callables, so that the config check imports no torch
+# (tests/test_model_and_params_errors.py checks them against the signatures)
+MODEL_ARGS = {
+    "lenet5": ("in_channels",),
+    "alexnet": ("dropout",),  # torchvision's alexnet passes them to AlexNet
+    "resnet18_64px": ("stem",),
+    "caffe_alexnet": ("dropout",),
 }
 
 
@@ -21,6 +30,15 @@ def model_builder(name: str) -> tuple[str, str]:
         raise ValueError(f"unknown model {name!r}; known: {sorted(BUILDERS)}")
     module, _, builder = BUILDERS[name].partition(":")
     return module, builder
+
+
+def model_args_problem(name: str, model_args: dict) -> str | None:
+    """What is wrong with `model_args` for the registered model `name` (None: nothing)."""
+    unknown = sorted(set(model_args) - set(MODEL_ARGS[name]))
+    if unknown:
+        return (f"unknown key {', '.join(map(repr, unknown))} for {name}; "
+                f"allowed: {', '.join(MODEL_ARGS[name])}")
+    return None
 
 
 def model_module(name: str) -> str:

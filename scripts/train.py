@@ -22,6 +22,7 @@ from imgdag.errors import DataError
 from imgdag.faults import lock_run
 from imgdag.formats.class_list import read_class_list
 from imgdag.imagedata import ImageBatches, MapFileImages, RecordImages
+from imgdag.model_registry import model_args_problem
 from imgdag.models import build_model, save_trained_model
 from imgdag.threads import add_thread_arguments, start_threads
 
@@ -32,6 +33,7 @@ def cache_batches(args, params, device, rank=0, world=1):
     val_x, val_y = read_array_cache(args.val_cache)
     for stem, labels in ((args.train_cache, train_y), (args.val_cache, val_y)):
         check_labels(cache_paths(stem)[1], labels, params["num_classes"], "row")
+    check_params_fit(cache_paths(args.train_cache)[0], params, train_x.shape[3], min(train_x.shape[1:3]))
     norm, aug = params["normalize"], params.get("augment")
     batches = partial(ArrayBatches, device=device, mean=norm["mean"], std=norm["std"],
                       batch_size=params["batch_size"], rank=rank, world_size=world)
@@ -50,10 +52,25 @@ def check_labels(path, labels, num_classes: int, row: str) -> None:
                               f"(num_classes {num_classes}; {bad.size} such {row}s)")
 
 
+def check_params_fit(path, params, channels: int, side: int | None = None) -> None:
+    """DataError naming `path` (the training images) when the params' normalize does not have
+    one value per channel or, given `side` (the images' shorter side), their augment crops do
+    not fit the images."""
+    problems = [f"normalize.{stat} has {len(values)} values for {channels}-channel images"
+                for stat, values in params["normalize"].items() if len(values) != channels]
+    augment = params.get("augment")
+    if side is not None and augment and not 1 <= augment["crop_min"] <= augment["crop_max"] <= side:
+        problems.append(f"augment crops of {augment['crop_min']}..{augment['crop_max']} pixels do not fit "
+                        f"(crop_min <= crop_max <= {side}, the images' side)")
+    if problems:
+        raise DataError(path, "the train params do not fit these images: " + "; ".join(problems))
+
+
 def image_batches(args, params, device, workers: int, rank=0, world=1):
     """Train and val ImageBatches (this rank's shard) from the .rec or map files (params
     `crop`), and the model's input spec."""
     norm, crop = params["normalize"], params["crop"]
+    check_params_fit(args.train_rec or args.train_map, params, 3)
     batches = partial(ImageBatches, batch_size=params["batch_size"], device=device,
                       mean=norm["mean"], std=norm["std"], crop=crop["size"],
                       num_workers=workers, rank=rank, world_size=world)
@@ -121,6 +138,8 @@ def main() -> None:
         p.error("--train-cache and --val-cache go together, as do --train-rec and --val-rec, "
                 "and --train-map and --val-map")
     params = args.params
+    if problem := model_args_problem(params["model"], params.get("model_args", {})):
+        raise DataError("--params", f"model_args: {problem}")
     reads_images = bool(args.train_map or args.train_rec)
     threads, workers = start_threads(args, args.num_workers if reads_images else 0)
     if reads_images and args.num_workers is None:  # a decoding thread overlaps the model's steps,
