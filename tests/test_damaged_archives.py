@@ -1,7 +1,8 @@
 """Archives damaged in the middle (not only cut off) are DataErrors naming the archive and the
 member, never a silent early end nor a zlib traceback: a tar whose member header is broken (Python's
 tarfile ends its listing there without a word), damaged deflate data in a .tar.gz, a zip member or
-an MNIST .gz. A damaged image member where the layout skips bad images is a counted skip."""
+an MNIST .gz, and Tiny ImageNet's wnids.txt as the params check reads it when the Snakefile loads.
+A damaged image member where the layout skips bad images is a counted skip."""
 import gzip
 import re
 import shutil
@@ -13,8 +14,11 @@ import zlib
 
 import numpy as np
 import pytest
+import yaml
 
-from e2e import ROOT, cli_env
+from conftest import with_peak_memory
+from e2e import ROOT, cli_env, copy_repo, sh
+from imgdag.config import semantic_problems
 from imgdag.demo.archives import write_tar, write_zip
 from imgdag.demo.dog_breed import make_demo_dog_breed
 from imgdag.errors import DataError
@@ -157,3 +161,59 @@ def test_a_damaged_dog_image_member_is_a_counted_skip(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "skipped: 1 train: images that do not decode" in done.stdout + done.stderr, done.stdout
     assert f"train.zip:{broken}: unreadable zip member: Error -3" in done.stderr, done.stderr[-2000:]
+
+
+# --- F5: wnids.txt as the params check reads it ---------------------------------------------
+
+def tiny_problems(raw) -> list[str]:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["datasets"]["tiny_imagenet"]["raw"] = str(raw)
+    return semantic_problems(params)
+
+
+def wnids_zip(path, data: bytes):
+    write_zip(path, [("tiny-imagenet-200/wnids.txt", data)])
+    return path
+
+
+KEY = "recipes.tiny_imagenet_resnet18.train.num_classes: cannot be checked"
+
+
+def test_wnids_that_is_not_utf8_is_a_config_problem_naming_it(tmp_path):
+    (tmp_path / "tiny/tiny-imagenet-200").mkdir(parents=True)
+    (tmp_path / "tiny/tiny-imagenet-200/wnids.txt").write_bytes(b"n01\nn02\nn0\xe9\n")
+    assert tiny_problems(tmp_path / "tiny") == [
+        f"{KEY} ({tmp_path}/tiny/tiny-imagenet-200/wnids.txt: line 3: not UTF-8 text "
+        "(byte 0xe9 at offset 10; expected UTF-8))"]
+
+
+def test_a_damaged_wnids_zip_member_is_a_config_problem_naming_it(tmp_path):
+    path = wnids_zip(tmp_path / "tiny.zip", b"".join(b"n%08d\n" % i for i in range(200)))
+    start = member_data_offset(path, "tiny-imagenet-200/wnids.txt")
+    path.write_bytes(flip(path.read_bytes(), start, 3))
+    problems = tiny_problems(path)
+    assert len(problems) == 1 and problems[0].startswith(
+        f"{KEY} ({path}:tiny-imagenet-200/wnids.txt: unreadable zip member: Error -3"), problems
+
+
+def test_a_wnids_zip_bomb_is_refused_before_it_is_inflated(tmp_path):
+    path = wnids_zip(tmp_path / "tiny.zip", b"n0\n" * (10 * 2**20))  # 30 MiB from about 30 KB
+    problems, peak = with_peak_memory(lambda: tiny_problems(path))
+    assert len(problems) == 1 and "member 'tiny-imagenet-200/wnids.txt': expands" in problems[0], problems
+    assert "over the 100x ratio cap" in problems[0], problems
+    assert peak < 5 * 2**20, peak
+
+
+@pytest.mark.slow  # parses the Snakefile (seconds)
+def test_the_snakefile_names_a_bad_wnids_in_one_short_message(tmp_path):
+    ws = copy_repo(tmp_path / "repo")
+    (tmp_path / "tiny/tiny-imagenet-200").mkdir(parents=True)
+    (tmp_path / "tiny/tiny-imagenet-200/wnids.txt").write_bytes(b"n01\nn0\xe9\n")
+    params = yaml.safe_load((ws / "params.yaml").read_text())
+    params["datasets"]["tiny_imagenet"]["raw"] = str(tmp_path / "tiny")
+    (ws / "bad.yaml").write_text(yaml.safe_dump(params))
+    done = sh(["snakemake", "-n", "--cores", "1", "mnist_lenet5", "--configfile", "bad.yaml"], ws, check=False)
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out
+    assert f"{KEY} ({tmp_path}/tiny/tiny-imagenet-200/wnids.txt: line 2: not UTF-8 text" in out, out
+    assert "UnicodeDecodeError" not in out and len(out.strip().splitlines()) <= 10, out
