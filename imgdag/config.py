@@ -7,8 +7,10 @@ train/ of a raw folder, zip or tar) must match `num_classes`; a train section's 
 be keywords its model takes, its normalize must have a value per channel of the recipe's images,
 and its augment crops must fit them. Only what is cheap to read counts: a compressed tar's
 member list means inflating all of it, so its classes are checked when its map files are
-written. Every raw path a rule reads must exist, or be made by a rule (the demo data);
-`raw_path_problems` needs the rules' outputs, so the Snakefile calls it after its includes.
+written. A wnids.txt that cannot be read (not UTF-8, damaged, a zip member past
+imgdag.extract's caps) is a problem naming it. Every raw path a rule reads must exist, or be
+made by a rule (the demo data); `raw_path_problems` needs the rules' outputs, so the Snakefile
+calls it after its includes.
 """
 import difflib
 import tarfile
@@ -18,6 +20,7 @@ from pathlib import Path
 import yaml
 from jsonschema import Draft202012Validator
 
+from imgdag.errors import DataError
 from imgdag.model_registry import model_args_problem
 
 MAX_PROBLEMS = 5
@@ -79,14 +82,19 @@ def _cuda_keys(value, path=()) -> list[str]:
 
 
 def _tiny_class_count(raw: Path) -> int | None:
-    """Lines of tiny-imagenet-200's wnids.txt (a zip or its folder), None when absent."""
+    """Lines of tiny-imagenet-200's wnids.txt (a zip or its folder), None when absent; a file
+    that cannot be read (not UTF-8, damaged, a zip member past the archive caps) is a DataError
+    naming it."""
+    from imgdag.layouts.tree import ZipTree
+    from imgdag.textfiles import read_text
+
     if raw.is_dir():
         wnids = next(raw.rglob("wnids.txt"), None)
-        return len(wnids.read_text().split()) if wnids else None
+        return len(read_text(wnids).split()) if wnids else None
     if zipfile.is_zipfile(raw):
-        with zipfile.ZipFile(raw) as z:
-            name = next((n for n in z.namelist() if n.endswith("wnids.txt")), None)
-            return len(z.read(name).split()) if name else None
+        with ZipTree(raw) as tree:
+            name = next((n for n in tree.names() if n.endswith("wnids.txt")), None)
+            return len(tree.read_text(name).split()) if name else None
     return None
 
 
@@ -107,7 +115,6 @@ def _imagenet_class_count(raw: Path) -> int | None:
         train = next((p for p in (raw / "train", *sorted(raw.glob("*/train"))) if p.is_dir()), None)
         return sum(p.is_dir() for p in train.iterdir()) if train else None
     if raw.is_file() and (zipfile.is_zipfile(raw) or _uncompressed_tar(raw)):
-        from imgdag.errors import DataError
         from imgdag.layouts.imagenet_folders import EXPECTED
         from imgdag.layouts.tree import open_tree
 
@@ -174,7 +181,11 @@ def semantic_problems(config: dict) -> list[str]:
         train = recipes.get(recipe, {}).get("train", {})
         if recipe not in recipes or "num_classes" not in train:
             continue
-        expected = count()
+        try:
+            expected = count()
+        except DataError as e:
+            problems.append(f"recipes.{recipe}.train.num_classes: cannot be checked ({e})")
+            continue
         if expected is not None and train["num_classes"] != expected:
             problems.append(f"recipes.{recipe}.train.num_classes: {train['num_classes']}, "
                             f"expected {expected} ({why})")

@@ -10,20 +10,25 @@ sizes under 1 MiB are never refused for their ratio. Two members of one name (a 
 both; the later would silently replace the earlier) and names that are not UTF-8 are refused
 too. A refusal is a DataError naming the archive and the member. Tar archives are also
 extracted with tarfile's `filter="data"` (no device files, no links leaving the folder, no
-setuid bits). Output folders are built atomically: a killed run leaves no half-extracted folder.
+setuid bits). A tar must be read to its end (`check_tar_end`): tarfile takes a damaged member
+header for the end of the archive without a word. Damaged compressed data (DAMAGED_DATA_ERRORS)
+is a DataError too. Output folders are built atomically: a killed run leaves no half-extracted folder.
 
 `write_sha256_listing` lists an extracted folder in `sha256sum` format: a file that changes
 exactly when the folder's files do, for rules to depend on instead of the folder;
 `extract_archive` writes it before the folder is moved into place, so a listing that fails
 leaves no folder behind.
 """
+import gzip
 import hashlib
+import lzma
 import os
 import posixpath
 import shutil
 import stat
 import tarfile
 import zipfile
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +43,11 @@ DEFAULT_MAX_MEMBERS = 2_000_000  # ImageNet train: 1.28 M images + 1,000 class t
 DEFAULT_MAX_RATIO = 100  # JPEG archives expand ~1x, text ~4x; deflate bombs ~1000x
 RATIO_FREE_BYTES = 2**20  # smaller sizes are never refused for their ratio
 _COPY_CHUNK = 1 << 20
+# what reading damaged or cut-off compressed data raises, besides the OSError of bad bzip2 data
+# (which a reader that writes nothing catches too): deflate (gzip, zip), xz, a gzip or zip CRC
+DAMAGED_DATA_ERRORS = (EOFError, zlib.error, lzma.LZMAError, gzip.BadGzipFile, zipfile.BadZipFile)
+# what reading a zip member raises: damaged data, encrypted (RuntimeError), an unknown compression
+ZIP_MEMBER_ERRORS = (OSError, RuntimeError, NotImplementedError, *DAMAGED_DATA_ERRORS)
 
 
 @dataclass
@@ -140,6 +150,20 @@ class ArchiveCheck:
                 + (f", {self.worst_ratio:.1f}x worst member" if self.worst_ratio else ""))
 
 
+def check_tar_end(tf: tarfile.TarFile, archive) -> None:
+    """DataError naming `archive` unless `tf`, iterated to its end, ended where its data does: what
+    follows the last member is nothing or zero bytes (the end-of-archive blocks and their padding).
+    tarfile ends at a damaged header after the first without a word, dropping what follows. (The
+    seek back to the last header block may inflate a compressed tar again from its start.)"""
+    tf.fileobj.seek(tf.offset)  # where tarfile stopped: the header block it did not take
+    while data := tf.fileobj.read(_COPY_CHUNK):
+        if data.count(0) != len(data):
+            members = tf.getmembers()
+            where = f"after member {len(members)} ({members[-1].name!r})" if members else "before its first member"
+            raise DataError(archive, f"damaged or truncated {where}: what follows at byte offset {tf.offset} "
+                                     "of the tar data is neither a member header nor the end of the archive")
+
+
 def _inside(root: Path, target: Path) -> bool:
     root = os.path.realpath(root)
     return os.path.commonpath([root, os.path.realpath(target)]) == root
@@ -160,9 +184,10 @@ def _extract_tar(archive: Path, dest: Path, summary, check: ArchiveCheck) -> Non
     try:
         with tarfile.open(archive) as tf:
             tf.extractall(dest, members=checked_members(tf), filter="data")
+            check_tar_end(tf, archive)
     except tarfile.FilterError as e:
         raise DataError(archive, f"member {e.tarinfo.name!r}: refused ({e})") from e
-    except (tarfile.TarError, EOFError) as e:
+    except (tarfile.TarError, *DAMAGED_DATA_ERRORS) as e:
         raise DataError(archive, f"corrupt or truncated tar: {e}") from e
 
 
@@ -191,19 +216,19 @@ def _extract_zip(archive: Path, dest: Path, summary, check: ArchiveCheck) -> Non
                 target.mkdir(parents=True, exist_ok=True)
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            link = _zip_symlink_target(zf, info)
+            try:
+                link = _zip_symlink_target(zf, info)
+                if link is None:
+                    with zf.open(info) as src, open(target, "wb") as out:
+                        shutil.copyfileobj(src, out, _COPY_CHUNK)
+            except ZIP_MEMBER_ERRORS as e:
+                raise DataError(archive, f"member {info.filename!r}: unreadable ({e})") from e
             if link is not None:
                 resolved = posixpath.normpath(posixpath.join(posixpath.dirname(name), link))
                 if link.startswith("/") or resolved == ".." or resolved.startswith("../"):
                     raise DataError(archive, f"member {info.filename!r}: symlink to {link!r} leaves the output")
                 os.symlink(link, target)
                 continue
-            try:
-                with zf.open(info) as src, open(target, "wb") as out:
-                    shutil.copyfileobj(src, out, _COPY_CHUNK)
-            except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError) as e:
-                # RuntimeError: encrypted member; NotImplementedError: unsupported compression
-                raise DataError(archive, f"member {info.filename!r}: unreadable ({e})") from e
             summary.files += 1
             summary.bytes += info.file_size
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from imgdag.atomic import atomic_path
 from imgdag.errors import DataError
-from imgdag.extract import DEFAULT_MAX_RATIO, RATIO_FREE_BYTES
+from imgdag.extract import DAMAGED_DATA_ERRORS, DEFAULT_MAX_RATIO, RATIO_FREE_BYTES
 from imgdag.layouts.records import first_per_class
 
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
@@ -74,7 +74,7 @@ def read_idx(path) -> np.ndarray:
                                       f"{size - f.tell()} (truncated or corrupt)")
             data = _read_exactly(f, expected)
             extra = f.read(1)
-    except (OSError, EOFError) as e:
+    except (OSError, *DAMAGED_DATA_ERRORS) as e:
         raise DataError(path, f"cannot decompress ({e}); the file is corrupt or truncated") from e
     if len(data) != expected or extra:
         found = f"{len(data)}" if len(data) != expected else "more"

@@ -6,7 +6,8 @@ extracted folder alike. What is not a regular file (a FIFO, socket or device, a 
 self-looping symlink, an archive's links) is not among the names but kept in `special`, for
 the readers to count. A file name that is not UTF-8 is a DataError naming it (escaped).
 Archive names and sizes go through the checks extraction uses (imgdag.extract.ArchiveCheck,
-default caps).
+default caps); a tar is listed to its end (imgdag.extract.check_tar_end), and damaged archive
+data is a DataError naming the archive and the member.
 """
 import bisect
 import copy
@@ -19,7 +20,7 @@ import zipfile
 from pathlib import Path
 
 from imgdag.errors import DataError
-from imgdag.extract import ArchiveCheck, archive_kind
+from imgdag.extract import DAMAGED_DATA_ERRORS, ZIP_MEMBER_ERRORS, ArchiveCheck, archive_kind, check_tar_end
 from imgdag.textfiles import decode_text
 
 
@@ -244,7 +245,7 @@ class ZipTree(FileTree):
     def read_bytes(self, name: str) -> bytes:
         try:
             return self._zip.read(self._info[name])
-        except (KeyError, zipfile.BadZipFile, OSError) as e:
+        except (KeyError, *ZIP_MEMBER_ERRORS) as e:
             raise DataError(self.where(name), f"unreadable zip member: {e}") from e
 
     def reopened(self) -> "ZipTree":
@@ -264,7 +265,8 @@ class TarTree(FileTree):
         try:
             self._tar = tarfile.open(path)
             members = self._tar.getmembers()
-        except (tarfile.TarError, EOFError) as e:
+            check_tar_end(self._tar, path)
+        except (tarfile.TarError, OSError, *DAMAGED_DATA_ERRORS) as e:
             raise DataError(path, f"corrupt or truncated tar: {e}") from e
         check = ArchiveCheck(path)
         self._info = {check.member(m.name, m.size): m for m in members if m.isreg()}
@@ -279,7 +281,7 @@ class TarTree(FileTree):
         try:
             with self._tar.extractfile(self._info[name]) as f:
                 return f.read()
-        except (KeyError, tarfile.TarError, OSError, EOFError) as e:
+        except (KeyError, tarfile.TarError, OSError, *DAMAGED_DATA_ERRORS) as e:
             raise DataError(self.where(name), f"unreadable tar member: {e}") from e
 
     def reopened(self) -> "TarTree":
