@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from PIL import Image
 
 from e2e import ROOT, run_script_here
 from imgdag.arraycache import read_array_cache
@@ -81,6 +82,7 @@ def test_a_good_trained_model_file_loads(tmp_path):
 def test_predict_reports_a_model_file_that_does_not_fit_in_one_line(monkeypatch, capsys, tmp_path):
     path = trained_model_file(tmp_path / "model.pt", model=build_model("lenet5", 10).state_dict())
     (tmp_path / "imgs").mkdir()
+    Image.new("L", (28, 28)).save(tmp_path / "imgs" / "digit.png")  # an image to predict
     assert run_script_here(monkeypatch, "predict.py", "--model", path, "--images", tmp_path / "imgs",
                            "--out", tmp_path / "p.csv") == 1
     err = capsys.readouterr().err
