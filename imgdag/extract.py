@@ -43,8 +43,8 @@ DEFAULT_MAX_MEMBERS = 2_000_000  # ImageNet train: 1.28 M images + 1,000 class t
 DEFAULT_MAX_RATIO = 100  # JPEG archives expand ~1x, text ~4x; deflate bombs ~1000x
 RATIO_FREE_BYTES = 2**20  # smaller sizes are never refused for their ratio
 _COPY_CHUNK = 1 << 20
-# what reading damaged or cut-off compressed data raises, besides the OSError of bad bzip2 data
-# (which a reader that writes nothing catches too): deflate (gzip, zip), xz, a gzip or zip CRC
+# what reading damaged or cut-off compressed data raises, besides the OSError without an errno of
+# bad bzip2 data: deflate (gzip, zip), xz, a gzip or zip CRC
 DAMAGED_DATA_ERRORS = (EOFError, zlib.error, lzma.LZMAError, gzip.BadGzipFile, zipfile.BadZipFile)
 # what reading a zip member raises: damaged data, encrypted (RuntimeError), an unknown compression
 ZIP_MEMBER_ERRORS = (OSError, RuntimeError, NotImplementedError, *DAMAGED_DATA_ERRORS)
@@ -189,6 +189,10 @@ def _extract_tar(archive: Path, dest: Path, summary, check: ArchiveCheck) -> Non
         raise DataError(archive, f"member {e.tarinfo.name!r}: refused ({e})") from e
     except (tarfile.TarError, *DAMAGED_DATA_ERRORS) as e:
         raise DataError(archive, f"corrupt or truncated tar: {e}") from e
+    except OSError as e:
+        if e.errno is not None:  # the system's (a full disk: cli.run says so), not the data's
+            raise
+        raise DataError(archive, f"corrupt or truncated tar: {e}") from e  # damaged bzip2 data
 
 
 def _zip_symlink_target(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> str | None:

@@ -4,6 +4,7 @@ tarfile ends its listing there without a word), damaged deflate data in a .tar.g
 an MNIST .gz, and Tiny ImageNet's wnids.txt as the params check reads it when the Snakefile loads.
 A damaged image member where the layout skips bad images is a counted skip."""
 import gzip
+import io
 import re
 import shutil
 import subprocess
@@ -72,6 +73,27 @@ def test_damaged_deflate_data_in_a_tar_gz_is_an_error(tmp_path):
     for read in (TarTree, lambda p: extract_archive(p, tmp_path / "out")):
         with pytest.raises(DataError, match="bad.tar.gz: "):
             read(tmp_path / "bad.tar.gz")
+    assert not (tmp_path / "out").exists()
+
+
+def test_damaged_bzip2_data_in_a_tar_bz2_is_an_error(tmp_path):
+    """bzip2 says so with an OSError that has no errno (a full disk's has one: cli.run's message)."""
+    rng = np.random.default_rng(0)  # incompressible: several bzip2 blocks, damage after the first
+    with tarfile.open(tmp_path / "good.tar.bz2", "w:bz2") as tf:
+        for i in range(8):
+            data = rng.integers(0, 256, 300_000, dtype=np.uint8).tobytes()
+            info = tarfile.TarInfo(f"top/f{i}.bin")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    data = (tmp_path / "good.tar.bz2").read_bytes()
+    (tmp_path / "bad.tar.bz2").write_bytes(flip(data, len(data) * 3 // 4))
+    with pytest.raises(OSError) as raw:  # what tarfile gives
+        with tarfile.open(tmp_path / "bad.tar.bz2") as tf:
+            tf.extractall(tmp_path / "raw", filter="data")
+    assert raw.value.errno is None and "Invalid data stream" in str(raw.value)
+    for read in (TarTree, lambda p: extract_archive(p, tmp_path / "out")):
+        with pytest.raises(DataError, match="bad.tar.bz2: corrupt or truncated tar"):
+            read(tmp_path / "bad.tar.bz2")
     assert not (tmp_path / "out").exists()
 
 

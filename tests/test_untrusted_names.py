@@ -17,7 +17,7 @@ from imgdag.extract import extract_archive
 from imgdag.formats.class_folders import write_class_folders
 from imgdag.layouts.dog_breed import parse_labels_csv, parse_submission, read_dog_breed
 from imgdag.layouts.records import ImageRecord, LayoutReading, Split
-from imgdag.layouts.tiny_imagenet import parse_val_annotations
+from imgdag.layouts.tiny_imagenet import parse_boxes, parse_val_annotations
 from imgdag.layouts.tree import DirTree
 
 NOT_FOLDER_NAMES = ["../../../ESCAPED", "a/b", "a\\b", "", ".", "..", "a\x00b", "two words", "a\nb"]
@@ -124,6 +124,13 @@ def test_a_val_image_annotated_twice_is_an_error(second_wnid):
     with pytest.raises(DataError, match=r"line 3: image val_0.JPEG appears twice") as e:
         parse_val_annotations(text, "val/val_annotations.txt")
     assert e.value.path == "val/val_annotations.txt"
+
+
+def test_a_train_image_boxed_twice_is_an_error():
+    text = "n01443537_0.JPEG\t0\t0\t10\t10\nn01443537_0.JPEG\t1\t1\t20\t20\n"
+    with pytest.raises(DataError, match=r"line 2: image n01443537_0.JPEG appears twice") as e:
+        parse_boxes(text, "train/n01443537/n01443537_boxes.txt")
+    assert e.value.path == "train/n01443537/n01443537_boxes.txt"
 
 
 def test_write_tiny_index_names_the_repeated_val_image(tmp_path):

@@ -14,7 +14,7 @@ gives and what Tiny ImageNet models are trained with); `reading.classes` is that
 Records carry `extras["box"] = (x0, y0, x1, y1)` (inclusive pixel corners) when known; a
 box outside the 64x64 image or inverted (x0 > x1) is an error naming the file and line (the
 real annotations hold none: some are one pixel wide, x0 == x1, which is valid), and so is a
-val image annotated twice.
+val image annotated twice or a train image boxed twice.
 A WNID of wnids.txt without a train image is an error (or, with empty_classes="keep", keeps
 its index and is reported). Everything else that does not fit is counted in
 `reading.skipped`: val annotations naming missing images, images without annotations,
@@ -68,7 +68,7 @@ def parse_words(text: str) -> dict[str, str]:
 
 
 def parse_boxes(text: str, where: str) -> dict[str, tuple[int, int, int, int]]:
-    """A `<wnid>_boxes.txt`: image name -> box."""
+    """A `<wnid>_boxes.txt`: image name -> box; an image named twice is an error."""
     boxes = {}
     for line_no, line in enumerate(text_lines(text), 1):
         fields = line.split()
@@ -76,6 +76,8 @@ def parse_boxes(text: str, where: str) -> dict[str, tuple[int, int, int, int]]:
             continue
         if len(fields) != 5:
             raise DataError(where, f"line {line_no}: expected NAME x0 y0 x1 y1, got {line!r}")
+        if fields[0] in boxes:
+            raise DataError(where, f"line {line_no}: image {fields[0]} appears twice (expected one box per image)")
         boxes[fields[0]] = _box(fields[1:], where, line_no)
     return boxes
 
