@@ -1,10 +1,13 @@
 """uint8 image tensors and their normalisation, shared by training, evaluation and feature
-extraction."""
+extraction; `ImageLoader`, the DataLoader of evaluation and feature extraction."""
 import sys
 from collections import deque
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader, Dataset, default_collate
+
+from imgdag.errors import DataError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -13,6 +16,50 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 def chw_tensor(pixels: np.ndarray) -> torch.Tensor:
     """A contiguous uint8 (C, H, W) tensor of an (H, W, C) array (as imgdag.codec returns)."""
     return torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
+
+
+class ImageLoader:
+    """torch's DataLoader over `dataset` (its keyword arguments), through which a DataError raised
+    in a worker process reaches the caller as itself, for cli.run's one line: torch re-raises a
+    worker's exception by calling its type with one message, which DataError does not take, so
+    it became a RuntimeError carrying the worker's traceback. Here the worker hands the error
+    over as its batch instead."""
+
+    def __init__(self, dataset: Dataset, **kwargs):
+        self.loader = DataLoader(_ErrorsAsItems(dataset), collate_fn=_batch_or_error, **kwargs)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        for batch in self.loader:
+            if isinstance(batch, DataError):
+                raise batch
+            yield batch
+
+
+class _ErrorsAsItems(Dataset):
+    """`dataset`'s items, or the DataError that reading one raised."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i):
+        try:
+            return self.dataset[i]
+        except DataError as e:
+            return e
+
+
+def _batch_or_error(items: list):
+    """The batch of `items` (default_collate), or the first DataError among them."""
+    for item in items:
+        if isinstance(item, DataError):
+            return item
+    return default_collate(items)
 
 
 class PixelNormalizer:

@@ -17,13 +17,13 @@ import numpy as np
 import torch
 import torchvision
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from imgdag import codec
 from imgdag.atomic import atomic_open, atomic_torch_save
 from imgdag.errors import DataError
-from imgdag.images import chw_tensor, imagenet_normalize
+from imgdag.images import ImageLoader, chw_tensor, imagenet_normalize
 from imgdag.models import load_weights
 from imgdag.textfiles import csv_rows, read_text
 from imgdag.weightfiles import check_weights, load_torch
@@ -100,7 +100,7 @@ class ResizedImages(Dataset):
 def extract_features(backbone: Backbone, paths, batch_size=32, device="cpu", num_workers=0) -> np.ndarray:
     """Backbone features of each image file, in order: float32 (len(paths), backbone.features)."""
     device = torch.device(device)
-    loader = DataLoader(
+    loader = ImageLoader(
         ResizedImages(paths, backbone.size),
         batch_size=batch_size,
         num_workers=num_workers,

@@ -5,14 +5,13 @@ import csv
 from pathlib import Path
 
 import imgdag.threads  # noqa: F401  first: OpenMP reads its wait policy when torch loads
-from torch.utils.data import DataLoader
 
 from imgdag.atomic import atomic_open, atomic_write_json
 from imgdag.cli import json_object, parser, run
 from imgdag.engine import select_device
 from imgdag.errors import DataError
 from imgdag.formats.index_table import read_ilsvrc_val_table
-from imgdag.images import PixelNormalizer
+from imgdag.images import ImageLoader, PixelNormalizer
 from imgdag.layouts.records import is_image_name
 from imgdag.models import build_model, load_trained_model, read_state_dict
 from imgdag.multicrop import CAFFE, TORCHVISION, CropPreprocess, ImageFiles, evaluate_crops
@@ -86,7 +85,7 @@ def main() -> None:
     weights_file = check_weights(weights["path"])  # the file the params name (the .npy for caffe_npy)
     model, preprocess, how = load_model(weights["source"], args.model, device, records, args.table)
     dataset = ImageFiles([images / r.path for r in records], [r.label for r in records], preprocess.resize)
-    loader = DataLoader(dataset, batch_size=options.get("batch_size", 32), num_workers=workers)
+    loader = ImageLoader(dataset, batch_size=options.get("batch_size", 32), num_workers=workers)
     crops = tuple(options.get("crops", (1, 5, 10)))
     result = evaluate_crops(model, loader, crops, preprocess, device)
 
