@@ -47,11 +47,16 @@ def main():
             classes[entry.labels] += 1
             yield entry
 
-    counts = write_im2rec_lst_files(args.prefix, listed(iter_image_folder(args.root, tuple(args.exts), args.recursive)),
-                                    args.shuffle, args.chunks, args.train_ratio, args.test_ratio)
+    passed_over = Counter()  # files not listed, by suffix
+    entries = iter_image_folder(args.root, tuple(args.exts), args.recursive, passed_over)
+    counts = write_im2rec_lst_files(args.prefix, listed(entries), args.shuffle, args.chunks, args.train_ratio,
+                                    args.test_ratio)
     for path, count in counts.items():
         print(f"wrote {count} entries to {path}")
-    print(f"listed {classes.total()} images in {len(classes)} classes under {args.root}")
+    others = "; ".join(f"{n} {what}" for what, n in sorted(passed_over.items())) or "none"
+    named = ", ".join(f"*{ext}" for ext in args.exts)
+    print(f"listed {classes.total()} images in {len(classes)} classes under {args.root}; "
+          f"passed over: {others} (listed: regular files named {named}: --exts)")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """MXNet .lst and RecordIO: exact layout, round trips, damaged files, packing, real files, CLIs."""
+import os
 import random
 import struct
 import subprocess
@@ -494,6 +495,21 @@ def test_cli_make_lst_then_make_rec(image_folder, tmp_path):
     assert result.returncode == 0, result.stderr
     assert f"packed 3 of 3 images into {tmp_path / 'data.rec'}" in result.stdout
     assert sorted(RecordReader(tmp_path / "data.rec").keys) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("recursive", [True, False])
+def test_make_lst_counts_the_files_it_passes_over(tmp_path, recursive):
+    """im2rec --list's rule (regular files with a suffix of --exts), but what it leaves out is said."""
+    root = tmp_path / "root"
+    (root / "cat").mkdir(parents=True)
+    for name in ("cat/a.jpg", "b.JPEG", "c.gif", "d.gif", "notes"):
+        (root / name).write_bytes(b"x")
+    os.mkfifo(root / "f.png")
+    result = run_script("make_lst.py", tmp_path / "data", root, *(["--recursive"] if recursive else []), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    listed = "2 images in 2 classes" if recursive else "1 images in 1 classes"
+    assert (f"listed {listed} under {root}; passed over: 2 files named *.gif; 1 files without a suffix; 1 special files named like images "
+            "(listed: regular files named *.jpeg, *.jpg, *.png: --exts)") in result.stdout
 
 
 def test_cli_pass_through_of_checked_images_loads_no_image_codec(image_folder, tmp_path):

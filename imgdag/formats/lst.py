@@ -12,6 +12,7 @@ import os
 import random
 import tempfile
 from array import array
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -121,7 +122,7 @@ def list_image_folder(root, exts=IM2REC_EXTS, recursive=False) -> list[LstEntry]
     return list(iter_image_folder(root, exts, recursive))
 
 
-def iter_image_folder(root, exts=IM2REC_EXTS, recursive=False) -> Iterator[LstEntry]:
+def iter_image_folder(root, exts=IM2REC_EXTS, recursive=False, passed_over: Counter | None = None) -> Iterator[LstEntry]:
     """The images under `root` in the order and with the labels of `im2rec.py --list`, one at
     a time as the walk meets them.
 
@@ -129,7 +130,8 @@ def iter_image_folder(root, exts=IM2REC_EXTS, recursive=False) -> Iterator[LstEn
     Recursive: a walk of `root` with folders and files sorted by name; each folder that holds
     at least one image gets the next label (0, 1, ...) when its first image is met, so class
     subfolders `cat/`, `dog/` become 0 and 1. A file counts when its lower-cased suffix is in
-    `exts`. Indexes follow this order, before any shuffle.
+    `exts`. Indexes follow this order, before any shuffle. With `passed_over`, each file not
+    listed is counted there under its lower-cased suffix, or as a non-regular file.
     """
     root = str(root)
     if not os.path.isdir(root):
@@ -141,16 +143,30 @@ def iter_image_folder(root, exts=IM2REC_EXTS, recursive=False) -> Iterator[LstEn
             dirs.sort()
             for name in sorted(files):
                 file = os.path.join(folder, name)
-                if os.path.splitext(name)[1].lower() in exts and os.path.isfile(file):
+                if _listed(file, exts, passed_over):
                     label = labels.setdefault(folder, (float(len(labels)),))  # one tuple per folder
                     yield LstEntry(count, label, _utf8(os.path.relpath(file, root), root))
                     count += 1
     else:
         for name in sorted(os.listdir(root)):
             file = os.path.join(root, name)
-            if os.path.splitext(name)[1].lower() in exts and os.path.isfile(file):
+            if _listed(file, exts, passed_over):
                 yield LstEntry(count, (0.0,), _utf8(name, root))
                 count += 1
+
+
+def _listed(file: str, exts, passed_over: Counter | None) -> bool:
+    """Whether iter_image_folder lists `file`: a regular file with a suffix of `exts`. If not, it
+    is counted in `passed_over` (when given)."""
+    suffix = os.path.splitext(file)[1].lower()
+    if suffix in exts and os.path.isfile(file):
+        return True
+    if os.path.isdir(file):  # a folder os.listdir gave (not recursive)
+        return False
+    if passed_over is not None:
+        passed_over["special files named like images" if suffix in exts
+                    else f"files named *{suffix}" if suffix else "files without a suffix"] += 1
+    return False
 
 
 def _utf8(name: str, root) -> str:
