@@ -16,7 +16,7 @@ from imgdag.arraycache import read_array_cache
 from imgdag.config import config_problems
 from imgdag.errors import DataError
 from imgdag.model_registry import BUILDERS, MODEL_ARGS, model_builder
-from imgdag.models import build_model, load_trained_model
+from imgdag.models import build_model, load_trained_model, load_weights
 
 SPEC = {"size": [28, 28], "channels": 1, "mean": [0.5], "std": [0.25]}
 CLASSES = ["a", "b"]
@@ -77,6 +77,22 @@ def test_a_file_of_another_kind_is_named(tmp_path):
 def test_a_good_trained_model_file_loads(tmp_path):
     model, saved = load_trained_model(trained_model_file(tmp_path / "model.pt"), "cpu")
     assert saved["classes"] == CLASSES and model(torch.zeros(1, 1, 28, 28)).shape == (1, 2)
+
+
+def test_weights_without_batchnorm_counters_load_as_torch_loads_them(tmp_path):
+    """Older files (torchvision's ImageNet weights among them) have no BatchNorm
+    num_batches_tracked; torch's strict load accepts them, and so must the check in front of it."""
+    model = build_model("resnet18_64px", 4)
+    state = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    torch.save(state, tmp_path / "old.pth")
+    fresh = build_model("resnet18_64px", 4)
+    fresh.load_state_dict(state)  # torch: fine
+    load_weights(build_model("resnet18_64px", 4), tmp_path / "old.pth")
+    del state["fc.bias"]
+    torch.save(state, tmp_path / "short.pth")
+    with pytest.raises(DataError, match=r"short.pth: weights do not fit .*1 of the model's tensors are missing, "
+                                        r"e.g. fc.bias"):
+        load_weights(build_model("resnet18_64px", 4), tmp_path / "short.pth")
 
 
 def test_predict_reports_a_model_file_that_does_not_fit_in_one_line(monkeypatch, capsys, tmp_path):

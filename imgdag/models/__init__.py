@@ -36,21 +36,22 @@ def load_weights(model: nn.Module, path, skip: tuple[str, ...] = ()) -> nn.Modul
 
 
 def _load_state(model: nn.Module, state: dict, path, what: str) -> nn.Module:
-    """model.load_state_dict(state); a tensor missing, unexpected or of another shape is a
-    DataError naming `path` and the first such tensor (`what`: the model, in words)."""
+    """model.load_state_dict(state); a tensor of another shape, missing or unexpected is a
+    DataError naming `path` and the first such tensor (`what`: the model, in words). torch's own
+    rules decide what is missing: a BatchNorm's num_batches_tracked, absent from older files
+    such as torchvision's ImageNet weights, is not."""
     own = model.state_dict()
-    missing, unexpected = sorted(own.keys() - state.keys()), sorted(state.keys() - own.keys())
     wrong = [k for k in own if k in state and state[k].shape != own[k].shape]
+    if wrong:
+        raise DataError(path, f"weights do not fit {what}: {wrong[0]} is {list(state[wrong[0]].shape)}, "
+                              f"the model's is {list(own[wrong[0]].shape)}")
+    missing, unexpected = model.load_state_dict(state, strict=False)
     if missing:
         raise DataError(path, f"weights do not fit {what}: {len(missing)} of the model's tensors are "
                               f"missing, e.g. {missing[0]}")
     if unexpected:
         raise DataError(path, f"weights do not fit {what}: {len(unexpected)} tensors are not the "
                               f"model's, e.g. {unexpected[0]}")
-    if wrong:
-        raise DataError(path, f"weights do not fit {what}: {wrong[0]} is {list(state[wrong[0]].shape)}, "
-                              f"the model's is {list(own[wrong[0]].shape)}")
-    model.load_state_dict(state)
     return model
 
 
