@@ -19,6 +19,7 @@ exactly when the folder's files do, for rules to depend on instead of the folder
 `extract_archive` writes it before the folder is moved into place, so a listing that fails
 leaves no folder behind.
 """
+import errno
 import gzip
 import hashlib
 import lzma
@@ -153,15 +154,23 @@ class ArchiveCheck:
 def check_tar_end(tf: tarfile.TarFile, archive) -> None:
     """DataError naming `archive` unless `tf`, iterated to its end, ended where its data does: what
     follows the last member is nothing or zero bytes (the end-of-archive blocks and their padding).
-    tarfile ends at a damaged header after the first without a word, dropping what follows. (The
-    seek back to the last header block may inflate a compressed tar again from its start.)"""
+    tarfile ends at a damaged header after the first without a word, dropping what follows, and
+    ignores what follows its end marker (a second tar appended). (The seek back to the last header
+    block may inflate a compressed tar again from its start.)"""
     tf.fileobj.seek(tf.offset)  # where tarfile stopped: the header block it did not take
+    at = tf.offset
     while data := tf.fileobj.read(_COPY_CHUNK):
-        if data.count(0) != len(data):
-            members = tf.getmembers()
-            where = f"after member {len(members)} ({members[-1].name!r})" if members else "before its first member"
-            raise DataError(archive, f"damaged or truncated {where}: what follows at byte offset {tf.offset} "
-                                     "of the tar data is neither a member header nor the end of the archive")
+        if data.count(0) == len(data):
+            at += len(data)
+            continue
+        at += len(data) - len(data.lstrip(b"\0"))  # the first byte that is not zero
+        members = tf.getmembers()
+        after = f"after member {len(members)} ({members[-1].name!r})" if members else "before its first member"
+        if at >= tf.offset + tarfile.BLOCKSIZE:  # tarfile stopped at a zero block: the end marker
+            raise DataError(archive, f"data after the end-of-archive marker ({after}), at byte offset {at} of "
+                                     "the tar data: a zeroed header, or a second archive appended? (tar stops at the marker)")
+        raise DataError(archive, f"damaged or truncated {after}: what follows at byte offset {tf.offset} "
+                                 "of the tar data is neither a member header nor the end of the archive")
 
 
 def _inside(root: Path, target: Path) -> bool:
@@ -226,7 +235,9 @@ def _extract_zip(archive: Path, dest: Path, summary, check: ArchiveCheck) -> Non
                     with zf.open(info) as src, open(target, "wb") as out:
                         shutil.copyfileobj(src, out, _COPY_CHUNK)
             except ZIP_MEMBER_ERRORS as e:
-                raise DataError(archive, f"member {info.filename!r}: unreadable ({e})") from e
+                if getattr(e, "errno", None) == errno.ENOSPC:
+                    raise  # the disk's, not the member's: cli.run says so
+                raise DataError(archive, f"member {info.filename!r}: cannot be extracted ({e})") from e
             if link is not None:
                 resolved = posixpath.normpath(posixpath.join(posixpath.dirname(name), link))
                 if link.startswith("/") or resolved == ".." or resolved.startswith("../"):

@@ -59,7 +59,9 @@ def test_a_damaged_member_header_in_the_middle_is_an_error(tmp_path, header):
     fifth = tarfile.open(tmp_path / "good.tar").getmembers()[4].offset
     data = (tmp_path / "good.tar").read_bytes()
     (tmp_path / "bad.tar").write_bytes(data[:fifth] + header + data[fifth + 512:])
-    expected = f"damaged or truncated after member 4 ('top/f3.txt'): what follows at byte offset {fifth} "
+    expected = (f"damaged or truncated after member 4 ('top/f3.txt'): what follows at byte offset {fifth} "
+                if any(header) else  # tar's end marker: what follows it is not tar's
+                f"data after the end-of-archive marker (after member 4 ('top/f3.txt')), at byte offset {fifth + 512} ")
     for read in (TarTree, lambda p: extract_archive(p, tmp_path / "out")):
         with pytest.raises(DataError, match=re.escape("bad.tar: " + expected)):
             read(tmp_path / "bad.tar")
@@ -125,6 +127,19 @@ def test_complete_tars_are_read_whole(tmp_path):
         assert read_tar_both_ways(tmp_path / name) == NAMES, name
 
 
+@pytest.mark.parametrize("appended", [b"junk!", "a second tar"])
+def test_data_after_the_end_marker_is_named_as_such(tmp_path, appended):
+    """tarfile stops at the end marker and ignores what follows (`cat a.tar b.tar`: b's members)."""
+    write_tar(tmp_path / "a.tar", MEMBERS)
+    data = (tmp_path / "a.tar").read_bytes()
+    (tmp_path / "both.tar").write_bytes(data + (data if appended == "a second tar" else appended))
+    assert [m.name for m in tarfile.open(tmp_path / "both.tar")] == NAMES  # b's members: not seen
+    for read in (TarTree, lambda p: extract_archive(p, tmp_path / "out")):
+        with pytest.raises(DataError, match=rf"both.tar: data after the end-of-archive marker \(after member 8 "
+                                            rf"\('top/f7.txt'\)\), at byte offset {len(data)} of the tar data"):
+            read(tmp_path / "both.tar")
+
+
 def test_tars_written_by_gnu_tar_are_read_whole(tmp_path):
     if not shutil.which("tar"):
         pytest.skip("no tar command here")
@@ -152,7 +167,7 @@ def damaged_zip(tmp_path):
 def test_a_damaged_zip_member_is_an_error_naming_it(damaged_zip, tmp_path):
     with ZipTree(damaged_zip) as tree, pytest.raises(DataError, match=r"bad.zip:top/f2.txt: unreadable zip member"):
         tree.read_bytes("top/f2.txt")
-    with pytest.raises(DataError, match=r"bad.zip: member 'top/f2.txt': unreadable \(Error -3"):
+    with pytest.raises(DataError, match=r"bad.zip: member 'top/f2.txt': cannot be extracted \(Error -3"):
         extract_archive(damaged_zip, tmp_path / "out")
 
 

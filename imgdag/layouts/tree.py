@@ -267,6 +267,8 @@ class TarTree(FileTree):
             members = self._tar.getmembers()
             check_tar_end(self._tar, path)
         except (tarfile.TarError, OSError, *DAMAGED_DATA_ERRORS) as e:
+            if isinstance(e, OSError) and e.errno is not None:  # the system's (permission, disk), not the data's
+                raise DataError(path, f"cannot read the tar: {e.strerror}") from e
             raise DataError(path, f"corrupt or truncated tar: {e}") from e
         check = ArchiveCheck(path)
         self._info = {check.member(m.name, m.size): m for m in members if m.isreg()}
