@@ -21,7 +21,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from imgdag.errors import DataError
-from imgdag.model_registry import model_args_problem
+from imgdag.trainparams import train_params_problems
 
 MAX_PROBLEMS = 5
 
@@ -130,32 +130,18 @@ def _recipe_images(recipe: str, section: dict) -> tuple[int, int | None, str]:
     """(channels, side or None when not fixed, in words) of the images a recipe trains on."""
     if recipe == "mnist_lenet5":
         if section["rec"].get("pass_through"):
-            return 1, 28, "MNIST digits are 28x28 grayscale"
+            return 1, 28, "MNIST digits (28x28 grayscale)"
         side = section["rec"].get("resize") or 28
-        return 3, side, f"MNIST digits packed without rec.pass_through are {side}x{side} RGB"
+        return 3, side, f"MNIST digits packed without rec.pass_through ({side}x{side} RGB)"
     if recipe == "tiny_imagenet_resnet18":
-        return 3, 64, "Tiny ImageNet images are 64x64 RGB"
-    return 3, None, "its images are decoded as RGB"  # imagenet8: cropped to crop.size instead
+        return 3, 64, "Tiny ImageNet images (64x64 RGB)"
+    return 3, None, "its images (decoded as RGB)"  # imagenet8: cropped to crop.size instead
 
 
 def _train_problems(recipe: str, section: dict) -> list[str]:
-    """A recipe's model_args against its model, normalize and augment against its images."""
-    key, train = f"recipes.{recipe}.train", section["train"]
-    channels, side, images = _recipe_images(recipe, section)
-    problems = []
-    if problem := model_args_problem(train["model"], train.get("model_args", {})):
-        problems.append(f"{key}.model_args: {problem}")
-    for stat, values in train.get("normalize", {}).items():
-        if len(values) != channels:
-            problems.append(f"{key}.normalize.{stat}: {len(values)} values, expected {channels}, "
-                            f"one per channel ({images})")
-    augment = train.get("augment")
-    if augment and augment["crop_min"] > augment["crop_max"]:
-        problems.append(f"{key}.augment: crop_min {augment['crop_min']} is larger than "
-                        f"crop_max {augment['crop_max']}")
-    elif augment and side and augment["crop_max"] > side:
-        problems.append(f"{key}.augment.crop_max: {augment['crop_max']}, at most {side} ({images})")
-    return problems
+    """A recipe's train section against its model and the images it fixes (imgdag.trainparams)."""
+    return [f"recipes.{recipe}.train.{problem}"
+            for problem in train_params_problems(section["train"], *_recipe_images(recipe, section))]
 
 
 def semantic_problems(config: dict) -> list[str]:

@@ -22,9 +22,9 @@ from imgdag.errors import DataError
 from imgdag.faults import lock_run
 from imgdag.formats.class_list import read_class_list
 from imgdag.imagedata import ImageBatches, MapFileImages, RecordImages
-from imgdag.model_registry import model_args_problem
 from imgdag.models import build_model, save_trained_model
 from imgdag.threads import add_thread_arguments, start_threads
+from imgdag.trainparams import train_params_problems
 
 
 def cache_batches(args, params, device, rank=0, world=1):
@@ -53,17 +53,11 @@ def check_labels(path, labels, num_classes: int, row: str) -> None:
 
 
 def check_params_fit(path, params, channels: int, side: int | None = None) -> None:
-    """DataError naming `path` (the training images) when the params' normalize does not have
-    one value per channel or, given `side` (the images' shorter side), their augment crops do
-    not fit the images."""
-    problems = [f"normalize.{stat} has {len(values)} values for {channels}-channel images"
-                for stat, values in params["normalize"].items() if len(values) != channels]
-    augment = params.get("augment")
-    if side is not None and augment and not 1 <= augment["crop_min"] <= augment["crop_max"] <= side:
-        problems.append(f"augment crops of {augment['crop_min']}..{augment['crop_max']} pixels do not fit "
-                        f"(crop_min <= crop_max <= {side}, the images' side)")
+    """DataError naming `path` (the training images) when the params do not fit them or their
+    model (imgdag.trainparams; `side`: the images' shorter side, when known)."""
+    problems = train_params_problems(params, channels, side, "these images")
     if problems:
-        raise DataError(path, "the train params do not fit these images: " + "; ".join(problems))
+        raise DataError(path, "the train params do not fit: " + "; ".join(problems))
 
 
 def image_batches(args, params, device, workers: int, rank=0, world=1):
@@ -138,8 +132,6 @@ def main() -> None:
         p.error("--train-cache and --val-cache go together, as do --train-rec and --val-rec, "
                 "and --train-map and --val-map")
     params = args.params
-    if problem := model_args_problem(params["model"], params.get("model_args", {})):
-        raise DataError("--params", f"model_args: {problem}")
     reads_images = bool(args.train_map or args.train_rec)
     threads, workers = start_threads(args, args.num_workers if reads_images else 0)
     if reads_images and args.num_workers is None:  # a decoding thread overlaps the model's steps,

@@ -136,15 +136,16 @@ BAD_PARAMS = {
                            "allowed: dropout"),
     "crop_min above crop_max": (lambda r: r["mnist_lenet5"]["train"]["augment"].update(crop_min=27,
                                                                                        crop_max=20),
-                                f"{MNIST}.augment: crop_min 27 is larger than crop_max 20"),
+                                f"{MNIST}.augment: crops of 27..20 pixels (expected 1 <= crop_min <= crop_max)"),
     "crop_max above the images": (lambda r: r["mnist_lenet5"]["train"]["augment"].update(crop_max=30),
-                                  f"{MNIST}.augment.crop_max: 30, at most 28 "
-                                  "(MNIST digits are 28x28 grayscale)"),
+                                  f"{MNIST}.augment.crop_max: 30, more than the side of MNIST digits "
+                                  "(28x28 grayscale), 28"),
     "tiny crop_max": (lambda r: r["tiny_imagenet_resnet18"]["train"]["augment"].update(crop_max=65),
-                      "recipes.tiny_imagenet_resnet18.train.augment.crop_max: 65, at most 64"),
+                      "recipes.tiny_imagenet_resnet18.train.augment.crop_max: 65, more than the side of "
+                      "Tiny ImageNet images (64x64 RGB), 64"),
     "3-value mean on MNIST": (lambda r: r["mnist_lenet5"]["train"]["normalize"].update(mean=[0.5] * 3),
-                              f"{MNIST}.normalize.mean: 3 values, expected 1, one per channel "
-                              "(MNIST digits are 28x28 grayscale)"),
+                              f"{MNIST}.normalize.mean: 3 values, expected 1, one per channel of "
+                              "MNIST digits (28x28 grayscale)"),
     "1-value std on imagenet8": (lambda r: r["imagenet8_alexnet"]["train"]["normalize"].update(std=[0.2]),
                                  "recipes.imagenet8_alexnet.train.normalize.std: 1 values, expected 3"),
 }
@@ -166,8 +167,8 @@ def test_mnist_packed_in_colour_takes_its_size_and_channels_from_the_rec_options
         r["mnist_lenet5"]["rec"] = {"pass_through": False, "resize": 32}
         r["mnist_lenet5"]["train"]["augment"].update(crop_max=32)
     problems = problems_with(repacked)
-    assert problems == [f"{MNIST}.normalize.{stat}: 1 values, expected 3, one per channel (MNIST digits "
-                        "packed without rec.pass_through are 32x32 RGB)" for stat in ("mean", "std")]
+    assert problems == [f"{MNIST}.normalize.{stat}: 1 values, expected 3, one per channel of MNIST digits "
+                        "packed without rec.pass_through (32x32 RGB)" for stat in ("mean", "std")]
 
 
 # --- the same params given to train.py itself, checked against the cache's images -----------
@@ -190,16 +191,17 @@ def train(monkeypatch, t, **changes):
 
 TRAIN_CASES = {
     "unknown model_args": ({"model_args": {"bogus": 1}},
-                           "error: --params: model_args: unknown key 'bogus' for lenet5; "
-                           "allowed: in_channels"),
+                           "train.images.npy: the train params do not fit: model_args: unknown key 'bogus' "
+                           "for lenet5; allowed: in_channels"),
     "crops larger than the images": ({"augment": {"crop_min": 30, "crop_max": 30, "max_degrees": 0}},
-                                     "train.images.npy: the train params do not fit these images: augment "
-                                     "crops of 30..30 pixels do not fit (crop_min <= crop_max <= 28"),
+                                     "train.images.npy: the train params do not fit: augment.crop_max: 30, "
+                                     "more than the side of these images, 28"),
     "crop_min above crop_max": ({"augment": {"crop_min": 25, "crop_max": 20, "max_degrees": 10}},
-                                "augment crops of 25..20 pixels do not fit"),
+                                "augment: crops of 25..20 pixels (expected 1 <= crop_min <= crop_max)"),
     "3-value normalize": ({"normalize": {"mean": [0.5] * 3, "std": [0.25] * 3}},
-                          "train.images.npy: the train params do not fit these images: normalize.mean has "
-                          "3 values for 1-channel images; normalize.std has 3 values for 1-channel images"),
+                          "train.images.npy: the train params do not fit: normalize.mean: 3 values, expected "
+                          "1, one per channel of these images; normalize.std: 3 values, expected 1, one per "
+                          "channel of these images"),
 }
 
 

@@ -1,0 +1,23 @@
+"""What a train section of params.yaml must satisfy beyond its schema: checked before any job
+against the images its recipe fixes (imgdag.config) and by scripts/train.py against the images
+it reads. Light on purpose (no torch): the Snakefile imports it."""
+from imgdag.model_registry import model_args_problem
+
+
+def train_params_problems(train: dict, channels: int, side: int | None, images: str) -> list[str]:
+    """The problems of `train` (each 'key: what is wrong'): its model_args against its model's
+    keywords, its normalize against `channels` channels and its augment crops against the
+    images' shorter side `side` (None: not known); `images` says which images, in words."""
+    problems = []
+    if problem := model_args_problem(train["model"], train.get("model_args", {})):
+        problems.append(f"model_args: {problem}")
+    for stat, values in train.get("normalize", {}).items():
+        if len(values) != channels:
+            problems.append(f"normalize.{stat}: {len(values)} values, expected {channels}, one per channel of {images}")
+    augment = train.get("augment")
+    if augment and not 1 <= augment["crop_min"] <= augment["crop_max"]:
+        problems.append(f"augment: crops of {augment['crop_min']}..{augment['crop_max']} pixels "
+                        "(expected 1 <= crop_min <= crop_max)")
+    elif augment and side is not None and augment["crop_max"] > side:
+        problems.append(f"augment.crop_max: {augment['crop_max']}, more than the side of {images}, {side}")
+    return problems
