@@ -106,7 +106,7 @@ def _place(tree: FileTree, record: ImageRecord, target: Path, counts: ReorgCount
 def write_class_folders(reading: LayoutReading, out_dir, valid_ratio: float = 0.1, seed: int = 0) -> ReorgCounts:
     """Build OUT/{train,valid,train_valid,test/unknown} from a dog-breed reading."""
     train_records = reading.records("train")
-    for name in sorted(set(reading.classes) | {record.wnid for record in train_records}):
+    for name in reading.classes:  # the folders' names (the dog-breed reader checks them too)
         if problem := class_name_problem(name):
             raise DataError(out_dir, f"nothing written: {problem}")
     train, valid = split_train_valid(train_records, valid_ratio, seed)

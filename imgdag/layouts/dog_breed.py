@@ -8,9 +8,10 @@ submission, and so the label order here (`reading.classes`). Records carry the b
 `wnid` and the image id in `extras["id"]`. Rows without an image, images without a row,
 breeds not in the submission, and test images / submission ids that do not match are
 counted in `reading.skipped`. A breed column without a train image is an error (or, with
-empty_classes="keep", keeps its index and is reported). So are a breed name that is not a
-plain folder name (it names a class folder: `class_folders.class_name_problem`) and two
-images of one id (`<id>.jpg` and `<id>.png`): an id names one image.
+empty_classes="keep", keeps its index and is reported). So are a breed column that is not a
+plain folder name (it names a class folder: `class_folders.class_name_problem`; a labels.csv
+breed that is no column is a counted skip) and two images of one id (`<id>.jpg` and
+`<id>.png`): an id names one image.
 """
 from collections import Counter
 from pathlib import PurePosixPath
@@ -66,8 +67,6 @@ def parse_labels_csv(text: str, where: str) -> dict[str, str]:
             raise DataError(where, f"line {line_no}: expected id,breed, got {row}")
         if row[0] in labels:
             raise DataError(where, f"line {line_no}: id {row[0]} appears twice")
-        if problem := class_name_problem(row[1]):
-            raise DataError(where, f"line {line_no}: {problem}")
         labels[row[0]] = row[1]
     return labels
 
