@@ -53,10 +53,9 @@ def main():
                                     args.test_ratio)
     for path, count in counts.items():
         print(f"wrote {count} entries to {path}")
-    others = "; ".join(f"{n} {what}" for what, n in sorted(passed_over.items())) or "none"
-    named = ", ".join(f"*{ext}" for ext in args.exts)
-    print(f"listed {classes.total()} images in {len(classes)} classes under {args.root}; "
-          f"passed over: {others} (listed: regular files named {named}: --exts)")
+    others = "; ".join(f"{n} {what}" for what, n in sorted(passed_over.items()))
+    print(f"listed {classes.total()} images in {len(classes)} classes under {args.root}; passed over: "
+          + (f"{others} (--exts {' '.join(args.exts)})" if others else "none"))
 
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ def image_files(folder) -> tuple[list[str], int]:
         names.append(name)
     if not names:
         raise DataError(folder, f"no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    return sorted(names), special
+    return sorted(names, key=lambda name: name.split("/")), special  # Path order: folder by folder
 
 
 def folder_batches(folder, names: list[str], spec, batch_size: int):

@@ -95,6 +95,17 @@ def test_weights_without_batchnorm_counters_load_as_torch_loads_them(tmp_path):
         load_weights(build_model("resnet18_64px", 4), tmp_path / "short.pth")
 
 
+def test_predict_rows_go_folder_by_folder(monkeypatch, tmp_path):
+    """The order of paths (a/x.png before a-b/x.png), not of their text ('-' sorts before '/')."""
+    for name in ("a.png", "a-b/x.png", "a/x.png"):
+        (tmp_path / "imgs" / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("L", (28, 28)).save(tmp_path / "imgs" / name)
+    assert run_script_here(monkeypatch, "predict.py", "--model", trained_model_file(tmp_path / "m.pt"),
+                           "--images", tmp_path / "imgs", "--out", tmp_path / "p.csv") == 0
+    rows = (tmp_path / "p.csv").read_text().splitlines()[1:]
+    assert [row.split(",")[0] for row in rows] == ["a/x.png", "a-b/x.png", "a.png"]
+
+
 def test_predict_reports_a_model_file_that_does_not_fit_in_one_line(monkeypatch, capsys, tmp_path):
     path = trained_model_file(tmp_path / "model.pt", model=build_model("lenet5", 10).state_dict())
     (tmp_path / "imgs").mkdir()
