@@ -6,6 +6,7 @@ plain UTF-8/LF twin. Bytes that are not UTF-8 are a DataError naming the file an
 """
 import csv
 import io
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -79,3 +80,9 @@ def text_lines(text: str) -> Iterator[str]:
 def csv_rows(text: str) -> list[list[str]]:
     """The rows of CSV text read by `decode_text` or `read_text`."""
     return list(csv.reader(io.StringIO(text)))
+
+
+def ascii_int(text: str) -> int | None:
+    """The integer `text` spells in ASCII digits 0-9, with an optional leading '-'; None for
+    any other text (int() also takes '٣', '2_0', '+3' and surrounding spaces)."""
+    return int(text) if re.fullmatch("-?[0-9]+", text) else None

@@ -18,14 +18,17 @@ from imgdag.errors import DataError
 from imgdag.extract import extract_archive
 from imgdag.formats.cntk_map import read_cntk_map
 from imgdag.formats.index_table import read_ilsvrc_val_table, read_tiny_index
+from imgdag.formats.lst import LstEntry, read_lst
+from imgdag.formats.recordio import read_idx
 from imgdag.layouts.ilsvrc_val import parse_caffe_val, parse_ground_truth, val_table_from_devkit
+from imgdag.layouts.tiny_imagenet import parse_boxes, parse_val_annotations
 from imgdag.models import build_model, save_trained_model
 
-# "²" passes str.isdigit() but int() refuses it; int("٣") is 3: neither is a label
-NOT_ASCII_DIGITS = ["\u00b2", "\u0663"]
+# "²" passes str.isdigit() but int() refuses it; int("٣") is 3, int("2_0") is 20: none is a label
+NOT_ASCII_DIGITS = ["\u00b2", "\u0663", "2_0"]
 
 
-@pytest.mark.parametrize("label", NOT_ASCII_DIGITS)
+@pytest.mark.parametrize("label", [*NOT_ASCII_DIGITS, "-1"])  # a label is never negative
 def test_a_map_label_that_is_not_ascii_digits_is_an_error_naming_the_line(monkeypatch, capsys, tmp_path, label):
     (tmp_path / "map.txt").write_text(f"train/n1/a.JPEG\t0\ntrain/n1/b.JPEG\t{label}\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"map.txt: line 2: expected path<TAB>label"):
@@ -34,12 +37,97 @@ def test_a_map_label_that_is_not_ascii_digits_is_an_error_naming_the_line(monkey
     assert "map.txt: line 2: expected path<TAB>label" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("label", NOT_ASCII_DIGITS)
+@pytest.mark.parametrize("label", [*NOT_ASCII_DIGITS, "-1"])  # a label is never negative
 def test_an_ilsvrc_label_that_is_not_ascii_digits_is_an_error_naming_the_line(label):
     with pytest.raises(DataError, match=r"val.txt: line 2: expected 'NAME label'"):
         parse_caffe_val(f"a.JPEG 0\nb.JPEG {label}\n", "val.txt")
     with pytest.raises(DataError, match=r"ground_truth.txt: line 2: .* is not an ILSVRC2012_ID"):
         parse_ground_truth(f"1\n{label}\n", "ground_truth.txt")
+
+
+
+def tiny_folder(root, box_line: str, annotation_line: str):
+    """A Tiny ImageNet folder of one class: one train image boxed by `box_line`, one val
+    image annotated by `annotation_line` (images are not decoded when indexing)."""
+    (root / "train/n01/images").mkdir(parents=True)
+    (root / "val/images").mkdir(parents=True)
+    (root / "wnids.txt").write_text("n01\n")
+    (root / "words.txt").write_text("n01\tthing\n")
+    (root / "train/n01/images/n01_0.JPEG").write_bytes(b"")
+    (root / "train/n01/n01_boxes.txt").write_text(box_line + "\n")
+    (root / "val/images/val_0.JPEG").write_bytes(b"")
+    (root / "val/val_annotations.txt").write_text(annotation_line + "\n")
+    (root / "test/images").mkdir(parents=True)
+    (root / "test/images/test_0.JPEG").write_bytes(b"")
+
+
+@pytest.mark.parametrize("value", NOT_ASCII_DIGITS)
+def test_a_tiny_box_corner_that_is_not_ascii_digits_is_an_error_naming_the_line(monkeypatch, capsys, tmp_path,
+                                                                                 value):
+    with pytest.raises(DataError, match=rf"b.txt: line 2: box \['{value}', '1', '20', '30'\] is not four integers"):
+        parse_boxes(f"n01_0.JPEG\t3\t1\t20\t30\nn01_1.JPEG\t{value}\t1\t20\t30\n", "b.txt")
+    with pytest.raises(DataError, match=r"v.txt: line 1: box \['3', '1', '20', .*\] is not four integers"):
+        parse_val_annotations(f"val_0.JPEG\tn01\t3\t1\t20\t{value}\n", "v.txt")
+    for raw, box_line, annotation_line, where in (
+            (tmp_path / "bad_box", f"n01_0.JPEG\t{value}\t1\t20\t30", "val_0.JPEG\tn01\t3\t1\t20\t30",
+             "train/n01/n01_boxes.txt"),
+            (tmp_path / "bad_annotation", "n01_0.JPEG\t3\t1\t20\t30", f"val_0.JPEG\tn01\t3\t1\t{value}\t30",
+             "val/val_annotations.txt")):
+        tiny_folder(raw, box_line, annotation_line)
+        assert run_script_here(monkeypatch, "write_tiny_index.py", "--raw", raw, "--out", raw / "out") == 1
+        assert f"{raw}/{where}: line 1: box " in capsys.readouterr().err
+
+
+def test_tiny_boxes_of_ascii_digits_are_read(monkeypatch, tmp_path):
+    assert parse_boxes("n01_0.JPEG\t3\t1\t20\t30\n", "b.txt") == {"n01_0.JPEG": (3, 1, 20, 30)}
+    assert parse_val_annotations("val_0.JPEG\tn01\t0\t07\t63\t63\n", "v.txt") == [("val_0.JPEG", "n01",
+                                                                                      (0, 7, 63, 63))]
+    tiny_folder(tmp_path, "n01_0.JPEG\t3\t1\t20\t30", "val_0.JPEG\tn01\t0\t7\t63\t63")
+    assert run_script_here(monkeypatch, "write_tiny_index.py", "--raw", tmp_path, "--out", tmp_path / "out") == 0
+    assert read_tiny_index(tmp_path / "out/train.csv")[0].extras["box"] == (3, 1, 20, 30)
+    assert read_tiny_index(tmp_path / "out/val.csv")[0].extras["box"] == (0, 7, 63, 63)
+
+
+@pytest.mark.parametrize("value", NOT_ASCII_DIGITS)
+def test_an_index_table_integer_that_is_not_ascii_digits_is_an_error_naming_the_line(tmp_path, value):
+    tables = {"tiny.csv": (read_tiny_index, "file,label,wnid,x0,y0,x1,y1\na.JPEG,0,n01,,,,\n",
+                           [(f"b.JPEG,{value},n01,,,,", "label"), (f"b.JPEG,1,n01,0,{value},5,5", "y0")]),
+              "val.csv": (read_ilsvrc_val_table, "file,ilsvrc2012_id,wnid,label\na.JPEG,1,n01,0\n",
+                          [(f"b.JPEG,2,n02,{value}", "label"), (f"b.JPEG,{value},n02,1", "ilsvrc2012_id")])}
+    for table, (read, head, rows) in tables.items():
+        for row, column in rows:
+            (tmp_path / table).write_text(head + row + "\n")
+            with pytest.raises(DataError, match=f"{table}: line 3: {column} '{value}' is not an integer"):
+                read(tmp_path / table)
+
+
+def test_index_tables_of_ascii_digits_are_read(tmp_path):
+    (tmp_path / "tiny.csv").write_text("file,label,wnid,x0,y0,x1,y1\na.JPEG,12,n01,0,5,63,7\nt.JPEG,-1,,,,,\n")
+    assert [(r.label, r.extras.get("box")) for r in read_tiny_index(tmp_path / "tiny.csv")] == [
+        (12, (0, 5, 63, 7)), (-1, None)]
+    (tmp_path / "val.csv").write_text("file,ilsvrc2012_id,wnid,label\na.JPEG,490,n01,999\nb.JPEG,,n02,0\n")
+    assert [(r.label, r.extras["ilsvrc2012_id"]) for r in read_ilsvrc_val_table(tmp_path / "val.csv")] == [
+        (999, 490), (0, None)]
+
+
+@pytest.mark.parametrize("value", NOT_ASCII_DIGITS)
+@pytest.mark.parametrize("label", ["1.000000", "2"])  # line 1's label met again: read on a shorter way
+def test_an_lst_index_that_is_not_ascii_digits_is_an_error_naming_the_line(tmp_path, value, label):
+    (tmp_path / "l.lst").write_text(f"0\t1.000000\ta.jpg\n{value}\t{label}\tb.jpg\n")
+    with pytest.raises(DataError, match=r"l\.lst: line 2: expected an integer index"):
+        read_lst(tmp_path / "l.lst")
+    (tmp_path / "l.lst").write_text(f"0\t1.000000\ta.jpg\n 20 \t{label}\tb.jpg\n")
+    assert read_lst(tmp_path / "l.lst")[1] == LstEntry(20, (float(label),), "b.jpg")
+
+
+@pytest.mark.parametrize("value", NOT_ASCII_DIGITS)
+def test_an_idx_number_that_is_not_ascii_digits_is_an_error_naming_the_line(tmp_path, value):
+    for line in (f"{value}\t30", f"1\t{value}"):
+        (tmp_path / "r.idx").write_text(f"0\t0\n{line}\n")
+        with pytest.raises(DataError, match=r"r\.idx: line 2: expected key<TAB>offset"):
+            read_idx(tmp_path / "r.idx")
+    (tmp_path / "r.idx").write_text("0\t0\n20\t30\n")
+    assert read_idx(tmp_path / "r.idx") == [(0, 0), (20, 30)]
 
 
 @pytest.fixture

@@ -7,12 +7,11 @@ class list written beside the maps as `classes.txt`. Paths may not contain a tab
 newline.
 This module reads maps; imgdag.formats.cntk_map_writer writes them.
 """
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
 from imgdag.errors import DataError
-from imgdag.textfiles import stream_lines
+from imgdag.textfiles import ascii_int, stream_lines
 
 
 def read_cntk_map(path) -> list[tuple[str, int]]:
@@ -25,6 +24,7 @@ def iter_cntk_map(path) -> Iterator[tuple[str, int]]:
     path = Path(path)
     for line_no, line in enumerate(stream_lines(path, "a CNTK map file: path<TAB>label lines"), 1):
         image, tab, label = line.rpartition("\t")
-        if not tab or not image or not re.fullmatch("[0-9]+", label):  # not str.isdigit: "²" is a digit to it
+        number = ascii_int(label)
+        if not tab or not image or number is None or number < 0:
             raise DataError(path, f"line {line_no}: expected path<TAB>label, got {line!r}")
-        yield image, int(label)
+        yield image, number

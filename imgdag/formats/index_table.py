@@ -18,7 +18,7 @@ from pathlib import Path
 from imgdag.atomic import atomic_open
 from imgdag.errors import DataError
 from imgdag.layouts.records import UNLABELLED, ImageRecord
-from imgdag.textfiles import csv_rows, read_text
+from imgdag.textfiles import ascii_int, csv_rows, read_text
 
 TINY_COLUMNS = ["file", "label", "wnid", "x0", "y0", "x1", "y1"]
 ILSVRC_COLUMNS = ["file", "ilsvrc2012_id", "wnid", "label"]
@@ -65,10 +65,10 @@ def _read(path, columns: list[str]):
 
 
 def _int(path, line_no: int, column: str, text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise DataError(path, f"line {line_no}: {column} {text!r} is not an integer") from None
+    value = ascii_int(text)
+    if value is None:
+        raise DataError(path, f"line {line_no}: {column} {text!r} is not an integer")
+    return value
 
 
 def write_tiny_index(path, records: list[ImageRecord]) -> int:

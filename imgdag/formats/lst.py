@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 from imgdag.atomic import atomic_open
 from imgdag.errors import DataError
-from imgdag.textfiles import stream_lines
+from imgdag.textfiles import ascii_int, stream_lines
 
 IM2REC_EXTS = (".jpeg", ".jpg", ".png")
 IM2REC_SHUFFLE_SEED = 100
@@ -72,12 +72,9 @@ def iter_lst(path, image_root=None) -> Iterator[LstEntry]:
             labels = _checked_labels(path, number, line, fields)
             if len(labels) == 1:
                 labels = class_labels.setdefault(fields[1], labels)
-        try:
-            index = int(fields[0])
-        except ValueError:
-            raise DataError(
-                path, f"line {number}: expected an integer index and numeric labels, got {line.strip()!r}"
-            ) from None
+        index = ascii_int(fields[0].strip())
+        if index is None:  # im2rec writes %d: ASCII digits (its int() would take '٣' and '1_0')
+            raise DataError(path, f"line {number}: expected an integer index and numeric labels, got {line.strip()!r}")
         if not 0 <= index <= MAX_INDEX:
             raise DataError(path, f"line {number}: index {index} is outside 0..2**64-1 (a record id)")
         image = fields[-1].strip()

@@ -42,7 +42,7 @@ from typing import NamedTuple
 import numpy as np
 
 from imgdag.errors import DataError
-from imgdag.textfiles import stream_lines
+from imgdag.textfiles import ascii_int, stream_lines
 
 MAGIC = 0xCED7230A
 MAGIC_BYTES = struct.pack("<I", MAGIC)
@@ -184,11 +184,10 @@ def iter_idx(idx_path) -> Iterator[tuple[int, int]]:
         fields = line.strip().split("\t")
         if fields == [""]:
             continue
-        try:
-            key, offset = fields
-            key, offset = int(key), int(offset)
-        except ValueError:
-            raise DataError(idx_path, f"line {number}: expected key<TAB>offset, got {line.strip()!r}") from None
+        numbers = [ascii_int(field.strip()) for field in fields]  # MXNet writes %d: ASCII digits
+        if len(numbers) != 2 or None in numbers:
+            raise DataError(idx_path, f"line {number}: expected key<TAB>offset, got {line.strip()!r}")
+        key, offset = numbers
         if last is not None and offset <= last:
             raise DataError(idx_path, f"line {number}: offset {offset} is not after the previous line's "
                                       f"{last} (each line is the next record, in file order)")

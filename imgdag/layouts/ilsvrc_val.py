@@ -29,7 +29,7 @@ from imgdag.errors import DataError
 from imgdag.imagecheck import ImageCheck, check_reading
 from imgdag.layouts.records import ImageRecord, LayoutReading, Split, is_image_name
 from imgdag.layouts.tree import open_tree
-from imgdag.textfiles import read_text, text_lines
+from imgdag.textfiles import ascii_int, read_text, text_lines
 
 META_FIELDS = ("ILSVRC2012_ID", "WNID", "words", "gloss", "num_children", "children",
                "wordnet_height", "num_train_images")
@@ -108,9 +108,10 @@ def parse_ground_truth(text: str, where) -> list[int]:
     """ILSVRC2012_IDs of val images 1, 2, ..."""
     ids = []
     for line_no, line in enumerate(text_lines(text), 1):
-        if not re.fullmatch("[0-9]+", line.strip()):
+        ilsvrc_id = ascii_int(line.strip())
+        if ilsvrc_id is None or ilsvrc_id < 0:
             raise DataError(where, f"line {line_no}: {line!r} is not an ILSVRC2012_ID (expected one integer a line)")
-        ids.append(int(line))
+        ids.append(ilsvrc_id)
     return ids
 
 
@@ -134,9 +135,10 @@ def parse_caffe_val(text: str, where) -> list[tuple[str, int]]:
         fields = line.split()
         if not fields:
             continue
-        if len(fields) != 2 or not re.fullmatch("[0-9]+", fields[1]):
+        label = ascii_int(fields[-1])
+        if len(fields) != 2 or label is None or label < 0:
             raise DataError(where, f"line {line_no}: expected 'NAME label', got {line!r}")
-        rows.append((fields[0], int(fields[1])))
+        rows.append((fields[0], label))
     return rows
 
 

@@ -28,7 +28,7 @@ from imgdag.errors import DataError
 from imgdag.formats.index_table import check_box
 from imgdag.layouts.records import UNLABELLED, ImageRecord, LayoutReading, Split, is_image_name
 from imgdag.layouts.tree import FileTree, open_tree
-from imgdag.textfiles import text_lines
+from imgdag.textfiles import ascii_int, text_lines
 
 EXPECTED = ("expected wnids.txt, words.txt, train/<wnid>/images/*.JPEG + <wnid>_boxes.txt, "
             "val/images + val/val_annotations.txt, test/images")
@@ -41,10 +41,9 @@ def _required_text(tree: FileTree, name: str) -> str:
 
 
 def _box(fields: list[str], where: str, line_no: int) -> tuple[int, int, int, int]:
-    try:
-        box = tuple(int(v) for v in fields)
-    except ValueError:
-        raise DataError(where, f"line {line_no}: box {fields} is not four integers") from None
+    box = tuple(ascii_int(v) for v in fields)
+    if None in box:
+        raise DataError(where, f"line {line_no}: box {fields} is not four integers")
     return check_box(box, where, line_no)
 
 
