@@ -86,3 +86,14 @@ def ascii_int(text: str) -> int | None:
     """The integer `text` spells in ASCII digits 0-9, with an optional leading '-'; None for
     any other text (int() also takes '٣', '2_0', '+3' and surrounding spaces)."""
     return int(text) if re.fullmatch("-?[0-9]+", text) else None
+
+
+def ascii_float(text: str) -> float | None:
+    """The number `text` spells in ASCII as float() reads it ('1', '-2.5e3', 'nan'), without the
+    underscores it also takes; None for any other text (float() also takes '٣' and '1_0')."""
+    if not text.isascii() or "_" in text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None

@@ -120,6 +120,19 @@ def test_an_lst_index_that_is_not_ascii_digits_is_an_error_naming_the_line(tmp_p
     assert read_lst(tmp_path / "l.lst")[1] == LstEntry(20, (float(label),), "b.jpg")
 
 
+@pytest.mark.parametrize("label", ["٣", "1_0", "٣.5"])
+def test_an_lst_label_that_is_not_an_ascii_number_is_an_error_naming_the_line(tmp_path, label):
+    """float() reads '٣' as 3.0 and '1_0' as 10.0; im2rec writes labels with %f."""
+    (tmp_path / "l.lst").write_text(f"0\t1.000000\ta.jpg\n1\t{label}\tb.jpg\n2\t0.5\t{label}\tc.jpg\n")
+    with pytest.raises(DataError, match=r"l\.lst: line 2: expected an integer index and numeric labels"):
+        read_lst(tmp_path / "l.lst")
+    (tmp_path / "l.lst").write_text(f"0\t1.000000\ta.jpg\n2\t0.5\t{label}\tc.jpg\n")
+    with pytest.raises(DataError, match=r"l\.lst: line 2: expected an integer index and numeric labels"):
+        read_lst(tmp_path / "l.lst")
+    (tmp_path / "l.lst").write_text("0\t1.000000\ta.jpg\n1\t-2.5e1\t3\tb.jpg\n")
+    assert read_lst(tmp_path / "l.lst")[1].labels == (-25.0, 3.0)
+
+
 @pytest.mark.parametrize("value", NOT_ASCII_DIGITS)
 def test_an_idx_number_that_is_not_ascii_digits_is_an_error_naming_the_line(tmp_path, value):
     for line in (f"{value}\t30", f"1\t{value}"):

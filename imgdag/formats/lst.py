@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 from imgdag.atomic import atomic_open
 from imgdag.errors import DataError
-from imgdag.textfiles import ascii_int, stream_lines
+from imgdag.textfiles import ascii_float, ascii_int, stream_lines
 
 IM2REC_EXTS = (".jpeg", ".jpg", ".png")
 IM2REC_SHUFFLE_SEED = 100
@@ -88,12 +88,9 @@ def _checked_labels(path, number: int, line: str, fields: list[str]) -> tuple[fl
     there is a path after them and they are one integer class label or finite float32s."""
     if len(fields) < 3:
         raise DataError(path, f"line {number}: expected index<TAB>label(s)<TAB>path, got {line.strip()!r}")
-    try:
-        labels = tuple(float(x) for x in fields[1:-1])
-    except ValueError:
-        raise DataError(
-            path, f"line {number}: expected an integer index and numeric labels, got {line.strip()!r}"
-        ) from None
+    labels = tuple(ascii_float(x) for x in fields[1:-1])
+    if None in labels:
+        raise DataError(path, f"line {number}: expected an integer index and numeric labels, got {line.strip()!r}")
     if len(labels) == 1 and not (labels[0].is_integer() and abs(labels[0]) <= MAX_CLASS):
         raise DataError(path, f"line {number}: label {labels[0]:g} is not an integer class label "
                               f"(-{MAX_CLASS}..{MAX_CLASS})")
