@@ -1,5 +1,5 @@
-"""Neither door deletes a result before the run is accepted: a bad params key, a raw path that does
-not exist, or a folder another run is busy in fails `dvc repro` / `dvc exp run` before any output
+"""Neither door deletes a result before the run is accepted: a bad params key or value (augment
+crops larger than the images), a raw path that does not exist, or a folder another run is busy in fails `dvc repro` / `dvc exp run` before any output
 is removed, with a message naming the key (or the lock). A raw path that does not exist is an error
 naming its key even when the outputs it fed exist; imagenet-8's class count is checked against a
 raw tar before any job.
@@ -84,8 +84,10 @@ def test_dvc_repro_refuses_before_deleting(ws, kept, change, message):
 
 @pytest.mark.parametrize("setting, message",
                          [("+recipes.mnist_lenet5.train.epoch=2", "unknown key 'epoch'"),
-                          ("datasets.mnist.raw_dir=nowhere/mnist", MISSING)],
-                         ids=["misspelt key", "missing raw path"])
+                          ("datasets.mnist.raw_dir=nowhere/mnist", MISSING),
+                          ("recipes.mnist_lenet5.train.augment.crop_max=40",
+                           "recipes.mnist_lenet5.train.augment.crop_max: 40, more than the side of MNIST digits")],
+                         ids=["misspelt key", "missing raw path", "crops larger than the digits"])
 def test_dvc_exp_run_refuses_before_deleting(ws, kept, setting, message):
     done = sh(["dvc", "exp", "run", "mnist_lenet5", "-S", setting], ws, check=False)
     assert done.returncode != 0
