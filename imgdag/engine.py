@@ -21,6 +21,7 @@ Under torchrun the model is DDP-wrapped, each rank trains on its shard of every 
 logged metrics are over all ranks' samples; imgdag/distributed.py says how to launch.
 """
 import csv
+import math
 import os
 import shutil
 import time
@@ -34,6 +35,7 @@ from tqdm import tqdm
 
 from imgdag.atomic import atomic_open, atomic_path, atomic_torch_save
 from imgdag.distributed import all_reduce_sum, wrap_ddp
+from imgdag.errors import DataError
 from imgdag.faults import fault_point
 from imgdag.seeds import epoch_seed
 from imgdag.weightfiles import load_torch
@@ -275,6 +277,10 @@ def fit(model: nn.Module, train_batches, val_batches, params: dict, device: torc
                                 label_smoothing=params.get("label_smoothing", 0.0))
         val = evaluate(model, _Epoch(val_batches, 0), device, desc="val")
         train, val = _over_ranks(train), _over_ranks(val)
+        if not math.isfinite(train["loss"]):  # every rank sees it: they stop together
+            raise DataError("--params", f"the training loss is {train['loss']} in epoch {epoch + 1}: these params "
+                                        "make training diverge (lr and its schedule's gamma, weight_decay, "
+                                        "momentum, normalize.std?); no model is written, nor this epoch's checkpoint")
         history.append({"epoch": epoch + 1, "train_loss": round(train["loss"], 6),
                         "train_top1": round(train["top1"], 6), "val_loss": round(val["loss"], 6),
                         "val_top1": round(val["top1"], 6), "val_top5": round(val["top5"], 6),

@@ -32,12 +32,26 @@ def model_builder(name: str) -> tuple[str, str]:
     return module, builder
 
 
+STEMS = ("imagenet", "small")  # resnet18_64px's stems (imgdag.models.resnet_small)
+# what a model_args value may be, by keyword: (test, in words); in_channels must also match the
+# images (imgdag.trainparams)
+ARG_VALUES = {
+    "in_channels": (lambda v: v in (1, 3), "1 or 3"),
+    "dropout": (lambda v: type(v) in (int, float) and 0 <= v < 1, "a number, 0 <= dropout < 1"),
+    "stem": (lambda v: v in STEMS, " or ".join(map(repr, STEMS))),
+}
+
+
 def model_args_problem(name: str, model_args: dict) -> str | None:
     """What is wrong with `model_args` for the registered model `name` (None: nothing)."""
     unknown = sorted(set(model_args) - set(MODEL_ARGS[name]))
     if unknown:
         return (f"unknown key {', '.join(map(repr, unknown))} for {name}; "
                 f"allowed: {', '.join(MODEL_ARGS[name])}")
+    for key, value in model_args.items():
+        test, allowed = ARG_VALUES[key]
+        if not test(value):
+            return f"{key}: {value!r}, expected {allowed}"
     return None
 
 

@@ -5,12 +5,26 @@ from imgdag.model_registry import model_args_problem
 
 
 def train_params_problems(train: dict, channels: int, side: int | None, images: str) -> list[str]:
-    """The problems of `train` (each 'key: what is wrong'): its model_args against its model's
-    keywords, its normalize against `channels` channels and its augment crops against the
-    images' shorter side `side` (None: not known); `images` says which images, in words."""
+    """The problems of `train` (each 'key: what is wrong'): its model_args against its model
+    (and in_channels against `channels`), nesterov without momentum, a warm-up longer than the
+    run, a crop larger than its resize, its normalize against `channels` channels and its augment
+    crops against the images' shorter side `side` (None: not known); `images` says which images,
+    in words."""
     problems = []
-    if problem := model_args_problem(train["model"], train.get("model_args", {})):
+    model_args = train.get("model_args", {})
+    if problem := model_args_problem(train["model"], model_args):
         problems.append(f"model_args: {problem}")
+    elif model_args.get("in_channels", channels) != channels:
+        problems.append(f"model_args.in_channels: {model_args['in_channels']}, expected {channels}, "
+                        f"the channels of {images}")
+    if train.get("nesterov") and train["optimizer"] == "sgd" and train.get("momentum", 0.9) == 0:
+        problems.append("nesterov: true needs a momentum above 0")
+    if train.get("lr_schedule") == "warmup_cosine" and train.get("warmup_epochs", 1) > train["epochs"]:
+        problems.append(f"warmup_epochs: {train['warmup_epochs']}, more than epochs ({train['epochs']})")
+    crop = train.get("crop")
+    if crop and crop["size"] > crop["resize"]:
+        problems.append(f"crop: size {crop['size']} is larger than resize {crop['resize']} "
+                        "(the validation crop is cut from the resized image)")
     for stat, values in train.get("normalize", {}).items():
         if len(values) != channels:
             problems.append(f"normalize.{stat}: {len(values)} values, expected {channels}, one per channel of {images}")

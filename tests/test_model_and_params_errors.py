@@ -53,7 +53,7 @@ BAD_MODEL_FILES = {
                          "weights do not fit the lenet5 model the file describes: "
                          "1 of the model's tensors are missing, e.g. 0.bias"),
     "model_args value": ({"params": {"model_args": {"in_channels": "three"}}},
-                         "params.model_args {'in_channels': 'three'} do not build lenet5: "),
+                         "params.model_args: in_channels: 'three', expected 1 or 3"),
 }
 
 
@@ -159,7 +159,45 @@ BAD_PARAMS = {
                               "MNIST digits (28x28 grayscale)"),
     "1-value std on imagenet8": (lambda r: r["imagenet8_alexnet"]["train"]["normalize"].update(std=[0.2]),
                                  "recipes.imagenet8_alexnet.train.normalize.std: 1 values, expected 3"),
+    "dropout 2": (lambda r: r["imagenet8_alexnet"]["train"]["model_args"].update(dropout=2.0),
+                  "recipes.imagenet8_alexnet.train.model_args: dropout: 2.0, expected a number, 0 <= dropout < 1"),
+    "unknown stem": (lambda r: r["tiny_imagenet_resnet18"]["train"].update(model_args={"stem": "bogus"}),
+                     "recipes.tiny_imagenet_resnet18.train.model_args: stem: 'bogus', expected 'imagenet' or "
+                     "'small'"),
+    "3 channels for the digits": (lambda r: r["mnist_lenet5"]["train"].update(model_args={"in_channels": 3}),
+                                  f"{MNIST}.model_args.in_channels: 3, expected 1, the channels of MNIST digits"),
+    "nesterov without momentum": (lambda r: r["mnist_lenet5"]["train"].update(optimizer="sgd", nesterov=True,
+                                                                              momentum=0),
+                                  f"{MNIST}.nesterov: true needs a momentum above 0"),
+    "warm-up longer than the run": (lambda r: r["mnist_lenet5"]["train"].update(lr_schedule="warmup_cosine",
+                                                                                warmup_epochs=1000),
+                                    f"{MNIST}.warmup_epochs: 1000, more than epochs"),
+    "crop larger than resize": (lambda r: r["imagenet8_alexnet"]["train"]["crop"].update(size=64, resize=32),
+                                "recipes.imagenet8_alexnet.train.crop: size 64 is larger than resize 32"),
 }
+
+# values the schema bounds: each would make training diverge (NaN), overflow or run for ever
+SCHEMA_BOUNDS = {
+    "lr": (lambda r: r["mnist_lenet5"]["train"].update(lr=1e9), f"{MNIST}.lr"),
+    "momentum": (lambda r: r["mnist_lenet5"]["train"].update(momentum=1), f"{MNIST}.momentum"),
+    "weight_decay": (lambda r: r["mnist_lenet5"]["train"].update(weight_decay=5), f"{MNIST}.weight_decay"),
+    "gamma": (lambda r: r["mnist_lenet5"]["train"].update(lr_schedule="step", step_epochs=1, gamma=2),
+              f"{MNIST}.gamma"),
+    "label_smoothing": (lambda r: r["mnist_lenet5"]["train"].update(label_smoothing=1), f"{MNIST}.label_smoothing"),
+    "seed": (lambda r: r["mnist_lenet5"]["train"].update(seed=2**40), f"{MNIST}.seed"),
+    "std": (lambda r: r["mnist_lenet5"]["train"]["normalize"].update(std=[1e-300]), f"{MNIST}.normalize.std.0"),
+    "evaluate device": (lambda r: r["mnist_lenet5"]["evaluate"].update(device="gpu"),
+                        "recipes.mnist_lenet5.evaluate.device"),
+    "latency_repeats": (lambda r: r["mnist_lenet5"]["evaluate"].update(latency_repeats=10**9),
+                        "recipes.mnist_lenet5.evaluate.latency_repeats"),
+}
+
+
+@pytest.mark.parametrize("case", SCHEMA_BOUNDS)
+def test_values_out_of_the_schemas_bounds_are_refused(case):
+    change, key = SCHEMA_BOUNDS[case]
+    problems = problems_with(change)
+    assert len(problems) == 1 and problems[0].startswith(key + ":"), problems
 
 
 def test_the_committed_params_have_no_problem():
@@ -227,6 +265,15 @@ def test_train_refuses_params_that_do_not_fit_before_training(monkeypatch, capsy
 
 
 # --- labels of an array cache ---------------------------------------------------------------
+
+def test_a_diverging_run_stops_and_writes_no_model(monkeypatch, capsys, tmp_path):
+    """train.py's own params are not the schema's: a loss that is not finite stops it."""
+    small_caches(tmp_path)
+    assert train(monkeypatch, tmp_path, lr=1e9) == 1
+    err = capsys.readouterr().err
+    assert "error: --params: the training loss is nan in epoch 1: these params make training diverge" in err, err
+    assert "Traceback" not in err and not (tmp_path / "m.pt").exists() and not list((tmp_path / "ck").glob("*.pt"))
+
 
 def test_float_cache_labels_are_refused(tmp_path):
     small_caches(tmp_path, labels_dtype=np.float64)

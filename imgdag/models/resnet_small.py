@@ -8,7 +8,7 @@ Stems:
 from torch import nn
 from torchvision.models import resnet18
 
-STEMS = ("imagenet", "small")
+from imgdag.model_registry import STEMS
 
 
 def resnet18_64px(num_classes: int, stem: str = "imagenet") -> nn.Module:
