@@ -64,7 +64,8 @@ def _weights_sha256(name: str, weights) -> str:
 
 def _build_backbone(name: str, weights, weights_sha256: str, size: int, device) -> Backbone:
     if name not in torchvision.models.list_models(module=torchvision.models):
-        raise ValueError(f"{name!r} is not a torchvision classification model")
+        raise DataError("--backbone", f"{name!r} is not a torchvision classification model "
+                                      "(torchvision.models.list_models() names them)")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)  # random weights are the same every time, as their cache key says
         model = torchvision.models.get_model(name, weights=None, **BUILD_ARGS.get(name, {}))

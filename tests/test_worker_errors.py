@@ -48,3 +48,14 @@ def test_extract_features_names_the_image_in_one_line(files, tmp_path):
                   ok=False)
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith(f"error: {files[1]}: "), done.stderr
+
+
+def test_extract_features_names_a_backbone_torchvision_does_not_have(files, tmp_path):
+    (tmp_path / "list.lst").write_text("0\t0\tgood.jpg\n")
+    done = script("extract_features.py", "--backbone", '{"name": "notamodel", "weights": "none.pth", "size": 32}',
+                  "--params", '{"batch_size": 2, "num_workers": 0, "device": "cpu"}', "--root", tmp_path,
+                  "--lists", tmp_path / "list.lst", "--cache-dir", tmp_path / "cache", "--out", tmp_path / "f.npz",
+                  ok=False)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == ("error: --backbone: 'notamodel' is not a torchvision "
+                                                    "classification model (torchvision.models.list_models() names them)")
