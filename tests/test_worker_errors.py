@@ -40,22 +40,22 @@ def test_batches_without_errors_are_the_data_loaders(files):
     assert images.shape == (3, 3, 32, 32) and labels.tolist() == [0, 1, 2]
 
 
-def test_extract_features_names_the_image_in_one_line(files, tmp_path):
-    (tmp_path / "list.lst").write_text("0\t0\tgood.jpg\n1\t0\tcut.jpg\n")
-    done = script("extract_features.py", "--backbone", '{"name": "resnet18", "weights": "none.pth", "size": 32}',
-                  "--params", '{"batch_size": 2, "num_workers": 1, "device": "cpu"}', "--root", tmp_path,
-                  "--lists", tmp_path / "list.lst", "--cache-dir", tmp_path / "cache", "--out", tmp_path / "f.npz",
-                  ok=False)
+def failed_feature_extraction(folder, images: list[str], backbone: str, workers: int) -> str:
+    """extract_features.py's last line on `images` (names under `folder`), which must fail in one line."""
+    (folder / "list.lst").write_text("".join(f"{i}\t0\t{name}\n" for i, name in enumerate(images)))
+    done = script("extract_features.py", "--backbone", f'{{"name": "{backbone}", "weights": "none.pth", "size": 32}}',
+                  "--params", f'{{"batch_size": 2, "num_workers": {workers}, "device": "cpu"}}', "--root", folder,
+                  "--lists", folder / "list.lst", "--cache-dir", folder / "cache", "--out", folder / "f.npz", ok=False)
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
-    assert done.stderr.strip().splitlines()[-1].startswith(f"error: {files[1]}: "), done.stderr
+    return done.stderr.strip().splitlines()[-1]
+
+
+def test_extract_features_names_the_image_in_one_line(files, tmp_path):
+    last = failed_feature_extraction(tmp_path, ["good.jpg", "cut.jpg"], "resnet18", workers=1)
+    assert last.startswith(f"error: {files[1]}: "), last
 
 
 def test_extract_features_names_a_backbone_torchvision_does_not_have(files, tmp_path):
-    (tmp_path / "list.lst").write_text("0\t0\tgood.jpg\n")
-    done = script("extract_features.py", "--backbone", '{"name": "notamodel", "weights": "none.pth", "size": 32}',
-                  "--params", '{"batch_size": 2, "num_workers": 0, "device": "cpu"}', "--root", tmp_path,
-                  "--lists", tmp_path / "list.lst", "--cache-dir", tmp_path / "cache", "--out", tmp_path / "f.npz",
-                  ok=False)
-    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
-    assert done.stderr.strip().splitlines()[-1] == ("error: --backbone: 'notamodel' is not a torchvision "
-                                                    "classification model (torchvision.models.list_models() names them)")
+    last = failed_feature_extraction(tmp_path, ["good.jpg"], "notamodel", workers=0)
+    assert last == ("error: --backbone: 'notamodel' is not a torchvision classification model "
+                    "(torchvision.models.list_models() names them)")
