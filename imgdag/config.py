@@ -3,9 +3,9 @@ is allowed (the Snakefile raises them at parse time, so no data step starts on a
 
 Besides the JSON schema: `device: cuda` needs CUDA, and a class count the data fixes (MNIST's
 ten digits, Tiny ImageNet's wnids.txt when the raw data is there, imagenet-8's class folders in
-train/ of a raw folder, zip or tar) must match `num_classes`; a train section's model_args must
-be keywords its model takes, its normalize must have a value per channel of the recipe's images,
-and its augment crops must fit them. Only what is cheap to read counts: a compressed tar's
+train/ of a raw folder, zip or tar) must match `num_classes`; and a train section must fit its
+model and the images its recipe fixes (imgdag.trainparams: model_args, normalize, augment and
+crop sizes, the optimizer's settings). Only what is cheap to read counts: a compressed tar's
 member list means inflating all of it, so its classes are checked when its map files are
 written. A wnids.txt that cannot be read (not UTF-8, damaged, a zip member past
 imgdag.extract's caps) is a problem naming it. Every raw path a rule reads must exist, or be
@@ -145,8 +145,8 @@ def _train_problems(recipe: str, section: dict) -> list[str]:
 
 
 def semantic_problems(config: dict) -> list[str]:
-    """What the schema cannot see: CUDA asked for on a machine without it, class counts, the
-    train sections' model_args, normalize and augment."""
+    """What the schema cannot see: CUDA asked for on a machine without it, class counts, train
+    sections that do not fit their model or images."""
     problems = []
     cuda = _cuda_keys(config)
     if cuda:
