@@ -6,7 +6,6 @@ plain UTF-8/LF twin. Bytes that are not UTF-8 are a DataError naming the file an
 """
 import csv
 import io
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -85,7 +84,8 @@ def csv_rows(text: str) -> list[list[str]]:
 def ascii_int(text: str) -> int | None:
     """The integer `text` spells in ASCII digits 0-9, with an optional leading '-'; None for
     any other text (int() also takes '٣', '2_0', '+3' and surrounding spaces)."""
-    return int(text) if re.fullmatch("-?[0-9]+", text) else None
+    digits = text[1:] if text[:1] == "-" else text
+    return int(text) if digits.isascii() and digits.isdigit() else None  # ASCII: only 0-9 are digits
 
 
 def ascii_float(text: str) -> float | None:
